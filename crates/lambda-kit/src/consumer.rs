@@ -1,0 +1,96 @@
+//! What a queue consumer function is, and how it runs on Lambda.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+pub use futures::future::BoxFuture;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+use crate::batch::BatchError;
+
+/// A function fed by an SQS event source that answers with a partial batch response.
+///
+/// Object-safe so the local runtime can hold every consumer behind one type and feed it the
+/// same events Lambda would.
+pub trait SqsConsumer: Send + Sync {
+    /// Handles one batch; `deadline` is when the invocation times out.
+    fn handle(
+        &self,
+        batch: SqsEvent,
+        deadline: SystemTime,
+    ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>>;
+}
+
+/// Runs `consumer` under the Lambda runtime until the process ends.
+pub async fn run_on_lambda(consumer: impl SqsConsumer) -> Result<(), lambda_runtime::Error> {
+    let consumer = &consumer;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
+        let deadline = event.context.deadline();
+        consumer
+            .handle(event.payload, deadline)
+            .await
+            .map_err(lambda_runtime::Error::from)
+    }))
+    .await
+}
+
+/// What a consumer's effect store reports for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect<T> {
+    /// The effect happened now; `T` describes it.
+    Applied(T),
+    /// The effect had already happened for this event (or for this order): nothing was done.
+    AlreadyApplied,
+}
+
+/// A required setting is missing or invalid.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration variable {name}: {problem}")]
+pub struct ConfigError {
+    pub name: String,
+    pub problem: String,
+}
+
+/// A function's environment variables: the process environment on Lambda, the template's
+/// `Environment.Variables` (with references resolved) in the local runtime.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionEnv(HashMap<String, String>);
+
+impl FunctionEnv {
+    pub fn from_process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    pub fn from_map(vars: HashMap<String, String>) -> Self {
+        Self(vars)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn require(&self, name: &str) -> Result<String, ConfigError> {
+        match self.get(name) {
+            Some(value) if !value.is_empty() => Ok(value.to_owned()),
+            _ => Err(ConfigError {
+                name: name.to_owned(),
+                problem: "not set".to_owned(),
+            }),
+        }
+    }
+
+    /// A parsed optional value, `default` when unset.
+    pub fn parse_or<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None | Some("") => Ok(default),
+            Some(raw) => raw.parse().map_err(|e: T::Err| ConfigError {
+                name: name.to_owned(),
+                problem: format!("{raw:?} is invalid: {e}"),
+            }),
+        }
+    }
+}
