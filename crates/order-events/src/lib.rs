@@ -30,6 +30,17 @@ pub const SUPPORTED_CURRENCIES: &[&str] = &[
     "AUD", "CAD", "CHF", "CZK", "DKK", "EUR", "GBP", "JPY", "NOK", "NZD", "PLN", "SEK", "USD",
 ];
 
+/// Formats an amount in minor units for people: `format_amount(11_997, "EUR")` is `"119.97 EUR"`.
+/// (JPY has no minor unit; every other supported currency has two decimals.)
+pub fn format_amount(minor: i64, currency: &str) -> String {
+    if currency == "JPY" {
+        return format!("{minor} {currency}");
+    }
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
+}
+
 /// Names of the SNS message attributes every published event carries.
 pub mod attribute {
     /// The event type; subscription filter policies match on it.
@@ -316,6 +327,13 @@ mod tests {
         value["data"]["items"] = "none".into();
         let err = parse_queue_body(&value.to_string()).unwrap_err();
         assert!(matches!(err, EventError::Schema { .. }), "{err}");
+    }
+
+    #[test]
+    fn amounts_are_formatted_in_major_units() {
+        assert_eq!(format_amount(11_997, "EUR"), "119.97 EUR");
+        assert_eq!(format_amount(5, "USD"), "0.05 USD");
+        assert_eq!(format_amount(1200, "JPY"), "1200 JPY");
     }
 
     #[test]

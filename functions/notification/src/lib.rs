@@ -1,0 +1,178 @@
+//! Notification: e-mails the customer a confirmation of the placed order (Amazon SES v2).
+//!
+//! Idempotency mode: claim / complete. SES has no idempotency key, so the event is first
+//! claimed (INPROGRESS record), then the e-mail is sent, then the notification record
+//! (`NOTIFICATIONS_TABLE`, one per order, with the SES message id) and the COMPLETED record are
+//! written in one transaction. A duplicate delivery during the send sees INPROGRESS and is
+//! retried later; a failed send releases the claim. Only a crash after SES accepted the e-mail
+//! and before the commit can lead to a second e-mail, once the claim expires at the invocation
+//! deadline: the inherent limit of an API without idempotency keys.
+
+use std::future::Future;
+use std::time::SystemTime;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_kit::batch::{process_events, BatchError, DEFAULT_CONCURRENCY};
+use lambda_kit::consumer::{BoxFuture, ConfigError, Effect, FunctionEnv, SqsConsumer};
+use lambda_kit::idempotency::{Claim, Idempotency, IdempotencyKey};
+use lambda_kit::record::{DynamoRecordStore, RecordStore};
+use lambda_kit::RecordError;
+use order_events::{format_amount, parse_queue_body, OrderPlaced, OrderPlacedEvent};
+
+/// The name idempotency keys are scoped by.
+pub const SERVICE: &str = "notification";
+
+/// An e-mail to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// The order confirmation e-mail.
+pub fn confirmation(order: &OrderPlaced) -> Email {
+    let mut body = format!("Thank you for your order {}.\n\n", order.order_id);
+    for line in &order.items {
+        let amount = line.amount_minor().unwrap_or(i64::MAX);
+        body.push_str(&format!(
+            "  {} x {}  {}\n",
+            line.quantity,
+            line.sku,
+            format_amount(amount, &order.currency)
+        ));
+    }
+    body.push_str(&format!(
+        "\nTotal: {}\n",
+        format_amount(order.total_minor, &order.currency)
+    ));
+    Email {
+        to: order.customer_email.clone(),
+        subject: format!("Order {} confirmed", order.order_id),
+        body,
+    }
+}
+
+/// Sends e-mail; answers the provider's message id.
+pub trait Mailer: Send + Sync {
+    fn send(&self, email: &Email) -> impl Future<Output = Result<String, RecordError>> + Send;
+}
+
+/// Sends through Amazon SES v2 `SendEmail` from a verified sender address.
+#[derive(Debug, Clone)]
+pub struct SesMailer {
+    client: aws_sdk_sesv2::Client,
+    sender: String,
+}
+
+impl SesMailer {
+    pub fn new(client: aws_sdk_sesv2::Client, sender: impl Into<String>) -> Self {
+        Self {
+            client,
+            sender: sender.into(),
+        }
+    }
+}
+
+impl Mailer for SesMailer {
+    async fn send(&self, email: &Email) -> Result<String, RecordError> {
+        use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+        let text = |data: &str| Content::builder().data(data).charset("UTF-8").build();
+        let message = Message::builder()
+            .subject(text(&email.subject)?)
+            .body(Body::builder().text(text(&email.body)?).build())
+            .build();
+        let output = self
+            .client
+            .send_email()
+            .from_email_address(&self.sender)
+            .destination(Destination::builder().to_addresses(&email.to).build())
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sesv2::error::DisplayErrorContext(e).to_string())?;
+        Ok(output.message_id.unwrap_or_default())
+    }
+}
+
+/// The notification consumer.
+pub struct Notification<M, S> {
+    mailer: M,
+    store: S,
+}
+
+impl<M: Mailer, S: RecordStore> Notification<M, S> {
+    pub fn new(mailer: M, store: S) -> Self {
+        Self { mailer, store }
+    }
+
+    pub fn mailer(&self) -> &M {
+        &self.mailer
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    async fn apply(&self, event: OrderPlacedEvent, deadline: SystemTime) -> Result<(), RecordError> {
+        let key = IdempotencyKey::new(event.id.to_string(), event.canonical_json());
+        if self.store.claim(&key, deadline).await? == Claim::AlreadyCompleted {
+            tracing::info!("confirmation already sent; acknowledged");
+            return Ok(());
+        }
+        let email = confirmation(&event.data);
+        let message_id = match self.mailer.send(&email).await {
+            Ok(id) => id,
+            Err(error) => {
+                self.store.release(&key).await?;
+                return Err(error);
+            }
+        };
+        let record = serde_json::json!({
+            "orderId": event.order_id().to_string(),
+            "messageId": message_id,
+            "recipient": email.to,
+            "eventId": event.id.to_string(),
+            "sentAt": chrono::Utc::now().to_rfc3339(),
+        });
+        match self.store.commit(&key, record, true).await? {
+            Effect::Applied(()) => tracing::info!(%message_id, "confirmation e-mail sent"),
+            Effect::AlreadyApplied => tracing::warn!(
+                %message_id,
+                "a confirmation for this order was recorded meanwhile"
+            ),
+        }
+        Ok(())
+    }
+}
+
+impl Notification<SesMailer, DynamoRecordStore> {
+    /// Reads `NOTIFICATIONS_TABLE`, `IDEMPOTENCY_TABLE` and `SENDER_EMAIL`.
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let idempotency = Idempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
+        let store =
+            DynamoRecordStore::new(env.require("NOTIFICATIONS_TABLE")?, "orderId", idempotency);
+        let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(sdk), env.require("SENDER_EMAIL")?);
+        Ok(Self::new(mailer, store))
+    }
+}
+
+impl<M: Mailer, S: RecordStore> SqsConsumer for Notification<M, S> {
+    fn handle(
+        &self,
+        batch: SqsEvent,
+        deadline: SystemTime,
+    ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>> {
+        Box::pin(process_events(
+            batch,
+            DEFAULT_CONCURRENCY,
+            parse_queue_body,
+            OrderPlacedEvent::span,
+            move |event| self.apply(event, deadline),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
