@@ -44,23 +44,22 @@ where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), RecordError>>,
 {
-    let outcomes: Vec<(Option<String>, Result<(), String>)> =
-        futures::stream::iter(event.records)
-            .map(|record| {
-                let message_id = record.message_id.clone();
-                let run = AssertUnwindSafe(handle(record)).catch_unwind();
-                async move {
-                    let outcome = match run.await {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(error)) => Err(error.to_string()),
-                        Err(panic) => Err(format!("handler panicked: {}", panic_message(&panic))),
-                    };
-                    (message_id, outcome)
-                }
-            })
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
+    let outcomes: Vec<(Option<String>, Result<(), String>)> = futures::stream::iter(event.records)
+        .map(|record| {
+            let message_id = record.message_id.clone();
+            let run = AssertUnwindSafe(handle(record)).catch_unwind();
+            async move {
+                let outcome = match run.await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(error)) => Err(error.to_string()),
+                    Err(panic) => Err(format!("handler panicked: {}", panic_message(&panic))),
+                };
+                (message_id, outcome)
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
 
     let mut response = SqsBatchResponse::default();
     let mut unidentifiable = 0;

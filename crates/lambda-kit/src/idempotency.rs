@@ -344,7 +344,12 @@ impl Idempotency {
             self.check_existing(key, &existing)?;
             return Ok(Commit::AlreadyCompleted);
         }
-        match reasons.into_iter().enumerate().skip(1).find(|(_, r)| failed(r)) {
+        match reasons
+            .into_iter()
+            .enumerate()
+            .skip(1)
+            .find(|(_, r)| failed(r))
+        {
             Some((index, reason)) => Ok(Commit::EffectConditionFailed {
                 index: index - 1,
                 item: reason.item,

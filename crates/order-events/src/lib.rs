@@ -176,7 +176,10 @@ pub enum EventError {
     #[error("unsupported CloudEvents specversion {0:?}")]
     UnsupportedSpecVersion(String),
     #[error("unexpected event type {found:?}, expected {expected:?}")]
-    UnexpectedType { expected: &'static str, found: String },
+    UnexpectedType {
+        expected: &'static str,
+        found: String,
+    },
     #[error("unsupported {event_type} schema version {found:?}, this consumer reads version {supported:?}")]
     UnsupportedVersion {
         event_type: &'static str,
@@ -399,8 +402,10 @@ pub mod testing {
 
     /// An SQS batch carrying `events` as raw-delivered bodies.
     pub fn event_batch<'a>(events: impl IntoIterator<Item = &'a OrderPlacedEvent>) -> SqsEvent {
-        sqs_batch(events.into_iter().map(|e| {
-            String::from_utf8(e.canonical_json()).unwrap_or_default()
-        }))
+        sqs_batch(
+            events
+                .into_iter()
+                .map(|e| String::from_utf8(e.canonical_json()).unwrap_or_default()),
+        )
     }
 }

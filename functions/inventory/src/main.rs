@@ -6,5 +6,9 @@ use lambda_kit::consumer::{run_on_lambda, FunctionEnv};
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_kit::telemetry::init();
     let sdk = aws_config::load_from_env().await;
-    run_on_lambda(inventory::Inventory::from_env(&sdk, &FunctionEnv::from_process())?).await
+    run_on_lambda(inventory::Inventory::from_env(
+        &sdk,
+        &FunctionEnv::from_process(),
+    )?)
+    .await
 }

@@ -35,15 +35,17 @@ impl InventoryStore for MemoryInventory {
         }
         let mut stock = self.stock.lock().unwrap();
         let wanted = quantities_by_sku(&event.data);
-        let shortfall = wanted.iter().find_map(|(sku, &requested)| match stock.get(*sku) {
-            None => Some(Rejection::UnknownSku(sku.to_string())),
-            Some(&available) if available < requested => Some(Rejection::InsufficientStock {
-                sku: sku.to_string(),
-                requested,
-                available,
-            }),
-            Some(_) => None,
-        });
+        let shortfall = wanted
+            .iter()
+            .find_map(|(sku, &requested)| match stock.get(*sku) {
+                None => Some(Rejection::UnknownSku(sku.to_string())),
+                Some(&available) if available < requested => Some(Rejection::InsufficientStock {
+                    sku: sku.to_string(),
+                    requested,
+                    available,
+                }),
+                Some(_) => None,
+            });
         let decision = match shortfall {
             Some(rejection) => Decision::Rejected(rejection),
             None => {
@@ -112,7 +114,11 @@ async fn short_stock_rejects_the_order_without_failing_the_record() {
     assert_eq!(inventory.store().stock("SKU-MOUSE"), Some(10));
     assert!(matches!(
         inventory.store().decision(event.order_id()),
-        Some(Decision::Rejected(Rejection::InsufficientStock { requested: 2, available: 1, .. }))
+        Some(Decision::Rejected(Rejection::InsufficientStock {
+            requested: 2,
+            available: 1,
+            ..
+        }))
     ));
 }
 

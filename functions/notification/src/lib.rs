@@ -114,7 +114,11 @@ impl<M: Mailer, S: RecordStore> Notification<M, S> {
         &self.store
     }
 
-    async fn apply(&self, event: OrderPlacedEvent, deadline: SystemTime) -> Result<(), RecordError> {
+    async fn apply(
+        &self,
+        event: OrderPlacedEvent,
+        deadline: SystemTime,
+    ) -> Result<(), RecordError> {
         let key = IdempotencyKey::new(event.id.to_string(), event.canonical_json());
         if self.store.claim(&key, deadline).await? == Claim::AlreadyCompleted {
             tracing::info!("confirmation already sent; acknowledged");
@@ -153,7 +157,10 @@ impl Notification<SesMailer, DynamoRecordStore> {
         let idempotency = Idempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
         let store =
             DynamoRecordStore::new(env.require("NOTIFICATIONS_TABLE")?, "orderId", idempotency);
-        let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(sdk), env.require("SENDER_EMAIL")?);
+        let mailer = SesMailer::new(
+            aws_sdk_sesv2::Client::new(sdk),
+            env.require("SENDER_EMAIL")?,
+        );
         Ok(Self::new(mailer, store))
     }
 }

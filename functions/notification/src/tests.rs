@@ -34,13 +34,18 @@ fn the_confirmation_lists_lines_and_total() {
     let email = confirmation(&order);
     assert_eq!(email.to, "ada@example.com");
     assert!(email.subject.contains(&order.order_id.to_string()));
-    assert!(email.body.contains("2 x SKU-KEYBOARD  99.98 EUR"), "{}", email.body);
+    assert!(
+        email.body.contains("2 x SKU-KEYBOARD  99.98 EUR"),
+        "{}",
+        email.body
+    );
     assert!(email.body.contains("Total: 119.97 EUR"), "{}", email.body);
 }
 
 #[tokio::test]
 async fn sends_one_email_per_event_however_often_delivered() {
-    let notification = Notification::new(MemoryMailer::default(), MemoryRecordStore::new("orderId"));
+    let notification =
+        Notification::new(MemoryMailer::default(), MemoryRecordStore::new("orderId"));
     let event = sample_event();
     for _ in 0..2 {
         let response = notification
@@ -57,9 +62,13 @@ async fn sends_one_email_per_event_however_often_delivered() {
 
 #[tokio::test]
 async fn a_failed_send_releases_the_claim_so_the_retry_sends() {
-    let notification = Notification::new(MemoryMailer::default(), MemoryRecordStore::new("orderId"));
+    let notification =
+        Notification::new(MemoryMailer::default(), MemoryRecordStore::new("orderId"));
     let event = sample_event();
-    notification.mailer().down.store(true, std::sync::atomic::Ordering::SeqCst);
+    notification
+        .mailer()
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let response = notification
         .handle(event_batch([&event]), deadline())
         .await
@@ -67,7 +76,10 @@ async fn a_failed_send_releases_the_claim_so_the_retry_sends() {
     assert_eq!(response.batch_item_failures.len(), 1);
     assert!(notification.store().records().is_empty());
 
-    notification.mailer().down.store(false, std::sync::atomic::Ordering::SeqCst);
+    notification
+        .mailer()
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     let response = notification
         .handle(event_batch([&event]), deadline())
         .await

@@ -21,7 +21,10 @@ async fn charges_once_and_records_the_payment() {
     let payment = payment(0.0);
     let event = sample_event();
     for _ in 0..3 {
-        let response = payment.handle(event_batch([&event]), deadline()).await.unwrap();
+        let response = payment
+            .handle(event_batch([&event]), deadline())
+            .await
+            .unwrap();
         assert!(response.batch_item_failures.is_empty());
     }
     assert_eq!(payment.gateway().charges_made(), 1);
@@ -60,6 +63,7 @@ async fn the_gateway_returns_the_same_charge_for_the_same_key() {
 
 #[test]
 fn an_out_of_range_failure_rate_is_a_configuration_error() {
-    let env = FunctionEnv::from_map([("PAYMENT_FAILURE_RATE".to_string(), "1.5".to_string())].into());
+    let env =
+        FunctionEnv::from_map([("PAYMENT_FAILURE_RATE".to_string(), "1.5".to_string())].into());
     assert!(SimulatedGateway::from_env(&env).is_err());
 }

@@ -108,7 +108,10 @@ mod tests {
         }
         let records = shipping.store().records();
         assert_eq!(records.len(), 1);
-        assert_eq!(records[0]["trackingNumber"], tracking_number(event.order_id()));
+        assert_eq!(
+            records[0]["trackingNumber"],
+            tracking_number(event.order_id())
+        );
         assert_eq!(records[0]["units"], 3);
     }
 
