@@ -8,7 +8,12 @@ use tracing_subscriber::EnvFilter;
 /// span fields (orderId, eventId, correlationId) flattened in so CloudWatch Logs Insights can
 /// filter on them. Elsewhere lines are compact text. `RUST_LOG` sets the filter (default `info`).
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_default("info");
+}
+
+/// [`init`] with another filter for when `RUST_LOG` is unset.
+pub fn init_with_default(filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

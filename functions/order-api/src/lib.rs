@@ -19,6 +19,7 @@ use lambda_http::{Body, Request, Response};
 use lambda_kit::consumer::{ConfigError, FunctionEnv};
 use order_events::{attribute, OrderPlacedEvent};
 use serde_json::json;
+use tracing::Instrument;
 use uuid::Uuid;
 
 mod validation;
@@ -175,8 +176,9 @@ impl<P: EventPublisher> OrderApi<P> {
         };
         let event = OrderPlacedEvent::new(order, correlation_id);
         let span = event.span();
+        let published = self.publisher.publish(&event).instrument(span.clone()).await;
         let _entered = span.enter();
-        match self.publisher.publish(&event).await {
+        match published {
             Ok(()) => {
                 tracing::info!(total_minor = event.data.total_minor, "order accepted");
                 json_response(

@@ -1,0 +1,191 @@
+//! The default AWS emulator: moto server, installed into a project-local virtualenv with the
+//! pinned versions of `infra/requirements.txt`, started on a free loopback port and stopped
+//! with its owner.
+
+use std::fs::File;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The project's root directory (where `template.yaml` and `infra/` are).
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn local_dir() -> PathBuf {
+    project_root().join(".local")
+}
+
+fn venv_dir() -> PathBuf {
+    local_dir().join("venv")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("setting up the emulator: {0}")]
+    Setup(String),
+    #[error("starting the emulator: {0}")]
+    Start(String),
+}
+
+fn setup_error(context: &str) -> impl Fn(std::io::Error) -> EmulatorError + '_ {
+    move |e| EmulatorError::Setup(format!("{context}: {e}"))
+}
+
+fn run(command: &mut Command, what: &str) -> Result<(), EmulatorError> {
+    let output = command.output().map_err(setup_error(what))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(EmulatorError::Setup(format!(
+        "{what} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    )))
+}
+
+/// Creates `.local/venv` and installs the pinned emulator into it, unless that was already done
+/// for the current `infra/requirements.txt`. Safe to call from several processes at once.
+pub fn install() -> Result<PathBuf, EmulatorError> {
+    let requirements = project_root().join("infra/requirements.txt");
+    let wanted = std::fs::read(&requirements).map_err(setup_error("reading requirements"))?;
+    let stamp = lambda_kit::idempotency::sha256_hex(&wanted);
+    std::fs::create_dir_all(local_dir()).map_err(setup_error("creating .local"))?;
+    let lock = File::create(local_dir().join("setup.lock")).map_err(setup_error("lock"))?;
+    lock.lock().map_err(setup_error("lock"))?;
+
+    let marker = venv_dir().join(".installed");
+    let python = venv_dir().join("bin/python");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(stamp.as_str()) && python.exists()
+    {
+        return Ok(python);
+    }
+    eprintln!("Installing the local AWS emulator (moto, pinned) into .local/venv; this happens once...");
+    let interpreter = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    run(
+        Command::new(&interpreter).args(["-m", "venv", "--clear"]).arg(venv_dir()),
+        "creating the virtualenv",
+    )?;
+    run(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements),
+        "pip install -r infra/requirements.txt",
+    )?;
+    std::fs::write(&marker, &stamp).map_err(setup_error("writing the install marker"))?;
+    Ok(python)
+}
+
+/// A running moto server. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Emulator {
+    pid: u32,
+    endpoint: String,
+    log: PathBuf,
+}
+
+impl Emulator {
+    /// Installs (if needed) and starts moto on a free loopback port; returns once it answers.
+    pub fn start() -> Result<Self, EmulatorError> {
+        let python = install()?;
+        let port = free_port()?;
+        let log = local_dir().join(format!("moto-{port}.log"));
+        let log_file = File::create(&log).map_err(|e| EmulatorError::Start(e.to_string()))?;
+
+        // The child is spawned, and waited for, by a thread of its own that lives exactly as long
+        // as the child. PR_SET_PDEATHSIG fires when the spawning thread ends, so tying it to this
+        // thread (and not to a short-lived async worker) means: the server dies with this process
+        // (even on SIGKILL) and not before.
+        let (sender, receiver) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("moto-{port}"))
+            .spawn(move || {
+                let mut command = Command::new(&python);
+                command
+                    .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(log_file);
+                die_with_parent(&mut command);
+                match command.spawn() {
+                    Ok(mut child) => {
+                        let _ = sender.send(Ok(child.id()));
+                        let _ = child.wait();
+                    }
+                    Err(e) => {
+                        let _ = sender.send(Err(e.to_string()));
+                    }
+                }
+            })
+            .map_err(|e| EmulatorError::Start(e.to_string()))?;
+        let pid = receiver
+            .recv()
+            .map_err(|e| EmulatorError::Start(e.to_string()))?
+            .map_err(EmulatorError::Start)?;
+        let emulator = Emulator {
+            pid,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        emulator.wait_until_ready(SocketAddr::from(([127, 0, 0, 1], port)))?;
+        Ok(emulator)
+    }
+
+    /// The endpoint URL to give the AWS SDK.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn wait_until_ready(&self, address: SocketAddr) -> Result<(), EmulatorError> {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            // SAFETY: kill with signal 0 only checks that the process exists.
+            if unsafe { libc::kill(self.pid as libc::pid_t, 0) } != 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut log = String::new();
+        let _ = File::open(&self.log).and_then(|mut f| f.read_to_string(&mut log));
+        Err(EmulatorError::Start(format!(
+            "moto did not come up on {address}; its log says:\n{log}"
+        )))
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child by pid; its keeper thread reaps it.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child being created.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+fn free_port() -> Result<u16, EmulatorError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| EmulatorError::Start(e.to_string()))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| EmulatorError::Start(e.to_string()))
+}
