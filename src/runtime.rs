@@ -93,6 +93,7 @@ pub struct SourceStats {
 }
 
 type Stats = Arc<Mutex<BTreeMap<String, SourceStats>>>;
+type Unacknowledged = Arc<Mutex<HashSet<String>>>;
 
 /// A running local system. Call [`LocalRuntime::shutdown`] to stop it cleanly.
 pub struct LocalRuntime {
@@ -103,6 +104,7 @@ pub struct LocalRuntime {
     stats: Stats,
     shutdown: watch::Sender<bool>,
     switches: BTreeMap<String, watch::Sender<bool>>,
+    unacknowledged: Unacknowledged,
     tasks: Vec<JoinHandle<()>>,
     // Last, so the server stops after the tasks that use it.
     emulator: Option<Emulator>,
@@ -150,6 +152,7 @@ impl LocalRuntime {
 
         let (shutdown, _) = watch::channel(false);
         let stats = Stats::default();
+        let unacknowledged = Unacknowledged::default();
         let mut tasks = Vec::new();
         let mut switches = BTreeMap::new();
         let mut routes = Vec::new();
@@ -188,6 +191,7 @@ impl LocalRuntime {
                             timeout: Duration::from_secs(u64::from(spec.timeout_seconds)),
                             long_poll_seconds: options.long_poll_seconds,
                             stats: stats.clone(),
+                            unacknowledged: unacknowledged.clone(),
                         };
                         let enabled = !options.disabled_sources.contains(&spec.logical_id);
                         let (switch, enabled) = watch::channel(enabled);
@@ -216,6 +220,7 @@ impl LocalRuntime {
             stats,
             shutdown,
             switches,
+            unacknowledged,
             tasks,
             emulator,
         })
@@ -255,6 +260,18 @@ impl LocalRuntime {
     pub fn set_source_enabled(&self, function: &str, enabled: bool) {
         if let Some(switch) = self.switches.get(function) {
             switch.send_replace(enabled);
+        }
+    }
+
+    /// With `false`, `function`'s invocations still run but their outcome is dropped and no
+    /// record is deleted: as if the function crashed after its effects and before answering.
+    /// Every record comes back after the visibility timeout, under the same message id.
+    pub fn set_acknowledgements(&self, function: &str, enabled: bool) {
+        let mut unacknowledged = lock(&self.unacknowledged);
+        if enabled {
+            unacknowledged.remove(function);
+        } else {
+            unacknowledged.insert(function.to_owned());
         }
     }
 
@@ -302,6 +319,7 @@ struct EventSourceMapping {
     timeout: Duration,
     long_poll_seconds: i32,
     stats: Stats,
+    unacknowledged: Unacknowledged,
 }
 
 impl EventSourceMapping {
@@ -359,7 +377,12 @@ impl EventSourceMapping {
         let deadline = SystemTime::now() + self.timeout;
         let outcome =
             tokio::time::timeout(self.timeout, self.consumer.handle(batch, deadline)).await;
+        let acknowledged = !lock(&self.unacknowledged).contains(&self.function);
         let failed: HashSet<String> = match outcome {
+            _ if !acknowledged => {
+                tracing::warn!(function = %self.function, "outcome dropped (acknowledgements off); the batch will be delivered again");
+                receipts.iter().map(|(id, _)| id.clone()).collect()
+            }
             Ok(Ok(response)) if self.report_failures || response.batch_item_failures.is_empty() => {
                 response
                     .batch_item_failures

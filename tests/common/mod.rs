@@ -1,0 +1,116 @@
+//! Shared set-up of the end-to-end tests: one moto server per test binary (it dies with the
+//! process), one local runtime per test with its own resource names.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use inventory::DynamoInventory;
+use orderflow::emulator::Emulator;
+use orderflow::runtime::{LocalRuntime, RuntimeOptions};
+
+/// The shared emulator's endpoint, or the one `AWS_ENDPOINT_URL` names.
+pub fn endpoint() -> String {
+    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
+        return url;
+    }
+    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+    EMULATOR
+        .get_or_init(|| Emulator::start().expect("the emulator starts"))
+        .endpoint()
+        .to_owned()
+}
+
+/// Options for a fast local runtime: unique names, a free port, one-second visibility timeouts
+/// and long polls, and `MaxReceiveCount` 3, so retries and DLQ moves take seconds.
+pub fn options() -> RuntimeOptions {
+    let mut options = RuntimeOptions {
+        endpoint: Some(endpoint()),
+        http_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+        long_poll_seconds: 1,
+        ..RuntimeOptions::default()
+    };
+    let unique = uuid::Uuid::now_v7().simple().to_string();
+    options.provision.prefix = format!("t{}-", &unique[unique.len() - 10..]);
+    options.provision.visibility_timeout_override = Some(1);
+    options.provision.parameter_overrides =
+        BTreeMap::from([("MaxReceiveCount".to_owned(), MAX_RECEIVE_COUNT.to_string())]);
+    options
+}
+
+pub const MAX_RECEIVE_COUNT: u32 = 3;
+
+pub async fn start(options: RuntimeOptions) -> LocalRuntime {
+    let runtime = LocalRuntime::start(options).await.expect("the runtime starts");
+    inventory(&runtime)
+        .set_stock("SKU-KEYBOARD", 100)
+        .await
+        .expect("stock is set");
+    inventory(&runtime).set_stock("SKU-MOUSE", 100).await.expect("stock is set");
+    runtime
+}
+
+pub fn inventory(runtime: &LocalRuntime) -> DynamoInventory {
+    DynamoInventory::new(
+        aws_sdk_dynamodb::Client::new(runtime.sdk()),
+        runtime.deployment().reference("InventoryTable"),
+        runtime.deployment().reference("IdempotencyTable"),
+    )
+}
+
+pub const CONSUMERS: [&str; 4] = [
+    "InventoryFunction",
+    "PaymentFunction",
+    "ShippingFunction",
+    "NotificationFunction",
+];
+
+pub const QUEUES: [&str; 4] = [
+    "InventoryQueue",
+    "PaymentQueue",
+    "ShippingQueue",
+    "NotificationQueue",
+];
+
+/// Waits until `check` is true, polling; panics with `what` after `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < timeout, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Messages in a queue (a logical id): visible plus in flight.
+pub async fn depth(runtime: &LocalRuntime, queue: &str) -> u64 {
+    let output = aws_sdk_sqs::Client::new(runtime.sdk())
+        .get_queue_attributes()
+        .queue_url(runtime.deployment().reference(queue))
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes");
+    let attributes = output.attributes.unwrap_or_default();
+    [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .filter_map(|name| attributes.get(name)?.parse::<u64>().ok())
+    .sum()
+}
+
+/// A valid order body: two keyboards and a mouse.
+pub fn order() -> serde_json::Value {
+    orderflow::demo::order_body("e2e", &[("SKU-KEYBOARD", 2, 4_999), ("SKU-MOUSE", 1, 1_999)])
+}

@@ -1,0 +1,245 @@
+//! End-to-end: the order API, SNS, the four queues and the four consumers, through the local
+//! runtime against the emulator, with the real SDK clients.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_sns::types::MessageAttributeValue;
+use common::*;
+use order_events::{OrderPlacedEvent, ORDER_PLACED};
+use orderflow::client::{post_order, send};
+use orderflow::report::{count_items, order_report};
+use orderflow::runtime::LocalRuntime;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn place(runtime: &LocalRuntime) -> String {
+    let answer = post_order(&runtime.api_url(), &order()).await.expect("POST /orders");
+    assert_eq!(answer.status, 202, "{:?}", answer.json());
+    assert_eq!(answer.json()["status"], "ACCEPTED");
+    answer.json()["orderId"].as_str().expect("orderId").to_owned()
+}
+
+async fn wait_complete(runtime: &LocalRuntime, order_id: &str) {
+    eventually(WAIT, "all four services acted on the order", || async {
+        order_report(runtime.sdk(), runtime.deployment(), order_id)
+            .await
+            .expect("report")
+            .is_complete()
+    })
+    .await;
+}
+
+/// Every effect exists exactly once: one decision, one payment, one shipment, one e-mail, and
+/// the stock went down by the ordered quantities once.
+async fn assert_effects_once(runtime: &LocalRuntime, orders: usize) {
+    let (sdk, deployment) = (runtime.sdk(), runtime.deployment());
+    let stock_items = 2;
+    assert_eq!(count_items(sdk, deployment, "InventoryTable").await.unwrap(), stock_items + orders);
+    for table in ["PaymentsTable", "ShipmentsTable", "NotificationsTable"] {
+        assert_eq!(count_items(sdk, deployment, table).await.unwrap(), orders, "{table}");
+    }
+    let inventory = inventory(runtime);
+    assert_eq!(inventory.stock("SKU-KEYBOARD").await.unwrap(), Some(100 - 2 * orders as u64));
+    assert_eq!(inventory.stock("SKU-MOUSE").await.unwrap(), Some(100 - orders as u64));
+}
+
+async fn drained(runtime: &LocalRuntime) -> bool {
+    for queue in QUEUES {
+        if depth(runtime, queue).await > 0 {
+            return false;
+        }
+    }
+    true
+}
+
+async fn assert_dead_letter_queues_empty(runtime: &LocalRuntime) {
+    for queue in QUEUES {
+        let dlq = queue.replace("Queue", "DeadLetterQueue");
+        assert_eq!(depth(runtime, &dlq).await, 0, "{dlq}");
+    }
+}
+
+#[tokio::test]
+async fn one_order_reaches_all_four_consumers_and_each_effect_happens_once() {
+    let runtime = start(options()).await;
+    let order_id = place(&runtime).await;
+    wait_complete(&runtime, &order_id).await;
+    eventually(WAIT, "the queues are drained", || drained(&runtime)).await;
+
+    let report = order_report(runtime.sdk(), runtime.deployment(), &order_id).await.unwrap();
+    assert_eq!(report.inventory.unwrap().summary, "reserved");
+    assert_effects_once(&runtime, 1).await;
+    for consumer in CONSUMERS {
+        let stats = runtime.stats(consumer);
+        assert_eq!((stats.records, stats.failed_records, stats.deleted), (1, 0, 1), "{consumer}");
+    }
+    assert_dead_letter_queues_empty(&runtime).await;
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_event_of_another_type_reaches_no_consumer() {
+    let runtime = start(options()).await;
+    let sns = aws_sdk_sns::Client::new(runtime.sdk());
+    let attribute = |value: &str| {
+        MessageAttributeValue::builder().data_type("String").string_value(value).build().unwrap()
+    };
+    let mut other = serde_json::to_value(OrderPlacedEvent::new(
+        order_events::testing::sample_order(),
+        "other-type",
+    ))
+    .unwrap();
+    other["type"] = "OrderCancelled".into();
+    sns.publish()
+        .topic_arn(runtime.deployment().reference("OrderEventsTopic"))
+        .message(other.to_string())
+        .message_attributes("eventType", attribute("OrderCancelled"))
+        .message_attributes("eventVersion", attribute("1"))
+        .send()
+        .await
+        .expect("publish");
+
+    // A real order afterwards: once it is through, the other event would have been too.
+    let order_id = place(&runtime).await;
+    wait_complete(&runtime, &order_id).await;
+    eventually(WAIT, "the queues are drained", || drained(&runtime)).await;
+    for consumer in CONSUMERS {
+        assert_eq!(runtime.stats(consumer).records, 1, "{consumer} saw the {ORDER_PLACED} only");
+    }
+    assert_dead_letter_queues_empty(&runtime).await;
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_message_produces_one_effect() {
+    let runtime = start(options()).await;
+    for consumer in CONSUMERS {
+        runtime.set_acknowledgements(consumer, false);
+    }
+    let order_id = place(&runtime).await;
+    // Each consumer applies its effect, "crashes" before acknowledging, and gets the same
+    // message again after the visibility timeout.
+    eventually(WAIT, "every consumer received the message twice", || async {
+        CONSUMERS.iter().all(|c| runtime.stats(c).records >= 2)
+    })
+    .await;
+    for consumer in CONSUMERS {
+        runtime.set_acknowledgements(consumer, true);
+    }
+    eventually(WAIT, "the queues are drained", || drained(&runtime)).await;
+    wait_complete(&runtime, &order_id).await;
+    assert_effects_once(&runtime, 1).await;
+    assert_dead_letter_queues_empty(&runtime).await;
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_record_that_keeps_failing_ends_in_the_dlq_while_its_batch_succeeds() {
+    let mut options = options();
+    options.disabled_sources.insert("InventoryFunction".into());
+    let runtime = start(options).await;
+    let sqs = aws_sdk_sqs::Client::new(runtime.sdk());
+    let queue = runtime.deployment().reference("InventoryQueue");
+
+    // Three good events and one poison message, queued while the consumer is off so that
+    // they arrive in one batch.
+    let events: Vec<OrderPlacedEvent> = (0..3)
+        .map(|_| OrderPlacedEvent::new(order_events::testing::sample_order(), "batch"))
+        .collect();
+    let poison = r#"{"specversion":"1.0","type":"OrderPlaced","eventversion":"1","data":{"orderId":42}}"#;
+    for body in events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .chain([poison.to_owned()])
+    {
+        sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+    }
+    runtime.set_source_enabled("InventoryFunction", true);
+
+    eventually(WAIT, "the poison message is in the inventory DLQ", || async {
+        depth(&runtime, "InventoryDeadLetterQueue").await == 1
+    })
+    .await;
+    let dead = sqs
+        .receive_message()
+        .queue_url(runtime.deployment().reference("InventoryDeadLetterQueue"))
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body.as_deref(), Some(poison));
+
+    let stats = runtime.stats("InventoryFunction");
+    assert_eq!(stats.failed_records, u64::from(MAX_RECEIVE_COUNT), "{stats:?}");
+    assert_eq!(stats.deleted, 3, "{stats:?}");
+    let inventory = inventory(&runtime);
+    assert_eq!(inventory.stock("SKU-KEYBOARD").await.unwrap(), Some(100 - 3 * 2));
+    assert_eq!(depth(&runtime, "InventoryQueue").await, 0);
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_bad_request_gets_its_code_and_nothing_is_published() {
+    let runtime = start(options()).await;
+    let url = format!("{}/orders", runtime.api_url());
+    let json = [("content-type", "application/json")];
+
+    let malformed = send("POST", &url, &json, "{\"customerId\": ").await.unwrap();
+    assert_eq!((malformed.status, malformed.json()["error"].as_str()), (400, Some("malformed_json")));
+
+    let text = send("POST", &url, &[("content-type", "text/plain")], order().to_string()).await.unwrap();
+    assert_eq!(text.status, 415);
+
+    let mut huge = order();
+    huge["customerId"] = "x".repeat(70 * 1024).into();
+    let too_large = send("POST", &url, &json, huge.to_string()).await.unwrap();
+    assert_eq!(too_large.status, 413);
+
+    let invalid: [(&str, fn(&mut serde_json::Value)); 6] = [
+        ("items", |b| b["items"] = serde_json::json!([])),
+        ("items[0].quantity", |b| b["items"][0]["quantity"] = 0.into()),
+        ("items", |b| b["items"] = serde_json::Value::Array(vec![b["items"][0].clone(); 101])),
+        ("customerEmail", |b| b["customerEmail"] = "nobody".into()),
+        ("currency", |b| b["currency"] = "ZZZ".into()),
+        ("items[1].unitPriceMinor", |b| b["items"][1]["unitPriceMinor"] = (-5).into()),
+    ];
+    for (field, mutate) in invalid {
+        let mut body = order();
+        mutate(&mut body);
+        let answer = post_order(&runtime.api_url(), &body).await.unwrap();
+        assert_eq!(answer.status, 422, "{field}: {:?}", answer.json());
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+        let named = answer.json()["details"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|p| p["field"] == field));
+        assert!(named, "{field} not named in {:?}", answer.json());
+    }
+
+    // Nothing of the above was published: after one good order, each consumer saw one record.
+    let order_id = place(&runtime).await;
+    wait_complete(&runtime, &order_id).await;
+    for consumer in CONSUMERS {
+        assert_eq!(runtime.stats(consumer).records, 1, "{consumer}");
+    }
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_publish_failure_answers_503_and_accepts_nothing() {
+    let runtime = start(options()).await;
+    aws_sdk_sns::Client::new(runtime.sdk())
+        .delete_topic()
+        .topic_arn(runtime.deployment().reference("OrderEventsTopic"))
+        .send()
+        .await
+        .unwrap();
+    let answer = post_order(&runtime.api_url(), &order()).await.unwrap();
+    assert_eq!(answer.status, 503, "{:?}", answer.json());
+    assert_eq!(answer.header("retry-after"), Some("1"));
+    assert_eq!(answer.json()["error"], "publish_failed");
+    runtime.shutdown().await;
+}
