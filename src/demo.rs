@@ -53,12 +53,30 @@ pub fn order_body(customer: &str, lines: &[(&str, i64, i64)]) -> Value {
 
 fn sample_orders() -> Vec<(&'static str, Value)> {
     vec![
-        ("ada", order_body("ada", &[("SKU-KEYBOARD", 1, 8_999), ("SKU-MOUSE", 2, 2_499)])),
+        (
+            "ada",
+            order_body(
+                "ada",
+                &[("SKU-KEYBOARD", 1, 8_999), ("SKU-MOUSE", 2, 2_499)],
+            ),
+        ),
         ("grace", order_body("grace", &[("SKU-MONITOR", 1, 24_900)])),
         ("linus", order_body("linus", &[("SKU-MOUSE", 1, 2_499)])),
-        ("barbara", order_body("barbara", &[("SKU-KEYBOARD", 2, 8_999), ("SKU-MONITOR", 2, 24_900)])),
-        ("ken (sold-out sku)", order_body("ken", &[("SKU-WEBCAM", 1, 5_900)])),
-        ("dennis (invalid)", order_body("dennis", &[("SKU-MOUSE", 0, 2_499)])),
+        (
+            "barbara",
+            order_body(
+                "barbara",
+                &[("SKU-KEYBOARD", 2, 8_999), ("SKU-MONITOR", 2, 24_900)],
+            ),
+        ),
+        (
+            "ken (sold-out sku)",
+            order_body("ken", &[("SKU-WEBCAM", 1, 5_900)]),
+        ),
+        (
+            "dennis (invalid)",
+            order_body("dennis", &[("SKU-MOUSE", 0, 2_499)]),
+        ),
     ]
 }
 
@@ -73,7 +91,10 @@ struct Placed {
 pub async fn run(mut options: RuntimeOptions) -> Result<(), BoxError> {
     options.environment_overrides.insert(
         "PaymentFunction".into(),
-        BTreeMap::from([("PAYMENT_LATENCY_MS".into(), DEMO_PAYMENT_LATENCY_MS.to_string())]),
+        BTreeMap::from([(
+            "PAYMENT_LATENCY_MS".into(),
+            DEMO_PAYMENT_LATENCY_MS.to_string(),
+        )]),
     );
     println!("Starting the emulator and provisioning template.yaml ...");
     let started = Instant::now();
@@ -97,7 +118,14 @@ fn boxed(error: RuntimeError) -> BoxError {
 
 async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
     seed_catalogue(runtime).await?;
-    println!("Stock: {}", CATALOGUE.iter().map(|(s, n)| format!("{s}={n}")).collect::<Vec<_>>().join(", "));
+    println!(
+        "Stock: {}",
+        CATALOGUE
+            .iter()
+            .map(|(s, n)| format!("{s}={n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("Payment gateway latency: {DEMO_PAYMENT_LATENCY_MS} ms\n");
 
     let mut placed = Vec::new();
@@ -107,10 +135,18 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
         let answer = post_order(&runtime.api_url(), &body).await?;
         let api_ms = answer.elapsed.as_secs_f64() * 1000.0;
         let reply = answer.json();
-        println!("  {label:<20} -> {} in {api_ms:>5.1} ms  {reply}", answer.status);
+        println!(
+            "  {label:<20} -> {} in {api_ms:>5.1} ms  {reply}",
+            answer.status
+        );
         if answer.status == 202 {
             if let Some(order_id) = reply["orderId"].as_str() {
-                placed.push(Placed { label, order_id: order_id.to_owned(), sent_at, api_ms });
+                placed.push(Placed {
+                    label,
+                    order_id: order_id.to_owned(),
+                    sent_at,
+                    api_ms,
+                });
             }
         }
     }
@@ -134,7 +170,10 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
     for (order, report) in placed.iter().zip(&reports) {
         slowest_api = slowest_api.max(order.api_ms);
         println!("\norder {} ({})", order.order_id, order.label);
-        println!("  {:>9.3} s  api           202 Accepted", order.api_ms / 1000.0);
+        println!(
+            "  {:>9.3} s  api           202 Accepted",
+            order.api_ms / 1000.0
+        );
         for (service, step) in report.steps() {
             match step {
                 Some(step) => {

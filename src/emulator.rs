@@ -59,19 +59,29 @@ pub fn install() -> Result<PathBuf, EmulatorError> {
 
     let marker = venv_dir().join(".installed");
     let python = venv_dir().join("bin/python");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(stamp.as_str()) && python.exists()
-    {
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(stamp.as_str()) && python.exists() {
         return Ok(python);
     }
-    eprintln!("Installing the local AWS emulator (moto, pinned) into .local/venv; this happens once...");
+    eprintln!(
+        "Installing the local AWS emulator (moto, pinned) into .local/venv; this happens once..."
+    );
     let interpreter = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
     run(
-        Command::new(&interpreter).args(["-m", "venv", "--clear"]).arg(venv_dir()),
+        Command::new(&interpreter)
+            .args(["-m", "venv", "--clear"])
+            .arg(venv_dir()),
         "creating the virtualenv",
     )?;
     run(
         Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
             .arg(&requirements),
         "pip install -r infra/requirements.txt",
     )?;
@@ -105,7 +115,14 @@ impl Emulator {
             .spawn(move || {
                 let mut command = Command::new(&python);
                 command
-                    .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+                    .args([
+                        "-m",
+                        "moto.server",
+                        "-H",
+                        "127.0.0.1",
+                        "-p",
+                        &port.to_string(),
+                    ])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(log_file);
@@ -183,7 +200,8 @@ fn die_with_parent(command: &mut Command) {
 }
 
 fn free_port() -> Result<u16, EmulatorError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| EmulatorError::Start(e.to_string()))?;
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| EmulatorError::Start(e.to_string()))?;
     listener
         .local_addr()
         .map(|a| a.port())

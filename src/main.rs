@@ -20,11 +20,13 @@ async fn main() -> ExitCode {
     let quiet = args.first().is_some_and(|a| a == "demo");
     lambda_kit::telemetry::init_with_default(if quiet { "warn" } else { "info" });
     let result = match args.first().map(String::as_str) {
-        Some("demo") => orderflow::demo::run(RuntimeOptions {
-            http_address: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..RuntimeOptions::default()
-        })
-        .await,
+        Some("demo") => {
+            orderflow::demo::run(RuntimeOptions {
+                http_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..RuntimeOptions::default()
+            })
+            .await
+        }
         Some("up") => up(&args[1..]).await,
         Some("setup") => orderflow::emulator::install()
             .map(|python| println!("emulator installed: {}", python.display()))
@@ -47,14 +49,18 @@ async fn up(args: &[String]) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let mut options = RuntimeOptions::default();
     match args {
         [] => {}
-        [flag, port] if flag == "--port" => {
-            options.http_address.set_port(port.parse().map_err(|_| format!("bad port {port:?}"))?)
-        }
+        [flag, port] if flag == "--port" => options
+            .http_address
+            .set_port(port.parse().map_err(|_| format!("bad port {port:?}"))?),
         _ => return Err(USAGE.into()),
     }
     let runtime = LocalRuntime::start(options).await?;
     orderflow::demo::seed_catalogue(&runtime).await?;
-    println!("HTTP API: {}/orders   (AWS emulator: {})", runtime.api_url(), runtime.endpoint().unwrap_or_default());
+    println!(
+        "HTTP API: {}/orders   (AWS emulator: {})",
+        runtime.api_url(),
+        runtime.endpoint().unwrap_or_default()
+    );
     println!(
         "try: curl -s -XPOST {}/orders -H 'content-type: application/json' -d '{}'",
         runtime.api_url(),

@@ -70,13 +70,17 @@ pub async fn provision(
         parameters: topology.parameters.clone(),
         ..Resolver::default()
     };
-    resolver.parameters.extend(options.parameter_overrides.clone());
+    resolver
+        .parameters
+        .extend(options.parameter_overrides.clone());
     let name = |logical_id: &str| format!("{}{logical_id}", options.prefix);
 
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     for table in &topology.tables {
         let physical = create_table(&dynamodb, table, &name(&table.logical_id)).await?;
-        resolver.resources.insert(table.logical_id.clone(), physical);
+        resolver
+            .resources
+            .insert(table.logical_id.clone(), physical);
     }
 
     let sns = aws_sdk_sns::Client::new(sdk);
@@ -115,12 +119,18 @@ pub async fn provision(
         if queue.fifo {
             request = request.attributes(QueueAttributeName::FifoQueue, "true");
         }
-        if let Some(seconds) = options.visibility_timeout_override.or(queue.visibility_timeout) {
-            request = request.attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string());
+        if let Some(seconds) = options
+            .visibility_timeout_override
+            .or(queue.visibility_timeout)
+        {
+            request =
+                request.attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string());
         }
         if let Some(seconds) = queue.message_retention {
-            request =
-                request.attributes(QueueAttributeName::MessageRetentionPeriod, seconds.to_string());
+            request = request.attributes(
+                QueueAttributeName::MessageRetentionPeriod,
+                seconds.to_string(),
+            );
         }
         if let Some((target, max_receive_count)) = &queue.redrive {
             let policy = serde_json::json!({
@@ -193,10 +203,20 @@ pub async fn provision(
     for function in &topology.functions {
         for resource in &function.ses_identities {
             let arn = resolver.string(resource)?;
-            let identity = arn.rsplit_once("identity/").map(|(_, id)| id).unwrap_or(&arn);
-            let created = ses.create_email_identity().email_identity(identity).send().await;
+            let identity = arn
+                .rsplit_once("identity/")
+                .map(|(_, id)| id)
+                .unwrap_or(&arn);
+            let created = ses
+                .create_email_identity()
+                .email_identity(identity)
+                .send()
+                .await;
             if let Err(e) = created {
-                if !e.as_service_error().is_some_and(|e| e.is_already_exists_exception()) {
+                if !e
+                    .as_service_error()
+                    .is_some_and(|e| e.is_already_exists_exception())
+                {
                     return Err(aws_error(&function.logical_id, e));
                 }
             }
@@ -234,13 +254,18 @@ async fn create_table(
     let description = match request.send().await {
         Ok(output) => output.table_description,
         // A persistent endpoint (LocalStack) may have it from an earlier run.
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => client
-            .describe_table()
-            .table_name(table_name)
-            .send()
-            .await
-            .map_err(|e| aws_error(&table.logical_id, e))?
-            .table,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            client
+                .describe_table()
+                .table_name(table_name)
+                .send()
+                .await
+                .map_err(|e| aws_error(&table.logical_id, e))?
+                .table
+        }
         Err(e) => return Err(aws_error(&table.logical_id, e)),
     };
     let arn = description.and_then(|d| d.table_arn).unwrap_or_default();

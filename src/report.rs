@@ -50,7 +50,11 @@ fn text<'a>(item: &'a Item, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-fn step(item: Option<Item>, time_attribute: &str, summary: impl Fn(&Item) -> String) -> Option<Step> {
+fn step(
+    item: Option<Item>,
+    time_attribute: &str,
+    summary: impl Fn(&Item) -> String,
+) -> Option<Step> {
     let item = item?;
     let at = DateTime::parse_from_rfc3339(text(&item, time_attribute))
         .ok()?
@@ -86,7 +90,13 @@ pub async fn order_report(
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let table = |logical_id| deployment.reference(logical_id);
     let order = || order_id.to_owned();
-    let inventory = get(&client, &table("InventoryTable"), "pk", format!("ORDER#{order_id}")).await?;
+    let inventory = get(
+        &client,
+        &table("InventoryTable"),
+        "pk",
+        format!("ORDER#{order_id}"),
+    )
+    .await?;
     let payment = get(&client, &table("PaymentsTable"), "orderId", order()).await?;
     let shipment = get(&client, &table("ShipmentsTable"), "orderId", order()).await?;
     let notification = get(&client, &table("NotificationsTable"), "orderId", order()).await?;
@@ -95,7 +105,9 @@ pub async fn order_report(
             "" => text(i, "decision").to_lowercase(),
             reason => format!("{}: {reason}", text(i, "decision").to_lowercase()),
         }),
-        payment: step(payment, "paidAt", |i| format!("charged ({})", text(i, "chargeId"))),
+        payment: step(payment, "paidAt", |i| {
+            format!("charged ({})", text(i, "chargeId"))
+        }),
         shipment: step(shipment, "createdAt", |i| {
             format!("shipment created, tracking {}", text(i, "trackingNumber"))
         }),

@@ -135,7 +135,9 @@ impl LocalRuntime {
     /// the HTTP API and the event source mappings.
     pub async fn start(options: RuntimeOptions) -> Result<Self, RuntimeError> {
         let topology = Topology::load(&options.template)?;
-        let from_env = std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty());
+        let from_env = std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
         let (emulator, endpoint) = match options.endpoint.clone().or(from_env) {
             Some(endpoint) => (None, endpoint),
             None => {
@@ -286,7 +288,9 @@ impl LocalRuntime {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The function's environment: the template's variables resolved against the deployment, then
@@ -404,8 +408,10 @@ impl EventSourceMapping {
             }
         };
 
-        let done: Vec<&(String, String)> =
-            receipts.iter().filter(|(id, _)| !failed.contains(id)).collect();
+        let done: Vec<&(String, String)> = receipts
+            .iter()
+            .filter(|(id, _)| !failed.contains(id))
+            .collect();
         let mut deleted = 0;
         for chunk in done.chunks(10) {
             let entries: Vec<_> = chunk
@@ -428,7 +434,9 @@ impl EventSourceMapping {
                 .await
             {
                 Ok(output) => deleted += output.successful.len() as u64,
-                Err(e) => tracing::warn!(function = %self.function, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "delete failed; the records will be delivered again"),
+                Err(e) => {
+                    tracing::warn!(function = %self.function, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "delete failed; the records will be delivered again")
+                }
             }
         }
         let mut stats = lock(&self.stats);
@@ -502,9 +510,13 @@ async fn serve_http(
 }
 
 /// What API Gateway would answer: the route's function response, or its own 404/413.
-async fn answer(routes: &[Route], request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn answer(
+    routes: &[Route],
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
     let route = routes.iter().find(|r| {
-        r.path == request.uri().path() && (r.method == "ANY" || r.method == request.method().as_str())
+        r.path == request.uri().path()
+            && (r.method == "ANY" || r.method == request.method().as_str())
     });
     let Some(route) = route else {
         return plain(404, r#"{"message":"Not Found"}"#);

@@ -192,7 +192,11 @@ fn subscription(id: &str, properties: &Value) -> Result<SubscriptionSpec, Templa
             .ok_or_else(|| problem(id, "Endpoint must be a GetAtt of a queue"))?,
         raw_message_delivery: properties["RawMessageDelivery"]
             .as_bool()
-            .or_else(|| properties["RawMessageDelivery"].as_str().map(|s| s == "true"))
+            .or_else(|| {
+                properties["RawMessageDelivery"]
+                    .as_str()
+                    .map(|s| s == "true")
+            })
             .unwrap_or(false),
         filter_policy: properties.get("FilterPolicy").cloned(),
         filter_policy_scope: properties["FilterPolicyScope"].as_str().map(str::to_owned),
@@ -398,11 +402,16 @@ impl Resolver {
     pub fn resolve(&self, value: &Value) -> Result<Value, TemplateError> {
         match value {
             Value::Object(map) if map.len() == 1 => {
-                let (key, argument) = map.iter().next().into_iter().next().ok_or_else(|| {
-                    TemplateError::Unresolved(value.to_string())
-                })?;
+                let (key, argument) = map
+                    .iter()
+                    .next()
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| TemplateError::Unresolved(value.to_string()))?;
                 match key.as_str() {
-                    "Ref" => self.reference(argument.as_str().unwrap_or_default()).map(Value::String),
+                    "Ref" => self
+                        .reference(argument.as_str().unwrap_or_default())
+                        .map(Value::String),
                     "Fn::GetAtt" => {
                         let path = match argument {
                             Value::Array(parts) => parts
@@ -516,7 +525,11 @@ mod tests {
         assert_eq!(topology.tables.len(), 5);
         assert_eq!(topology.functions.len(), 5);
         for subscription in &topology.subscriptions {
-            assert!(subscription.raw_message_delivery, "{}", subscription.logical_id);
+            assert!(
+                subscription.raw_message_delivery,
+                "{}",
+                subscription.logical_id
+            );
             assert_eq!(
                 subscription.filter_policy,
                 Some(serde_json::json!({"eventType": ["OrderPlaced"]}))

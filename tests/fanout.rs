@@ -15,10 +15,15 @@ use orderflow::runtime::LocalRuntime;
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn place(runtime: &LocalRuntime) -> String {
-    let answer = post_order(&runtime.api_url(), &order()).await.expect("POST /orders");
+    let answer = post_order(&runtime.api_url(), &order())
+        .await
+        .expect("POST /orders");
     assert_eq!(answer.status, 202, "{:?}", answer.json());
     assert_eq!(answer.json()["status"], "ACCEPTED");
-    answer.json()["orderId"].as_str().expect("orderId").to_owned()
+    answer.json()["orderId"]
+        .as_str()
+        .expect("orderId")
+        .to_owned()
 }
 
 async fn wait_complete(runtime: &LocalRuntime, order_id: &str) {
@@ -36,13 +41,28 @@ async fn wait_complete(runtime: &LocalRuntime, order_id: &str) {
 async fn assert_effects_once(runtime: &LocalRuntime, orders: usize) {
     let (sdk, deployment) = (runtime.sdk(), runtime.deployment());
     let stock_items = 2;
-    assert_eq!(count_items(sdk, deployment, "InventoryTable").await.unwrap(), stock_items + orders);
+    assert_eq!(
+        count_items(sdk, deployment, "InventoryTable")
+            .await
+            .unwrap(),
+        stock_items + orders
+    );
     for table in ["PaymentsTable", "ShipmentsTable", "NotificationsTable"] {
-        assert_eq!(count_items(sdk, deployment, table).await.unwrap(), orders, "{table}");
+        assert_eq!(
+            count_items(sdk, deployment, table).await.unwrap(),
+            orders,
+            "{table}"
+        );
     }
     let inventory = inventory(runtime);
-    assert_eq!(inventory.stock("SKU-KEYBOARD").await.unwrap(), Some(100 - 2 * orders as u64));
-    assert_eq!(inventory.stock("SKU-MOUSE").await.unwrap(), Some(100 - orders as u64));
+    assert_eq!(
+        inventory.stock("SKU-KEYBOARD").await.unwrap(),
+        Some(100 - 2 * orders as u64)
+    );
+    assert_eq!(
+        inventory.stock("SKU-MOUSE").await.unwrap(),
+        Some(100 - orders as u64)
+    );
 }
 
 async fn drained(runtime: &LocalRuntime) -> bool {
@@ -68,12 +88,18 @@ async fn one_order_reaches_all_four_consumers_and_each_effect_happens_once() {
     wait_complete(&runtime, &order_id).await;
     eventually(WAIT, "the queues are drained", || drained(&runtime)).await;
 
-    let report = order_report(runtime.sdk(), runtime.deployment(), &order_id).await.unwrap();
+    let report = order_report(runtime.sdk(), runtime.deployment(), &order_id)
+        .await
+        .unwrap();
     assert_eq!(report.inventory.unwrap().summary, "reserved");
     assert_effects_once(&runtime, 1).await;
     for consumer in CONSUMERS {
         let stats = runtime.stats(consumer);
-        assert_eq!((stats.records, stats.failed_records, stats.deleted), (1, 0, 1), "{consumer}");
+        assert_eq!(
+            (stats.records, stats.failed_records, stats.deleted),
+            (1, 0, 1),
+            "{consumer}"
+        );
     }
     assert_dead_letter_queues_empty(&runtime).await;
     runtime.shutdown().await;
@@ -84,7 +110,11 @@ async fn an_event_of_another_type_reaches_no_consumer() {
     let runtime = start(options()).await;
     let sns = aws_sdk_sns::Client::new(runtime.sdk());
     let attribute = |value: &str| {
-        MessageAttributeValue::builder().data_type("String").string_value(value).build().unwrap()
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .unwrap()
     };
     let mut other = serde_json::to_value(OrderPlacedEvent::new(
         order_events::testing::sample_order(),
@@ -106,7 +136,11 @@ async fn an_event_of_another_type_reaches_no_consumer() {
     wait_complete(&runtime, &order_id).await;
     eventually(WAIT, "the queues are drained", || drained(&runtime)).await;
     for consumer in CONSUMERS {
-        assert_eq!(runtime.stats(consumer).records, 1, "{consumer} saw the {ORDER_PLACED} only");
+        assert_eq!(
+            runtime.stats(consumer).records,
+            1,
+            "{consumer} saw the {ORDER_PLACED} only"
+        );
     }
     assert_dead_letter_queues_empty(&runtime).await;
     runtime.shutdown().await;
@@ -121,9 +155,11 @@ async fn a_redelivered_message_produces_one_effect() {
     let order_id = place(&runtime).await;
     // Each consumer applies its effect, "crashes" before acknowledging, and gets the same
     // message again after the visibility timeout.
-    eventually(WAIT, "every consumer received the message twice", || async {
-        CONSUMERS.iter().all(|c| runtime.stats(c).records >= 2)
-    })
+    eventually(
+        WAIT,
+        "every consumer received the message twice",
+        || async { CONSUMERS.iter().all(|c| runtime.stats(c).records >= 2) },
+    )
     .await;
     for consumer in CONSUMERS {
         runtime.set_acknowledgements(consumer, true);
@@ -148,19 +184,27 @@ async fn a_record_that_keeps_failing_ends_in_the_dlq_while_its_batch_succeeds() 
     let events: Vec<OrderPlacedEvent> = (0..3)
         .map(|_| OrderPlacedEvent::new(order_events::testing::sample_order(), "batch"))
         .collect();
-    let poison = r#"{"specversion":"1.0","type":"OrderPlaced","eventversion":"1","data":{"orderId":42}}"#;
+    let poison =
+        r#"{"specversion":"1.0","type":"OrderPlaced","eventversion":"1","data":{"orderId":42}}"#;
     for body in events
         .iter()
         .map(|e| serde_json::to_string(e).unwrap())
         .chain([poison.to_owned()])
     {
-        sqs.send_message().queue_url(&queue).message_body(body).send().await.unwrap();
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
     }
     runtime.set_source_enabled("InventoryFunction", true);
 
-    eventually(WAIT, "the poison message is in the inventory DLQ", || async {
-        depth(&runtime, "InventoryDeadLetterQueue").await == 1
-    })
+    eventually(
+        WAIT,
+        "the poison message is in the inventory DLQ",
+        || async { depth(&runtime, "InventoryDeadLetterQueue").await == 1 },
+    )
     .await;
     let dead = sqs
         .receive_message()
@@ -174,10 +218,17 @@ async fn a_record_that_keeps_failing_ends_in_the_dlq_while_its_batch_succeeds() 
     assert_eq!(dead[0].body.as_deref(), Some(poison));
 
     let stats = runtime.stats("InventoryFunction");
-    assert_eq!(stats.failed_records, u64::from(MAX_RECEIVE_COUNT), "{stats:?}");
+    assert_eq!(
+        stats.failed_records,
+        u64::from(MAX_RECEIVE_COUNT),
+        "{stats:?}"
+    );
     assert_eq!(stats.deleted, 3, "{stats:?}");
     let inventory = inventory(&runtime);
-    assert_eq!(inventory.stock("SKU-KEYBOARD").await.unwrap(), Some(100 - 3 * 2));
+    assert_eq!(
+        inventory.stock("SKU-KEYBOARD").await.unwrap(),
+        Some(100 - 3 * 2)
+    );
     assert_eq!(depth(&runtime, "InventoryQueue").await, 0);
     runtime.shutdown().await;
 }
@@ -188,10 +239,22 @@ async fn every_bad_request_gets_its_code_and_nothing_is_published() {
     let url = format!("{}/orders", runtime.api_url());
     let json = [("content-type", "application/json")];
 
-    let malformed = send("POST", &url, &json, "{\"customerId\": ").await.unwrap();
-    assert_eq!((malformed.status, malformed.json()["error"].as_str()), (400, Some("malformed_json")));
+    let malformed = send("POST", &url, &json, "{\"customerId\": ")
+        .await
+        .unwrap();
+    assert_eq!(
+        (malformed.status, malformed.json()["error"].as_str()),
+        (400, Some("malformed_json"))
+    );
 
-    let text = send("POST", &url, &[("content-type", "text/plain")], order().to_string()).await.unwrap();
+    let text = send(
+        "POST",
+        &url,
+        &[("content-type", "text/plain")],
+        order().to_string(),
+    )
+    .await
+    .unwrap();
     assert_eq!(text.status, 415);
 
     let mut huge = order();
@@ -199,13 +262,20 @@ async fn every_bad_request_gets_its_code_and_nothing_is_published() {
     let too_large = send("POST", &url, &json, huge.to_string()).await.unwrap();
     assert_eq!(too_large.status, 413);
 
-    let invalid: [(&str, fn(&mut serde_json::Value)); 6] = [
+    type Mutation = fn(&mut serde_json::Value);
+    let invalid: [(&str, Mutation); 6] = [
         ("items", |b| b["items"] = serde_json::json!([])),
-        ("items[0].quantity", |b| b["items"][0]["quantity"] = 0.into()),
-        ("items", |b| b["items"] = serde_json::Value::Array(vec![b["items"][0].clone(); 101])),
+        ("items[0].quantity", |b| {
+            b["items"][0]["quantity"] = 0.into()
+        }),
+        ("items", |b| {
+            b["items"] = serde_json::Value::Array(vec![b["items"][0].clone(); 101])
+        }),
         ("customerEmail", |b| b["customerEmail"] = "nobody".into()),
         ("currency", |b| b["currency"] = "ZZZ".into()),
-        ("items[1].unitPriceMinor", |b| b["items"][1]["unitPriceMinor"] = (-5).into()),
+        ("items[1].unitPriceMinor", |b| {
+            b["items"][1]["unitPriceMinor"] = (-5).into()
+        }),
     ];
     for (field, mutate) in invalid {
         let mut body = order();

@@ -46,12 +46,17 @@ pub fn options() -> RuntimeOptions {
 pub const MAX_RECEIVE_COUNT: u32 = 3;
 
 pub async fn start(options: RuntimeOptions) -> LocalRuntime {
-    let runtime = LocalRuntime::start(options).await.expect("the runtime starts");
+    let runtime = LocalRuntime::start(options)
+        .await
+        .expect("the runtime starts");
     inventory(&runtime)
         .set_stock("SKU-KEYBOARD", 100)
         .await
         .expect("stock is set");
-    inventory(&runtime).set_stock("SKU-MOUSE", 100).await.expect("stock is set");
+    inventory(&runtime)
+        .set_stock("SKU-MOUSE", 100)
+        .await
+        .expect("stock is set");
     runtime
 }
 
@@ -85,7 +90,10 @@ where
 {
     let started = Instant::now();
     while !check().await {
-        assert!(started.elapsed() < timeout, "timed out waiting until {what}");
+        assert!(
+            started.elapsed() < timeout,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -112,5 +120,8 @@ pub async fn depth(runtime: &LocalRuntime, queue: &str) -> u64 {
 
 /// A valid order body: two keyboards and a mouse.
 pub fn order() -> serde_json::Value {
-    orderflow::demo::order_body("e2e", &[("SKU-KEYBOARD", 2, 4_999), ("SKU-MOUSE", 1, 1_999)])
+    orderflow::demo::order_body(
+        "e2e",
+        &[("SKU-KEYBOARD", 2, 4_999), ("SKU-MOUSE", 1, 1_999)],
+    )
 }

@@ -176,7 +176,11 @@ impl<P: EventPublisher> OrderApi<P> {
         };
         let event = OrderPlacedEvent::new(order, correlation_id);
         let span = event.span();
-        let published = self.publisher.publish(&event).instrument(span.clone()).await;
+        let published = self
+            .publisher
+            .publish(&event)
+            .instrument(span.clone())
+            .await;
         let _entered = span.enter();
         match published {
             Ok(()) => {

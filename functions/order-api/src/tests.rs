@@ -102,7 +102,8 @@ async fn transport_problems_get_their_codes() {
 
 #[tokio::test]
 async fn each_invalid_field_is_named_with_422() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("items", Box::new(|b| b["items"] = serde_json::json!([]))),
         (
             "items[0].quantity",
