@@ -409,3 +409,49 @@ pub mod testing {
         )
     }
 }
+
+/// The sample files in `events/` stay readable by this contract.
+#[cfg(test)]
+mod sample_files {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn read(name: &str) -> String {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../events")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn the_sample_sqs_batch_carries_the_sample_event_both_ways() {
+        let sample: OrderPlacedEvent =
+            serde_json::from_str(&read("order-placed-event.json")).unwrap();
+        let batch: aws_lambda_events::sqs::SqsEvent =
+            serde_json::from_str(&read("sqs-order-placed.json")).unwrap();
+        assert_eq!(batch.records.len(), 2);
+        for record in &batch.records {
+            let event = parse_queue_body(record.body.as_deref().unwrap()).unwrap();
+            assert_eq!(event, sample);
+        }
+    }
+
+    #[test]
+    fn the_schema_declares_exactly_the_fields_the_contract_writes() {
+        let schema: serde_json::Value =
+            serde_json::from_str(&read("schemas/order-placed-v1.schema.json")).unwrap();
+        let event = serde_json::to_value(crate::testing::sample_event()).unwrap();
+        let keys = |v: &serde_json::Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&schema["properties"]), keys(&event));
+        assert_eq!(
+            keys(&schema["properties"]["data"]["properties"]),
+            keys(&event["data"])
+        );
+        let line = &schema["properties"]["data"]["properties"]["items"]["items"]["properties"];
+        assert_eq!(keys(line), keys(&event["data"]["items"][0]));
+    }
+}

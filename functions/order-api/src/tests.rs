@@ -171,3 +171,20 @@ async fn a_publish_failure_answers_503_with_retry_after() {
     assert_eq!(response.headers()["retry-after"], "1");
     assert!(api.publisher().published.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_sample_api_gateway_event_is_accepted() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/apigw-post-orders.json"
+    );
+    let request = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let api = OrderApi::new(MemoryPublisher::default());
+    let response = api.handle(request).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.headers()[CORRELATION_HEADER], "demo-request-1");
+    assert_eq!(
+        api.publisher().published.lock().unwrap()[0].correlationid,
+        "demo-request-1"
+    );
+}

@@ -1,0 +1,206 @@
+//! The DynamoDB idempotency records and the inventory store against the emulator's DynamoDB:
+//! the state transitions the consumers' exactly-once effects rest on.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use inventory::{Decision, DynamoInventory, InventoryStore, Rejection};
+use lambda_kit::consumer::Effect;
+use lambda_kit::idempotency::{s, Claim, Commit, Idempotency, IdempotencyError, IdempotencyKey};
+use order_events::testing::sample_event;
+use orderflow::provision::{provision, Deployment};
+use orderflow::runtime::sdk_config;
+use orderflow::template::Topology;
+
+async fn deploy() -> (aws_config::SdkConfig, Deployment) {
+    let sdk = sdk_config(Some(&common::endpoint())).await;
+    let topology =
+        Topology::load(&orderflow::emulator::project_root().join("template.yaml")).unwrap();
+    let deployment = provision(&topology, &sdk, &common::options().provision)
+        .await
+        .unwrap();
+    (sdk, deployment)
+}
+
+fn idempotency(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Idempotency {
+    Idempotency::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        deployment.reference("IdempotencyTable"),
+        "test",
+    )
+}
+
+fn shipment(deployment: &Deployment, order: &str) -> TransactWriteItem {
+    let put = Put::builder()
+        .table_name(deployment.reference("ShipmentsTable"))
+        .item("orderId", s(order))
+        .condition_expression("attribute_not_exists(orderId)")
+        .build()
+        .unwrap();
+    TransactWriteItem::builder().put(put).build()
+}
+
+#[tokio::test]
+async fn a_committed_key_is_not_committed_again_and_a_changed_payload_is_refused() {
+    let (sdk, deployment) = deploy().await;
+    let idempotency = idempotency(&sdk, &deployment);
+    let key = IdempotencyKey::new("event-1", "payload");
+
+    let first = idempotency
+        .commit(&key, vec![shipment(&deployment, "o-1")])
+        .await
+        .unwrap();
+    assert_eq!(first, Commit::Committed);
+    let again = idempotency
+        .commit(&key, vec![shipment(&deployment, "o-1b")])
+        .await
+        .unwrap();
+    assert_eq!(again, Commit::AlreadyCompleted);
+    assert!(idempotency.is_completed(&key).await.unwrap());
+
+    let changed = IdempotencyKey::new("event-1", "another payload");
+    let refused = idempotency.commit(&changed, vec![]).await;
+    assert!(
+        matches!(refused, Err(IdempotencyError::PayloadMismatch(_))),
+        "{refused:?}"
+    );
+
+    let shipments = orderflow::report::count_items(&sdk, &deployment, "ShipmentsTable")
+        .await
+        .unwrap();
+    assert_eq!(shipments, 1, "the second commit wrote nothing");
+}
+
+#[tokio::test]
+async fn a_failed_effect_condition_writes_neither_effect_nor_record() {
+    let (sdk, deployment) = deploy().await;
+    let idempotency = idempotency(&sdk, &deployment);
+    let first = IdempotencyKey::new("event-a", "a");
+    idempotency
+        .commit(&first, vec![shipment(&deployment, "o-2")])
+        .await
+        .unwrap();
+
+    // Another event about the same order: the shipment's own condition fails.
+    let second = IdempotencyKey::new("event-b", "b");
+    let outcome = idempotency
+        .commit(&second, vec![shipment(&deployment, "o-2")])
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, Commit::EffectConditionFailed { index: 0, .. }),
+        "{outcome:?}"
+    );
+    assert!(
+        !idempotency.is_completed(&second).await.unwrap(),
+        "no record for the failed commit"
+    );
+}
+
+#[tokio::test]
+async fn claim_complete_release_and_takeover() {
+    let (sdk, deployment) = deploy().await;
+    let idempotency = idempotency(&sdk, &deployment);
+    let key = IdempotencyKey::new("event-c", "c");
+    let later = SystemTime::now() + Duration::from_secs(60);
+
+    assert_eq!(
+        idempotency.claim(&key, later).await.unwrap(),
+        Claim::Acquired
+    );
+    let duplicate = idempotency.claim(&key, later).await;
+    assert!(
+        matches!(duplicate, Err(IdempotencyError::InProgress(_))),
+        "{duplicate:?}"
+    );
+
+    idempotency.release(&key).await.unwrap();
+    assert_eq!(
+        idempotency.claim(&key, later).await.unwrap(),
+        Claim::Acquired
+    );
+    let done = idempotency
+        .complete(&key, vec![shipment(&deployment, "o-3")])
+        .await
+        .unwrap();
+    assert_eq!(done, Commit::Committed);
+    assert_eq!(
+        idempotency.claim(&key, later).await.unwrap(),
+        Claim::AlreadyCompleted
+    );
+
+    // A claim whose holder ran past its deadline is taken over.
+    let crashed = IdempotencyKey::new("event-d", "d");
+    let past = SystemTime::now() - Duration::from_secs(1);
+    assert_eq!(
+        idempotency.claim(&crashed, past).await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        idempotency.claim(&crashed, later).await.unwrap(),
+        Claim::Acquired
+    );
+}
+
+#[tokio::test]
+async fn an_expired_completed_record_no_longer_blocks() {
+    let (sdk, deployment) = deploy().await;
+    let idempotency = idempotency(&sdk, &deployment).expires_after(Duration::ZERO);
+    let key = IdempotencyKey::new("event-e", "e");
+    assert_eq!(
+        idempotency.commit(&key, vec![]).await.unwrap(),
+        Commit::Committed
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(!idempotency.is_completed(&key).await.unwrap());
+    assert_eq!(
+        idempotency.commit(&key, vec![]).await.unwrap(),
+        Commit::Committed
+    );
+}
+
+#[tokio::test]
+async fn inventory_reserves_atomically_and_never_goes_negative() {
+    let (sdk, deployment) = deploy().await;
+    let store = DynamoInventory::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        deployment.reference("InventoryTable"),
+        deployment.reference("IdempotencyTable"),
+    );
+    // The sample order wants 2 keyboards and 1 mouse.
+    store.set_stock("SKU-KEYBOARD", 3).await.unwrap();
+    store.set_stock("SKU-MOUSE", 5).await.unwrap();
+
+    let first = sample_event();
+    assert_eq!(
+        store.reserve(&first).await.unwrap(),
+        Effect::Applied(Decision::Reserved)
+    );
+    assert_eq!(store.reserve(&first).await.unwrap(), Effect::AlreadyApplied);
+
+    let second = sample_event();
+    let rejected = store.reserve(&second).await.unwrap();
+    let expected = Rejection::InsufficientStock {
+        sku: "SKU-KEYBOARD".into(),
+        requested: 2,
+        available: 1,
+    };
+    assert_eq!(rejected, Effect::Applied(Decision::Rejected(expected)));
+    assert_eq!(store.stock("SKU-KEYBOARD").await.unwrap(), Some(1));
+    assert_eq!(
+        store.stock("SKU-MOUSE").await.unwrap(),
+        Some(4),
+        "no partial decrement"
+    );
+
+    store.set_stock("SKU-KEYBOARD", 10).await.unwrap();
+    let mut unknown = sample_event();
+    unknown.data.items[1].sku = "SKU-NOPE".into();
+    let rejected = store.reserve(&unknown).await.unwrap();
+    assert_eq!(
+        rejected,
+        Effect::Applied(Decision::Rejected(Rejection::UnknownSku("SKU-NOPE".into())))
+    );
+}
