@@ -53,7 +53,8 @@ pub enum RuntimeError {
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     pub template: PathBuf,
-    /// AWS endpoint to use. `None`: `AWS_ENDPOINT_URL` if set, otherwise start moto.
+    /// AWS endpoint to use. `None`: the environment's `AWS_ENDPOINT_URL` (and per-service
+    /// variants) if set, otherwise a moto server started for this runtime.
     pub endpoint: Option<String>,
     /// Where the HTTP API listens; port 0 picks a free port.
     pub http_address: SocketAddr,
@@ -135,22 +136,21 @@ impl LocalRuntime {
     /// the HTTP API and the event source mappings.
     pub async fn start(options: RuntimeOptions) -> Result<Self, RuntimeError> {
         let topology = Topology::load(&options.template)?;
-        let from_env = std::env::var("AWS_ENDPOINT_URL")
-            .ok()
-            .filter(|v| !v.is_empty());
-        let (emulator, endpoint) = match options.endpoint.clone().or(from_env) {
-            Some(endpoint) => (None, endpoint),
+        let endpoint_from_env = std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty());
+        let (emulator, sdk) = match &options.endpoint {
+            Some(endpoint) => (None, sdk_config(Some(endpoint)).await),
+            // aws-config reads AWS_ENDPOINT_URL and the per-service AWS_ENDPOINT_URL_<SERVICE>.
+            None if endpoint_from_env => (None, sdk_config(None).await),
             None => {
                 let emulator = tokio::task::spawn_blocking(Emulator::start)
                     .await
                     .map_err(|e| EmulatorError::Start(e.to_string()))??;
-                let endpoint = emulator.endpoint().to_owned();
-                (Some(emulator), endpoint)
+                let sdk = sdk_config(Some(emulator.endpoint())).await;
+                (Some(emulator), sdk)
             }
         };
-        let sdk = sdk_config(Some(&endpoint)).await;
         let deployment = provision(&topology, &sdk, &options.provision).await?;
-        tracing::info!(%endpoint, prefix = %options.provision.prefix, "resources provisioned");
+        tracing::info!(endpoint = ?sdk.endpoint_url(), prefix = %options.provision.prefix, "resources provisioned");
 
         let (shutdown, _) = watch::channel(false);
         let stats = Stats::default();

@@ -15,7 +15,7 @@ use orderflow::runtime::sdk_config;
 use orderflow::template::Topology;
 
 async fn deploy() -> (aws_config::SdkConfig, Deployment) {
-    let sdk = sdk_config(Some(&common::endpoint())).await;
+    let sdk = sdk_config(common::endpoint().as_deref()).await;
     let topology =
         Topology::load(&orderflow::emulator::project_root().join("template.yaml")).unwrap();
     let deployment = provision(&topology, &sdk, &common::options().provision)

@@ -14,23 +14,22 @@ use inventory::DynamoInventory;
 use orderflow::emulator::Emulator;
 use orderflow::runtime::{LocalRuntime, RuntimeOptions};
 
-/// The shared emulator's endpoint, or the one `AWS_ENDPOINT_URL` names.
-pub fn endpoint() -> String {
-    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
-        return url;
+/// The shared emulator's endpoint; `None` when `AWS_ENDPOINT_URL` (with any per-service
+/// variants) says where AWS is.
+pub fn endpoint() -> Option<String> {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        return None;
     }
     static EMULATOR: OnceLock<Emulator> = OnceLock::new();
-    EMULATOR
-        .get_or_init(|| Emulator::start().expect("the emulator starts"))
-        .endpoint()
-        .to_owned()
+    let emulator = EMULATOR.get_or_init(|| Emulator::start().expect("the emulator starts"));
+    Some(emulator.endpoint().to_owned())
 }
 
 /// Options for a fast local runtime: unique names, a free port, one-second visibility timeouts
 /// and long polls, and `MaxReceiveCount` 3, so retries and DLQ moves take seconds.
 pub fn options() -> RuntimeOptions {
     let mut options = RuntimeOptions {
-        endpoint: Some(endpoint()),
+        endpoint: endpoint(),
         http_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         long_poll_seconds: 1,
         ..RuntimeOptions::default()
