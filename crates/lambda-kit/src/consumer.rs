@@ -1,13 +1,15 @@
 //! What a queue consumer function is, and how it runs on Lambda.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::SystemTime;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 pub use futures::future::BoxFuture;
 use lambda_runtime::{service_fn, LambdaEvent};
 
-use crate::batch::BatchError;
+use crate::batch::{process_events, BatchError, DEFAULT_CONCURRENCY};
+use crate::RecordError;
 
 /// A function fed by an SQS event source that answers with a partial batch response.
 ///
@@ -20,6 +22,43 @@ pub trait SqsConsumer: Send + Sync {
         batch: SqsEvent,
         deadline: SystemTime,
     ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>>;
+}
+
+/// A consumer that handles one typed event per record. Every `EventHandler` is an
+/// [`SqsConsumer`]: its batches go through [`process_events`] (partial batch response, bounded
+/// concurrency, unreadable bodies and panics failing only their record).
+pub trait EventHandler: Send + Sync {
+    type Event: Send;
+    type ParseError: std::error::Error + Send + Sync + 'static;
+    /// Reads a record body.
+    const PARSE: fn(&str) -> Result<Self::Event, Self::ParseError>;
+    /// The span every log line of an event's processing is in.
+    const SPAN: fn(&Self::Event) -> tracing::Span;
+    /// Records of one batch handled at the same time.
+    const CONCURRENCY: usize = DEFAULT_CONCURRENCY;
+
+    /// Applies one event; `deadline` is when the invocation times out. Must be idempotent.
+    fn apply(
+        &self,
+        event: Self::Event,
+        deadline: SystemTime,
+    ) -> impl Future<Output = Result<(), RecordError>> + Send;
+}
+
+impl<H: EventHandler> SqsConsumer for H {
+    fn handle(
+        &self,
+        batch: SqsEvent,
+        deadline: SystemTime,
+    ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>> {
+        Box::pin(process_events(
+            batch,
+            H::CONCURRENCY,
+            H::PARSE,
+            H::SPAN,
+            move |event| self.apply(event, deadline),
+        ))
+    }
 }
 
 /// Runs `consumer` under the Lambda runtime until the process ends.

@@ -28,6 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
@@ -155,6 +156,14 @@ impl Idempotency {
         ])
     }
 
+    /// The COMPLETED record's put, before its condition; a failed condition returns the old item.
+    fn completed_put(&self, key: &IdempotencyKey) -> PutBuilder {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.record(key, COMPLETED)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+    }
+
     /// Transactional mode: writes `effect` and the COMPLETED record in one transaction, unless
     /// an unexpired record for `key` exists.
     pub async fn commit(
@@ -162,14 +171,12 @@ impl Idempotency {
         key: &IdempotencyKey,
         effect: Vec<TransactWriteItem>,
     ) -> Result<Commit, IdempotencyError> {
-        let record = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.record(key, COMPLETED)))
+        let record = self
+            .completed_put(key)
             .condition_expression("attribute_not_exists(#id) OR #expiration < :now")
             .expression_attribute_names("#id", attr::ID)
             .expression_attribute_names("#expiration", attr::EXPIRATION)
             .expression_attribute_values(":now", n(epoch(SystemTime::now()).as_secs()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(store_error)?;
         self.transact(key, record, effect).await
@@ -232,15 +239,13 @@ impl Idempotency {
         key: &IdempotencyKey,
         effect: Vec<TransactWriteItem>,
     ) -> Result<Commit, IdempotencyError> {
-        let record = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.record(key, COMPLETED)))
+        let record = self
+            .completed_put(key)
             .condition_expression("#status = :inprogress AND #validation = :validation")
             .expression_attribute_names("#status", attr::STATUS)
             .expression_attribute_names("#validation", attr::VALIDATION)
             .expression_attribute_values(":inprogress", s(INPROGRESS))
             .expression_attribute_values(":validation", s(&key.payload_hash))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(store_error)?;
         self.transact(key, record, effect).await

@@ -13,11 +13,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::SystemTime;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_kit::batch::{process_events, BatchError, DEFAULT_CONCURRENCY};
-use lambda_kit::consumer::{BoxFuture, ConfigError, Effect, FunctionEnv, SqsConsumer};
+use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
 use lambda_kit::RecordError;
-use order_events::{parse_queue_body, OrderPlaced, OrderPlacedEvent};
+use order_events::{parse_queue_body, EventError, OrderPlaced, OrderPlacedEvent};
 
 mod dynamo;
 pub use dynamo::DynamoInventory;
@@ -76,17 +74,6 @@ impl<S: InventoryStore> Inventory<S> {
     pub fn store(&self) -> &S {
         &self.store
     }
-
-    async fn apply(&self, event: OrderPlacedEvent) -> Result<(), RecordError> {
-        match self.store.reserve(&event).await? {
-            Effect::Applied(Decision::Reserved) => tracing::info!("stock reserved"),
-            Effect::Applied(Decision::Rejected(reason)) => {
-                tracing::warn!(%reason, "order rejected by inventory")
-            }
-            Effect::AlreadyApplied => tracing::info!("already decided; acknowledged"),
-        }
-        Ok(())
-    }
 }
 
 impl Inventory<DynamoInventory> {
@@ -96,19 +83,25 @@ impl Inventory<DynamoInventory> {
     }
 }
 
-impl<S: InventoryStore> SqsConsumer for Inventory<S> {
-    fn handle(
+impl<S: InventoryStore> EventHandler for Inventory<S> {
+    type Event = OrderPlacedEvent;
+    type ParseError = EventError;
+    const PARSE: fn(&str) -> Result<OrderPlacedEvent, EventError> = parse_queue_body;
+    const SPAN: fn(&OrderPlacedEvent) -> tracing::Span = OrderPlacedEvent::span;
+
+    async fn apply(
         &self,
-        batch: SqsEvent,
+        event: OrderPlacedEvent,
         _deadline: SystemTime,
-    ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>> {
-        Box::pin(process_events(
-            batch,
-            DEFAULT_CONCURRENCY,
-            parse_queue_body,
-            OrderPlacedEvent::span,
-            |event| self.apply(event),
-        ))
+    ) -> Result<(), RecordError> {
+        match self.store.reserve(&event).await? {
+            Effect::Applied(Decision::Reserved) => tracing::info!("stock reserved"),
+            Effect::Applied(Decision::Rejected(reason)) => {
+                tracing::warn!(%reason, "order rejected by inventory")
+            }
+            Effect::AlreadyApplied => tracing::info!("already decided; acknowledged"),
+        }
+        Ok(())
     }
 }
 

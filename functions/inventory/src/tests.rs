@@ -4,6 +4,8 @@ use std::sync::Mutex;
 use order_events::testing::{event_batch, sample_event, sqs_batch};
 use uuid::Uuid;
 
+use lambda_kit::consumer::SqsConsumer;
+
 use super::*;
 
 /// Stock and decisions in memory, applied at most once per event id.

@@ -11,13 +11,11 @@
 use std::future::Future;
 use std::time::SystemTime;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_kit::batch::{process_events, BatchError, DEFAULT_CONCURRENCY};
-use lambda_kit::consumer::{BoxFuture, ConfigError, Effect, FunctionEnv, SqsConsumer};
+use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
 use lambda_kit::idempotency::{Claim, Idempotency, IdempotencyKey};
 use lambda_kit::record::{DynamoRecordStore, RecordStore};
 use lambda_kit::RecordError;
-use order_events::{format_amount, parse_queue_body, OrderPlaced, OrderPlacedEvent};
+use order_events::{format_amount, parse_queue_body, EventError, OrderPlaced, OrderPlacedEvent};
 
 /// The name idempotency keys are scoped by.
 pub const SERVICE: &str = "notification";
@@ -113,6 +111,28 @@ impl<M: Mailer, S: RecordStore> Notification<M, S> {
     pub fn store(&self) -> &S {
         &self.store
     }
+}
+
+impl Notification<SesMailer, DynamoRecordStore> {
+    /// Reads `NOTIFICATIONS_TABLE`, `IDEMPOTENCY_TABLE` and `SENDER_EMAIL`.
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let idempotency = Idempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
+        let store =
+            DynamoRecordStore::new(env.require("NOTIFICATIONS_TABLE")?, "orderId", idempotency);
+        let mailer = SesMailer::new(
+            aws_sdk_sesv2::Client::new(sdk),
+            env.require("SENDER_EMAIL")?,
+        );
+        Ok(Self::new(mailer, store))
+    }
+}
+
+impl<M: Mailer, S: RecordStore> EventHandler for Notification<M, S> {
+    type Event = OrderPlacedEvent;
+    type ParseError = EventError;
+    const PARSE: fn(&str) -> Result<OrderPlacedEvent, EventError> = parse_queue_body;
+    const SPAN: fn(&OrderPlacedEvent) -> tracing::Span = OrderPlacedEvent::span;
 
     async fn apply(
         &self,
@@ -147,37 +167,6 @@ impl<M: Mailer, S: RecordStore> Notification<M, S> {
             ),
         }
         Ok(())
-    }
-}
-
-impl Notification<SesMailer, DynamoRecordStore> {
-    /// Reads `NOTIFICATIONS_TABLE`, `IDEMPOTENCY_TABLE` and `SENDER_EMAIL`.
-    pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
-        let client = aws_sdk_dynamodb::Client::new(sdk);
-        let idempotency = Idempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
-        let store =
-            DynamoRecordStore::new(env.require("NOTIFICATIONS_TABLE")?, "orderId", idempotency);
-        let mailer = SesMailer::new(
-            aws_sdk_sesv2::Client::new(sdk),
-            env.require("SENDER_EMAIL")?,
-        );
-        Ok(Self::new(mailer, store))
-    }
-}
-
-impl<M: Mailer, S: RecordStore> SqsConsumer for Notification<M, S> {
-    fn handle(
-        &self,
-        batch: SqsEvent,
-        deadline: SystemTime,
-    ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>> {
-        Box::pin(process_events(
-            batch,
-            DEFAULT_CONCURRENCY,
-            parse_queue_body,
-            OrderPlacedEvent::span,
-            move |event| self.apply(event, deadline),
-        ))
     }
 }
 

@@ -4,6 +4,8 @@ use std::time::Duration;
 use lambda_kit::record::MemoryRecordStore;
 use order_events::testing::{event_batch, sample_event, sample_order};
 
+use lambda_kit::consumer::SqsConsumer;
+
 use super::*;
 
 /// Keeps sent e-mails; fails every send while `down` is set.

@@ -10,13 +10,11 @@
 use std::future::Future;
 use std::time::SystemTime;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_kit::batch::{process_events, BatchError, DEFAULT_CONCURRENCY};
-use lambda_kit::consumer::{BoxFuture, ConfigError, Effect, FunctionEnv, SqsConsumer};
+use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
 use lambda_kit::idempotency::{Idempotency, IdempotencyKey};
 use lambda_kit::record::{DynamoRecordStore, RecordStore};
 use lambda_kit::RecordError;
-use order_events::{parse_queue_body, OrderPlacedEvent};
+use order_events::{parse_queue_body, EventError, OrderPlacedEvent};
 
 mod gateway;
 pub use gateway::{Charge, ChargeRequest, GatewayError, SimulatedGateway};
@@ -52,8 +50,30 @@ impl<G: PaymentGateway, S: RecordStore> Payment<G, S> {
     pub fn store(&self) -> &S {
         &self.store
     }
+}
 
-    async fn apply(&self, event: OrderPlacedEvent) -> Result<(), RecordError> {
+impl Payment<SimulatedGateway, DynamoRecordStore> {
+    /// Reads `PAYMENTS_TABLE`, `IDEMPOTENCY_TABLE`, and the simulated gateway's
+    /// `PAYMENT_LATENCY_MS` and `PAYMENT_FAILURE_RATE`.
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let idempotency = Idempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
+        let store = DynamoRecordStore::new(env.require("PAYMENTS_TABLE")?, "orderId", idempotency);
+        Ok(Self::new(SimulatedGateway::from_env(env)?, store))
+    }
+}
+
+impl<G: PaymentGateway, S: RecordStore> EventHandler for Payment<G, S> {
+    type Event = OrderPlacedEvent;
+    type ParseError = EventError;
+    const PARSE: fn(&str) -> Result<OrderPlacedEvent, EventError> = parse_queue_body;
+    const SPAN: fn(&OrderPlacedEvent) -> tracing::Span = OrderPlacedEvent::span;
+
+    async fn apply(
+        &self,
+        event: OrderPlacedEvent,
+        _deadline: SystemTime,
+    ) -> Result<(), RecordError> {
         let key = IdempotencyKey::new(event.id.to_string(), event.canonical_json());
         if self.store.is_completed(&key).await? {
             tracing::info!("already paid; acknowledged");
@@ -82,33 +102,6 @@ impl<G: PaymentGateway, S: RecordStore> Payment<G, S> {
             Effect::AlreadyApplied => tracing::info!("already paid; acknowledged"),
         }
         Ok(())
-    }
-}
-
-impl Payment<SimulatedGateway, DynamoRecordStore> {
-    /// Reads `PAYMENTS_TABLE`, `IDEMPOTENCY_TABLE`, and the simulated gateway's
-    /// `PAYMENT_LATENCY_MS` and `PAYMENT_FAILURE_RATE`.
-    pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
-        let client = aws_sdk_dynamodb::Client::new(sdk);
-        let idempotency = Idempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
-        let store = DynamoRecordStore::new(env.require("PAYMENTS_TABLE")?, "orderId", idempotency);
-        Ok(Self::new(SimulatedGateway::from_env(env)?, store))
-    }
-}
-
-impl<G: PaymentGateway, S: RecordStore> SqsConsumer for Payment<G, S> {
-    fn handle(
-        &self,
-        batch: SqsEvent,
-        _deadline: SystemTime,
-    ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>> {
-        Box::pin(process_events(
-            batch,
-            DEFAULT_CONCURRENCY,
-            parse_queue_body,
-            OrderPlacedEvent::span,
-            |event| self.apply(event),
-        ))
     }
 }
 

@@ -3,6 +3,8 @@ use std::time::Duration;
 use lambda_kit::record::MemoryRecordStore;
 use order_events::testing::{event_batch, sample_event};
 
+use lambda_kit::consumer::SqsConsumer;
+
 use super::*;
 
 fn payment(failure_rate: f64) -> Payment<SimulatedGateway, MemoryRecordStore> {

@@ -6,13 +6,11 @@
 
 use std::time::SystemTime;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_kit::batch::{process_events, BatchError, DEFAULT_CONCURRENCY};
-use lambda_kit::consumer::{BoxFuture, ConfigError, Effect, FunctionEnv, SqsConsumer};
+use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
 use lambda_kit::idempotency::{sha256_hex, Idempotency, IdempotencyKey};
 use lambda_kit::record::{DynamoRecordStore, RecordStore};
 use lambda_kit::RecordError;
-use order_events::{parse_queue_body, OrderPlacedEvent};
+use order_events::{parse_queue_body, EventError, OrderPlacedEvent};
 use uuid::Uuid;
 
 /// The name idempotency keys are scoped by.
@@ -38,8 +36,29 @@ impl<S: RecordStore> Shipping<S> {
     pub fn store(&self) -> &S {
         &self.store
     }
+}
 
-    async fn apply(&self, event: OrderPlacedEvent) -> Result<(), RecordError> {
+impl Shipping<DynamoRecordStore> {
+    /// Reads `SHIPMENTS_TABLE` and `IDEMPOTENCY_TABLE`.
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let idempotency = Idempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
+        let store = DynamoRecordStore::new(env.require("SHIPMENTS_TABLE")?, "orderId", idempotency);
+        Ok(Self::new(store))
+    }
+}
+
+impl<S: RecordStore> EventHandler for Shipping<S> {
+    type Event = OrderPlacedEvent;
+    type ParseError = EventError;
+    const PARSE: fn(&str) -> Result<OrderPlacedEvent, EventError> = parse_queue_body;
+    const SPAN: fn(&OrderPlacedEvent) -> tracing::Span = OrderPlacedEvent::span;
+
+    async fn apply(
+        &self,
+        event: OrderPlacedEvent,
+        _deadline: SystemTime,
+    ) -> Result<(), RecordError> {
         let key = IdempotencyKey::new(event.id.to_string(), event.canonical_json());
         let order = &event.data;
         let tracking = tracking_number(order.order_id);
@@ -60,36 +79,11 @@ impl<S: RecordStore> Shipping<S> {
     }
 }
 
-impl Shipping<DynamoRecordStore> {
-    /// Reads `SHIPMENTS_TABLE` and `IDEMPOTENCY_TABLE`.
-    pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
-        let client = aws_sdk_dynamodb::Client::new(sdk);
-        let idempotency = Idempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
-        let store = DynamoRecordStore::new(env.require("SHIPMENTS_TABLE")?, "orderId", idempotency);
-        Ok(Self::new(store))
-    }
-}
-
-impl<S: RecordStore> SqsConsumer for Shipping<S> {
-    fn handle(
-        &self,
-        batch: SqsEvent,
-        _deadline: SystemTime,
-    ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>> {
-        Box::pin(process_events(
-            batch,
-            DEFAULT_CONCURRENCY,
-            parse_queue_body,
-            OrderPlacedEvent::span,
-            |event| self.apply(event),
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
+    use lambda_kit::consumer::SqsConsumer;
     use lambda_kit::record::MemoryRecordStore;
     use order_events::testing::{event_batch, sample_event};
 
