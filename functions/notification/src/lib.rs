@@ -32,13 +32,11 @@ pub struct Email {
 pub fn confirmation(order: &OrderPlaced) -> Email {
     let mut body = format!("Thank you for your order {}.\n\n", order.order_id);
     for line in &order.items {
-        let amount = line.amount_minor().unwrap_or(i64::MAX);
-        body.push_str(&format!(
-            "  {} x {}  {}\n",
-            line.quantity,
-            line.sku,
-            format_amount(amount, &order.currency)
-        ));
+        let amount = line.amount_minor().map_or_else(
+            || "(amount out of range)".to_owned(),
+            |amount| format_amount(amount, &order.currency),
+        );
+        body.push_str(&format!("  {} x {}  {amount}\n", line.quantity, line.sku));
     }
     body.push_str(&format!(
         "\nTotal: {}\n",
