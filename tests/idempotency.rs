@@ -1,5 +1,7 @@
 //! The DynamoDB idempotency records and the inventory store against the emulator's DynamoDB:
-//! the state transitions the consumers' exactly-once effects rest on.
+//! every state transition the exactly-once effects rest on (first call, replay with the stored
+//! result, in-progress duplicate, takeover of an expired claim, expired completed record,
+//! payload mismatch, failed work releasing its claim, transactional commit and rollback).
 
 mod common;
 
@@ -8,7 +10,10 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use inventory::{Decision, DynamoInventory, InventoryStore, Rejection};
 use lambda_kit::consumer::Effect;
-use lambda_kit::idempotency::{s, Claim, Commit, Idempotency, IdempotencyError, IdempotencyKey};
+use lambda_kit::idempotency::{
+    s, Claim, Commit, DynamoIdempotency, IdempotencyError, IdempotencyKey, IdempotencyStore,
+    Idempotent, RecordAttributes, Run, RunError,
+};
 use order_events::testing::sample_event;
 use orderflow::provision::{provision, Deployment};
 use orderflow::runtime::sdk_config;
@@ -24,8 +29,8 @@ async fn deploy() -> (aws_config::SdkConfig, Deployment) {
     (sdk, deployment)
 }
 
-fn idempotency(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> Idempotency {
-    Idempotency::new(
+fn idempotency(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> DynamoIdempotency {
+    DynamoIdempotency::new(
         aws_sdk_dynamodb::Client::new(sdk),
         deployment.reference("IdempotencyTable"),
         "test",
@@ -116,19 +121,25 @@ async fn claim_complete_release_and_takeover() {
         "{duplicate:?}"
     );
 
+    // A failed attempt releases its claim; the retry acquires it.
     idempotency.release(&key).await.unwrap();
     assert_eq!(
         idempotency.claim(&key, later).await.unwrap(),
         Claim::Acquired
     );
     let done = idempotency
-        .complete(&key, vec![shipment(&deployment, "o-3")])
+        .complete_with(
+            &key,
+            Some("\"result\"".into()),
+            vec![shipment(&deployment, "o-3")],
+        )
         .await
         .unwrap();
     assert_eq!(done, Commit::Committed);
     assert_eq!(
         idempotency.claim(&key, later).await.unwrap(),
-        Claim::AlreadyCompleted
+        Claim::AlreadyCompleted(Some("\"result\"".into())),
+        "a replay gets the stored result"
     );
 
     // A claim whose holder ran past its deadline is taken over.
@@ -141,6 +152,98 @@ async fn claim_complete_release_and_takeover() {
     assert_eq!(
         idempotency.claim(&crashed, later).await.unwrap(),
         Claim::Acquired
+    );
+}
+
+#[tokio::test]
+async fn idempotent_runs_over_dynamodb_replay_and_release() {
+    let (sdk, deployment) = deploy().await;
+    let idempotent = Idempotent::new(idempotency(&sdk, &deployment));
+    let key = IdempotencyKey::new("request-1", "body");
+    let later = SystemTime::now() + Duration::from_secs(60);
+
+    let failed = idempotent
+        .run(&key, later, || async { Err::<String, _>("down") })
+        .await;
+    assert!(matches!(failed, Err(RunError::Work("down"))));
+    let first = idempotent
+        .run(&key, later, || async {
+            Ok::<_, &str>("accepted".to_owned())
+        })
+        .await;
+    assert_eq!(first.unwrap(), Run::Executed("accepted".to_owned()));
+    let replay = idempotent
+        .run(&key, later, || async { Ok::<_, &str>("again".to_owned()) })
+        .await;
+    assert_eq!(replay.unwrap(), Run::Replayed("accepted".to_owned()));
+    let mismatch = IdempotencyKey::new("request-1", "another body");
+    let refused = idempotent
+        .run(&mismatch, later, || async { Ok::<_, &str>(String::new()) })
+        .await;
+    assert!(matches!(
+        refused,
+        Err(RunError::Idempotency(IdempotencyError::PayloadMismatch(_)))
+    ));
+}
+
+#[tokio::test]
+async fn attribute_names_are_configurable() {
+    let (sdk, deployment) = deploy().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!(
+        "{}CustomIdempotency",
+        deployment.reference("IdempotencyTable")
+    );
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let attributes = RecordAttributes {
+        id: "pk".into(),
+        status: "state".into(),
+        expiration: "ttl".into(),
+        in_progress_expiration: "lease_until".into(),
+        data: "result".into(),
+        validation: "payload_sha256".into(),
+    };
+    let store =
+        DynamoIdempotency::new(client.clone(), &table, "custom").with_attributes(attributes);
+    let key = IdempotencyKey::new("k", "p");
+    let later = SystemTime::now() + Duration::from_secs(60);
+    assert_eq!(store.claim(&key, later).await.unwrap(), Claim::Acquired);
+    store.complete(&key, Some("42".into())).await.unwrap();
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key("pk", s(store.record_id(&key)))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["state"], s("COMPLETED"));
+    assert_eq!(item["result"], s("42"));
+    assert!(item.contains_key("ttl") && item.contains_key("payload_sha256"));
+    assert_eq!(
+        store.claim(&key, later).await.unwrap(),
+        Claim::AlreadyCompleted(Some("42".into()))
     );
 }
 

@@ -14,7 +14,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde_json::Value;
 
 use crate::consumer::Effect;
-use crate::idempotency::{s, Claim, Commit, Idempotency, IdempotencyError, IdempotencyKey};
+use crate::idempotency::{
+    s, Claim, Commit, DynamoIdempotency, IdempotencyError, IdempotencyKey, IdempotencyStore,
+};
 
 /// Where a consumer writes its one record per entity, at most once per idempotency key.
 pub trait RecordStore: Send + Sync {
@@ -26,7 +28,7 @@ pub trait RecordStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, IdempotencyError>> + Send;
 
     /// Marks `key` in progress before an effect outside the store (see
-    /// [`Idempotency::claim`]).
+    /// [`IdempotencyStore::claim`]).
     fn claim(
         &self,
         key: &IdempotencyKey,
@@ -75,14 +77,14 @@ pub fn to_item(record: &Value) -> HashMap<String, AttributeValue> {
 pub struct DynamoRecordStore {
     table: String,
     key_attribute: String,
-    idempotency: Idempotency,
+    idempotency: DynamoIdempotency,
 }
 
 impl DynamoRecordStore {
     pub fn new(
         table: impl Into<String>,
         key_attribute: impl Into<String>,
-        idempotency: Idempotency,
+        idempotency: DynamoIdempotency,
     ) -> Self {
         Self {
             table: table.into(),
@@ -124,7 +126,7 @@ impl RecordStore for DynamoRecordStore {
             .map_err(|e| IdempotencyError::Store(e.to_string()))?;
         let writes = vec![TransactWriteItem::builder().put(put).build()];
         let commit = if claimed {
-            self.idempotency.complete(key, writes).await?
+            self.idempotency.complete_with(key, None, writes).await?
         } else {
             self.idempotency.commit(key, writes).await?
         };
@@ -188,7 +190,7 @@ impl RecordStore for MemoryRecordStore {
         _in_progress_until: SystemTime,
     ) -> Result<Claim, IdempotencyError> {
         if self.check_payload(key)? {
-            return Ok(Claim::AlreadyCompleted);
+            return Ok(Claim::AlreadyCompleted(None));
         }
         if !lock(&self.in_progress).insert(key.key.clone()) {
             return Err(IdempotencyError::InProgress(key.key.clone()));

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use lambda_kit::consumer::{ConfigError, Effect, FunctionEnv};
-use lambda_kit::idempotency::{n, s, Commit, Idempotency, IdempotencyKey};
+use lambda_kit::idempotency::{n, s, Commit, DynamoIdempotency, IdempotencyKey};
 use lambda_kit::RecordError;
 use order_events::OrderPlacedEvent;
 
@@ -17,7 +17,7 @@ use crate::{quantities_by_sku, Decision, InventoryStore, Rejection, SERVICE};
 pub struct DynamoInventory {
     client: aws_sdk_dynamodb::Client,
     table: String,
-    idempotency: Idempotency,
+    idempotency: DynamoIdempotency,
 }
 
 fn sku_key(sku: &str) -> AttributeValue {
@@ -30,7 +30,7 @@ fn order_key(event: &OrderPlacedEvent) -> AttributeValue {
 
 impl DynamoInventory {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String, idempotency_table: String) -> Self {
-        let idempotency = Idempotency::new(client.clone(), idempotency_table, SERVICE);
+        let idempotency = DynamoIdempotency::new(client.clone(), idempotency_table, SERVICE);
         Self {
             client,
             table,

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::time::SystemTime;
 
 use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
-use lambda_kit::idempotency::{Claim, Idempotency, IdempotencyKey};
+use lambda_kit::idempotency::{Claim, DynamoIdempotency, IdempotencyKey};
 use lambda_kit::record::{DynamoRecordStore, RecordStore};
 use lambda_kit::RecordError;
 use order_events::{format_amount, parse_queue_body, EventError, OrderPlaced, OrderPlacedEvent};
@@ -115,7 +115,8 @@ impl Notification<SesMailer, DynamoRecordStore> {
     /// Reads `NOTIFICATIONS_TABLE`, `IDEMPOTENCY_TABLE` and `SENDER_EMAIL`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
-        let idempotency = Idempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
+        let idempotency =
+            DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
         let store =
             DynamoRecordStore::new(env.require("NOTIFICATIONS_TABLE")?, "orderId", idempotency);
         let mailer = SesMailer::new(
@@ -138,7 +139,7 @@ impl<M: Mailer, S: RecordStore> EventHandler for Notification<M, S> {
         deadline: SystemTime,
     ) -> Result<(), RecordError> {
         let key = IdempotencyKey::new(event.id.to_string(), event.canonical_json());
-        if self.store.claim(&key, deadline).await? == Claim::AlreadyCompleted {
+        if let Claim::AlreadyCompleted(_) = self.store.claim(&key, deadline).await? {
             tracing::info!("confirmation already sent; acknowledged");
             return Ok(());
         }

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::SystemTime;
 
 use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
-use lambda_kit::idempotency::{Idempotency, IdempotencyKey};
+use lambda_kit::idempotency::{DynamoIdempotency, IdempotencyKey};
 use lambda_kit::record::{DynamoRecordStore, RecordStore};
 use lambda_kit::RecordError;
 use order_events::{parse_queue_body, EventError, OrderPlacedEvent};
@@ -57,7 +57,8 @@ impl Payment<SimulatedGateway, DynamoRecordStore> {
     /// `PAYMENT_LATENCY_MS` and `PAYMENT_FAILURE_RATE`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
-        let idempotency = Idempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
+        let idempotency =
+            DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
         let store = DynamoRecordStore::new(env.require("PAYMENTS_TABLE")?, "orderId", idempotency);
         Ok(Self::new(SimulatedGateway::from_env(env)?, store))
     }

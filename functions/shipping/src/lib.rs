@@ -7,7 +7,7 @@
 use std::time::SystemTime;
 
 use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
-use lambda_kit::idempotency::{sha256_hex, Idempotency, IdempotencyKey};
+use lambda_kit::idempotency::{sha256_hex, DynamoIdempotency, IdempotencyKey};
 use lambda_kit::record::{DynamoRecordStore, RecordStore};
 use lambda_kit::RecordError;
 use order_events::{parse_queue_body, EventError, OrderPlacedEvent};
@@ -42,7 +42,8 @@ impl Shipping<DynamoRecordStore> {
     /// Reads `SHIPMENTS_TABLE` and `IDEMPOTENCY_TABLE`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
-        let idempotency = Idempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
+        let idempotency =
+            DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
         let store = DynamoRecordStore::new(env.require("SHIPMENTS_TABLE")?, "orderId", idempotency);
         Ok(Self::new(store))
     }
