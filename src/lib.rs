@@ -13,3 +13,23 @@ pub mod provision;
 pub mod report;
 pub mod runtime;
 pub mod template;
+
+#[cfg(test)]
+mod tests {
+    /// The batch processor turns a panicking record into a failed record by catching the
+    /// unwind; with `panic = "abort"` one bad record would kill the whole invocation.
+    #[test]
+    fn the_release_profile_keeps_panics_unwinding() {
+        let manifest = include_str!("../Cargo.toml");
+        let release = manifest
+            .split("[profile.release]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .expect("a [profile.release] section");
+        let panic = release
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("panic").map(str::trim))
+            .expect("panic is set explicitly");
+        assert_eq!(panic, "= \"unwind\"");
+    }
+}

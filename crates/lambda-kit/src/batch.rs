@@ -3,11 +3,53 @@
 //! Lambda's SQS event source deletes every message of a batch whose invocation succeeds, except
 //! those listed in `batchItemFailures`; those become visible again after the visibility timeout
 //! and, after `maxReceiveCount` receives, move to the queue's dead-letter queue. So one bad
-//! record must fail alone: [`process_batch`] runs each record's handler, isolates errors and
+//! record must fail alone: a [`BatchProcessor`] runs each record's handler, isolates errors and
 //! panics per record, and lists exactly the failed message ids.
+//!
+//! | mode | order | on a failure |
+//! |---|---|---|
+//! | [`BatchProcessor::standard`] | concurrent, at most `concurrency` at once | only that record fails |
+//! | [`BatchProcessor::fifo`] | one by one, in order | that record and every record after it fail (not run), so SQS FIFO redelivers them in order |
+//! | [`BatchProcessor::fifo_skip_group`] | one by one, in order | that record and the later records *of its message group* fail; other groups go on |
+//!
+//! In every mode, once the invocation's remaining time falls under the deadline margin, no
+//! further record is started: the rest are reported as failures, so SQS redelivers them instead
+//! of Lambda killing the invocation half-way (which would redeliver the whole batch).
+//!
+//! A panic fails its record only; this needs `panic = "unwind"` (the default) in the profile
+//! the function is built with.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+//! use lambda_kit::batch::BatchProcessor;
+//!
+//! # #[tokio::main] async fn main() {
+//! let mut batch = SqsEvent::default();
+//! for (id, body) in [("m1", "ok"), ("m2", "bad"), ("m3", "ok")] {
+//!     let mut record = SqsMessage::default();
+//!     record.message_id = Some(id.into());
+//!     record.body = Some(body.into());
+//!     batch.records.push(record);
+//! }
+//! let deadline = SystemTime::now() + Duration::from_secs(30);
+//! let response = BatchProcessor::standard(10)
+//!     .process(batch, deadline, |record| async move {
+//!         match record.body.as_deref() {
+//!             Some("ok") => Ok(()),
+//!             _ => Err("cannot handle this record".into()),
+//!         }
+//!     })
+//!     .await
+//!     .unwrap();
+//! assert_eq!(response.batch_item_failures[0].item_identifier, "m2");
+//! # }
+//! ```
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt};
@@ -15,9 +57,12 @@ use tracing::Instrument;
 
 use crate::RecordError;
 
-/// Records of one batch handled at the same time (Lambda's maximum batch size is 10,000;
-/// 10 keeps DynamoDB and downstream APIs from seeing a burst per invocation).
+/// Records of one batch handled at the same time by default (Lambda's maximum batch size is
+/// 10,000; 10 keeps DynamoDB and downstream APIs from seeing a burst per invocation).
 pub const DEFAULT_CONCURRENCY: usize = 10;
+
+/// Remaining invocation time under which no further record is started, by default.
+pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 /// The batch as a whole cannot be answered with a partial batch response.
 #[derive(Debug, thiserror::Error)]
@@ -28,39 +73,186 @@ pub enum BatchError {
     UnidentifiableFailure(usize),
 }
 
-/// Runs `handle` on every record of `event`, at most `concurrency` at a time, and answers which
-/// records failed.
-///
-/// A record fails when its handler returns an error or panics; either way the reason is logged
-/// with the message id and the record is reported in `batchItemFailures`. The other records of
-/// the batch are unaffected. Handlers must therefore be idempotent: a failed record is retried,
-/// and a batch can be delivered again after a timeout.
-pub async fn process_batch<F, Fut>(
-    event: SqsEvent,
-    concurrency: usize,
-    handle: F,
-) -> Result<SqsBatchResponse, BatchError>
-where
-    F: Fn(SqsMessage) -> Fut,
-    Fut: Future<Output = Result<(), RecordError>>,
-{
-    let outcomes: Vec<(Option<String>, Result<(), String>)> = futures::stream::iter(event.records)
-        .map(|record| {
-            let message_id = record.message_id.clone();
+/// How records of a batch are ordered and what a failure does to the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Concurrent, bounded; a failure affects only its record.
+    Standard { concurrency: usize },
+    /// In order; the first failure fails every later record.
+    Fifo,
+    /// In order; a failure fails the later records of its message group only.
+    FifoSkipGroup,
+}
+
+/// Runs the records of an SQS batch and answers which failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchProcessor {
+    pub mode: Mode,
+    pub deadline_margin: Duration,
+}
+
+impl Default for BatchProcessor {
+    fn default() -> Self {
+        Self::standard(DEFAULT_CONCURRENCY)
+    }
+}
+
+type Outcome = (Option<String>, Result<(), String>);
+
+impl BatchProcessor {
+    /// For standard queues: records run concurrently, at most `concurrency` at a time.
+    pub const fn standard(concurrency: usize) -> Self {
+        Self {
+            mode: Mode::Standard { concurrency },
+            deadline_margin: DEFAULT_DEADLINE_MARGIN,
+        }
+    }
+
+    /// For FIFO queues: in order, stopping at the first failure.
+    pub const fn fifo() -> Self {
+        Self {
+            mode: Mode::Fifo,
+            deadline_margin: DEFAULT_DEADLINE_MARGIN,
+        }
+    }
+
+    /// For FIFO queues whose message groups are independent: in order, skipping only the
+    /// message group of a failed record.
+    pub const fn fifo_skip_group() -> Self {
+        Self {
+            mode: Mode::FifoSkipGroup,
+            deadline_margin: DEFAULT_DEADLINE_MARGIN,
+        }
+    }
+
+    /// No record is started once less than `margin` is left before the deadline.
+    pub const fn with_deadline_margin(mut self, margin: Duration) -> Self {
+        self.deadline_margin = margin;
+        self
+    }
+
+    /// Runs `handle` on the records of `batch` and answers which failed. A record fails when
+    /// its handler returns an error or panics, or when it is not started (deadline, or an
+    /// earlier failure in FIFO order); each failure is logged with its message id and reason.
+    /// Handlers must be idempotent: a failed record is retried, and a batch can be delivered
+    /// again after a timeout.
+    pub async fn process<F, Fut>(
+        &self,
+        batch: SqsEvent,
+        deadline: SystemTime,
+        handle: F,
+    ) -> Result<SqsBatchResponse, BatchError>
+    where
+        F: Fn(SqsMessage) -> Fut,
+        Fut: Future<Output = Result<(), RecordError>>,
+    {
+        let not_started = |reason: &str| Err(format!("not started: {reason}"));
+        let time_left = || {
+            let left = deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            (left >= self.deadline_margin).then_some(()).ok_or_else(|| {
+                format!(
+                    "{} ms left before the invocation deadline (margin {} ms)",
+                    left.as_millis(),
+                    self.deadline_margin.as_millis()
+                )
+            })
+        };
+        let run = |record: SqsMessage| {
             let run = AssertUnwindSafe(handle(record)).catch_unwind();
             async move {
-                let outcome = match run.await {
+                match run.await {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(error)) => Err(error.to_string()),
                     Err(panic) => Err(format!("handler panicked: {}", panic_message(&panic))),
-                };
-                (message_id, outcome)
+                }
+            }
+        };
+
+        let outcomes: Vec<Outcome> = match self.mode {
+            Mode::Standard { concurrency } => {
+                futures::stream::iter(batch.records)
+                    .map(|record| {
+                        let message_id = record.message_id.clone();
+                        async {
+                            let outcome = match time_left() {
+                                Ok(()) => run(record).await,
+                                Err(reason) => not_started(&reason),
+                            };
+                            (message_id, outcome)
+                        }
+                    })
+                    .buffer_unordered(concurrency.max(1))
+                    .collect()
+                    .await
+            }
+            Mode::Fifo | Mode::FifoSkipGroup => {
+                let mut outcomes = Vec::with_capacity(batch.records.len());
+                let mut stopped: Option<String> = None;
+                let mut failed_groups = HashSet::new();
+                for record in batch.records {
+                    let message_id = record.message_id.clone();
+                    let group = record.attributes.get("MessageGroupId").cloned();
+                    let outcome = if let Some(reason) = &stopped {
+                        not_started(reason)
+                    } else if group.as_ref().is_some_and(|g| failed_groups.contains(g)) {
+                        not_started("an earlier record of its message group failed")
+                    } else if let Err(reason) = time_left() {
+                        stopped = Some(reason.clone());
+                        not_started(&reason)
+                    } else {
+                        let outcome = run(record).await;
+                        if outcome.is_err() {
+                            match (self.mode, group) {
+                                (Mode::FifoSkipGroup, Some(group)) => {
+                                    failed_groups.insert(group);
+                                }
+                                _ => stopped = Some("an earlier record failed".to_owned()),
+                            }
+                        }
+                        outcome
+                    };
+                    outcomes.push((message_id, outcome));
+                }
+                outcomes
+            }
+        };
+        response(outcomes)
+    }
+
+    /// [`BatchProcessor::process`] for records whose body is a typed event: each body is parsed
+    /// with `parse` (a body that does not parse is a failed record, logged with the reason, so it
+    /// ends in the dead-letter queue), and `handle` runs inside the span `span` makes for the
+    /// event, so every log line of the record carries the event's identifiers.
+    pub async fn process_events<T, E, P, S, F, Fut>(
+        &self,
+        batch: SqsEvent,
+        deadline: SystemTime,
+        parse: P,
+        span: S,
+        handle: F,
+    ) -> Result<SqsBatchResponse, BatchError>
+    where
+        P: Fn(&str) -> Result<T, E>,
+        E: std::error::Error + Send + Sync + 'static,
+        S: Fn(&T) -> tracing::Span,
+        F: Fn(T) -> Fut,
+        Fut: Future<Output = Result<(), RecordError>>,
+    {
+        self.process(batch, deadline, |record| {
+            let parsed = parse(record.body.as_deref().unwrap_or_default());
+            async {
+                let event = parsed.map_err(|e| format!("unreadable message: {e}"))?;
+                let span = span(&event);
+                handle(event).instrument(span).await
             }
         })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
+        .await
+    }
+}
 
+fn response(outcomes: Vec<Outcome>) -> Result<SqsBatchResponse, BatchError> {
     let mut response = SqsBatchResponse::default();
     let mut unidentifiable = 0;
     for (message_id, outcome) in outcomes {
@@ -82,35 +274,6 @@ where
     Ok(response)
 }
 
-/// [`process_batch`] for records whose body is a typed event: each body is parsed with `parse`
-/// (a body that does not parse is a failed record, logged with the reason, so it ends in the
-/// dead-letter queue), and `handle` runs inside the span `span` makes for the event, so every log
-/// line of the record carries the event's identifiers.
-pub async fn process_events<T, E, P, S, F, Fut>(
-    event: SqsEvent,
-    concurrency: usize,
-    parse: P,
-    span: S,
-    handle: F,
-) -> Result<SqsBatchResponse, BatchError>
-where
-    P: Fn(&str) -> Result<T, E>,
-    E: std::error::Error + Send + Sync + 'static,
-    S: Fn(&T) -> tracing::Span,
-    F: Fn(T) -> Fut,
-    Fut: Future<Output = Result<(), RecordError>>,
-{
-    process_batch(event, concurrency, |record| {
-        let parsed = parse(record.body.as_deref().unwrap_or_default());
-        async {
-            let event = parsed.map_err(|e| format!("unreadable message: {e}"))?;
-            let span = span(&event);
-            handle(event).instrument(span).await
-        }
-    })
-    .await
-}
-
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
     panic
         .downcast_ref::<&str>()
@@ -121,13 +284,21 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
 
+    /// Records `m0`, `m1`, ... with the given bodies; a body `group:text` sets the message group.
     fn batch(bodies: &[&str]) -> SqsEvent {
         let mut event = SqsEvent::default();
         for (i, body) in bodies.iter().enumerate() {
             let mut record = SqsMessage::default();
             record.message_id = Some(format!("m{i}"));
+            if let Some((group, _)) = body.split_once(':') {
+                record
+                    .attributes
+                    .insert("MessageGroupId".into(), group.into());
+            }
             record.body = Some((*body).to_owned());
             event.records.push(record);
         }
@@ -135,7 +306,8 @@ mod tests {
     }
 
     async fn fail_on_bad_panic_on_boom(record: SqsMessage) -> Result<(), RecordError> {
-        match record.body.as_deref() {
+        let body = record.body.unwrap_or_default();
+        match body.rsplit(':').next() {
             Some("bad") => Err("bad record".into()),
             Some("boom") => panic!("boom"),
             _ => Ok(()),
@@ -152,39 +324,43 @@ mod tests {
         ids
     }
 
+    fn later() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(30)
+    }
+
+    async fn failures(processor: BatchProcessor, bodies: &[&str]) -> Vec<String> {
+        let response = processor
+            .process(batch(bodies), later(), fail_on_bad_panic_on_boom)
+            .await
+            .unwrap();
+        failed_ids(&response)
+    }
+
     #[tokio::test]
     async fn only_failed_records_are_reported() {
-        let response = process_batch(
-            batch(&["ok", "bad", "ok", "bad"]),
-            4,
-            fail_on_bad_panic_on_boom,
-        )
-        .await
-        .unwrap();
-        assert_eq!(failed_ids(&response), ["m1", "m3"]);
+        let failed = failures(BatchProcessor::standard(4), &["ok", "bad", "ok", "bad"]).await;
+        assert_eq!(failed, ["m1", "m3"]);
     }
 
     #[tokio::test]
     async fn a_panicking_record_fails_alone() {
-        let response = process_batch(batch(&["ok", "boom", "ok"]), 2, fail_on_bad_panic_on_boom)
-            .await
-            .unwrap();
-        assert_eq!(failed_ids(&response), ["m1"]);
+        let failed = failures(BatchProcessor::standard(2), &["ok", "boom", "ok"]).await;
+        assert_eq!(failed, ["m1"]);
     }
 
     #[tokio::test]
     async fn an_all_good_batch_reports_nothing() {
-        let response = process_batch(batch(&["ok"; 25]), 10, fail_on_bad_panic_on_boom)
-            .await
-            .unwrap();
-        assert!(response.batch_item_failures.is_empty());
+        let failed = failures(BatchProcessor::default(), &["ok"; 25]).await;
+        assert!(failed.is_empty());
     }
 
     #[tokio::test]
     async fn a_failure_without_message_id_fails_the_batch() {
         let mut event = batch(&["ok", "bad"]);
         event.records[1].message_id = Some(String::new());
-        let result = process_batch(event, 2, fail_on_bad_panic_on_boom).await;
+        let result = BatchProcessor::default()
+            .process(event, later(), fail_on_bad_panic_on_boom)
+            .await;
         assert!(matches!(result, Err(BatchError::UnidentifiableFailure(1))));
     }
 
@@ -193,15 +369,82 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let running = AtomicUsize::new(0);
         let peak = AtomicUsize::new(0);
-        process_batch(batch(&["ok"; 12]), 3, |_| async {
-            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            running.fetch_sub(1, Ordering::SeqCst);
-            Ok(())
-        })
-        .await
-        .unwrap();
+        BatchProcessor::standard(3)
+            .process(batch(&["ok"; 12]), later(), |_| async {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .await
+            .unwrap();
         assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn fifo_stops_at_the_first_failure_and_keeps_order() {
+        let seen = Mutex::new(Vec::new());
+        let response = BatchProcessor::fifo()
+            .process(batch(&["ok", "ok", "bad", "ok", "ok"]), later(), |record| {
+                seen.lock()
+                    .unwrap()
+                    .push(record.message_id.clone().unwrap());
+                fail_on_bad_panic_on_boom(record)
+            })
+            .await
+            .unwrap();
+        assert_eq!(failed_ids(&response), ["m2", "m3", "m4"]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["m0", "m1", "m2"],
+            "nothing ran after the failure"
+        );
+        // Lambda reads the failures in order: the first one reported is the first to retry.
+        assert_eq!(response.batch_item_failures[0].item_identifier, "m2");
+    }
+
+    #[tokio::test]
+    async fn fifo_skip_group_fails_only_the_failing_group() {
+        let failed = failures(
+            BatchProcessor::fifo_skip_group(),
+            &["a:ok", "b:bad", "a:ok", "b:ok", "c:boom", "c:ok", "a:ok"],
+        )
+        .await;
+        assert_eq!(failed, ["m1", "m3", "m4", "m5"]);
+    }
+
+    #[tokio::test]
+    async fn near_the_deadline_no_record_is_started() {
+        let soon = SystemTime::now() + Duration::from_millis(500);
+        for processor in [BatchProcessor::standard(4), BatchProcessor::fifo()] {
+            let started = Mutex::new(0);
+            let response = processor
+                .with_deadline_margin(Duration::from_secs(1))
+                .process(batch(&["ok", "ok", "ok"]), soon, |_| async {
+                    *started.lock().unwrap() += 1;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            assert_eq!(failed_ids(&response), ["m0", "m1", "m2"], "{processor:?}");
+            assert_eq!(*started.lock().unwrap(), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_deadline_stops_a_fifo_batch_midway() {
+        let deadline = SystemTime::now() + Duration::from_millis(300);
+        let response = BatchProcessor::fifo()
+            .with_deadline_margin(Duration::from_millis(100))
+            .process(batch(&["ok"; 6]), deadline, |_| async {
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let failed = failed_ids(&response);
+        assert!(!failed.is_empty() && failed.len() < 6, "{failed:?}");
+        assert_eq!(failed.last().map(String::as_str), Some("m5"));
     }
 }

@@ -8,7 +8,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 pub use futures::future::BoxFuture;
 use lambda_runtime::{service_fn, LambdaEvent};
 
-use crate::batch::{process_events, BatchError, DEFAULT_CONCURRENCY};
+use crate::batch::{BatchError, BatchProcessor};
 use crate::RecordError;
 
 /// A function fed by an SQS event source that answers with a partial batch response.
@@ -25,8 +25,8 @@ pub trait SqsConsumer: Send + Sync {
 }
 
 /// A consumer that handles one typed event per record. Every `EventHandler` is an
-/// [`SqsConsumer`]: its batches go through [`process_events`] (partial batch response, bounded
-/// concurrency, unreadable bodies and panics failing only their record).
+/// [`SqsConsumer`]: its batches go through its [`BatchProcessor`] (partial batch response,
+/// unreadable bodies and panics failing only their record, nothing started near the deadline).
 pub trait EventHandler: Send + Sync {
     type Event: Send;
     type ParseError: std::error::Error + Send + Sync + 'static;
@@ -34,8 +34,10 @@ pub trait EventHandler: Send + Sync {
     const PARSE: fn(&str) -> Result<Self::Event, Self::ParseError>;
     /// The span every log line of an event's processing is in.
     const SPAN: fn(&Self::Event) -> tracing::Span;
-    /// Records of one batch handled at the same time.
-    const CONCURRENCY: usize = DEFAULT_CONCURRENCY;
+    /// How batches are processed: standard (concurrent) by default; FIFO consumers override.
+    fn batch_processor(&self) -> BatchProcessor {
+        BatchProcessor::default()
+    }
 
     /// Applies one event; `deadline` is when the invocation times out. Must be idempotent.
     fn apply(
@@ -51,13 +53,13 @@ impl<H: EventHandler> SqsConsumer for H {
         batch: SqsEvent,
         deadline: SystemTime,
     ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>> {
-        Box::pin(process_events(
-            batch,
-            H::CONCURRENCY,
-            H::PARSE,
-            H::SPAN,
-            move |event| self.apply(event, deadline),
-        ))
+        Box::pin(async move {
+            self.batch_processor()
+                .process_events(batch, deadline, H::PARSE, H::SPAN, |event| {
+                    self.apply(event, deadline)
+                })
+                .await
+        })
     }
 }
 

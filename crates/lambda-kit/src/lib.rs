@@ -1,11 +1,14 @@
 //! The shared mechanisms every function of the order fan-out stands on:
 //!
-//! - [`batch`]: SQS batch processing with a partial batch response (`batchItemFailures`),
-//!   bounded concurrency, and panic isolation per record.
-//! - [`idempotency`]: idempotency records in DynamoDB (Powertools attribute layout), with a
-//!   transactional mode that commits a DynamoDB effect and its COMPLETED record together, and a
-//!   claim/complete mode for effects outside DynamoDB.
-//! - [`consumer`]: the [`consumer::SqsConsumer`] trait, running one on Lambda, configuration.
+//! - [`batch`]: SQS batch processing with a partial batch response (`batchItemFailures`):
+//!   standard (bounded concurrency) and FIFO modes, panic isolation per record, and no record
+//!   started when the invocation deadline is near.
+//! - [`idempotency`]: run work once per key with Powertools semantics (INPROGRESS/COMPLETED
+//!   records, stored results, payload validation, expiry checked in code), over DynamoDB (with a
+//!   transactional mode that commits a DynamoDB effect and its COMPLETED record together) or
+//!   memory, with an optional cache of completed records.
+//! - [`consumer`]: [`consumer::EventHandler`] (one typed event per record) and
+//!   [`consumer::SqsConsumer`], running one on Lambda, configuration from the environment.
 //! - [`record`]: one record per entity written once per event, in DynamoDB or in memory.
 //! - [`telemetry`]: `tracing` set-up (JSON on Lambda, compact text locally).
 
