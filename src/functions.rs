@@ -5,13 +5,17 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use lambda_kit::consumer::{ConfigError, FunctionEnv, SqsConsumer};
+use lambda_kit::idempotency::DynamoIdempotency;
 use order_api::{OrderApi, SnsPublisher};
+
+/// The order API as deployed: SNS publisher, DynamoDB idempotency records.
+pub type HttpApi = OrderApi<SnsPublisher, DynamoIdempotency>;
 
 /// A function ready to be invoked.
 #[derive(Clone)]
 pub enum Function {
     /// Behind the HTTP API.
-    Http(Arc<OrderApi<SnsPublisher>>),
+    Http(Arc<HttpApi>),
     /// Fed by an SQS event source.
     Queue(Arc<dyn SqsConsumer>),
 }

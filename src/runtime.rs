@@ -482,7 +482,7 @@ impl EventSourceMapping {
 struct Route {
     method: String,
     path: String,
-    api: Arc<order_api::OrderApi<order_api::SnsPublisher>>,
+    api: Arc<functions::HttpApi>,
 }
 
 async fn serve_http(

@@ -4,20 +4,26 @@
 //! | answer | when |
 //! |---|---|
 //! | 202 `{"orderId", "status": "ACCEPTED"}` | the event was published |
-//! | 400 | the body is not JSON |
+//! | 202 + `Idempotent-Replayed: true` | the same `Idempotency-Key` and body were accepted before: the stored answer, nothing published again |
+//! | 400 | the body is not JSON; a malformed `Idempotency-Key`; a missing one when required |
 //! | 404 / 405 | another path / method |
+//! | 409 + `Retry-After` | a request with the same `Idempotency-Key` is still in flight |
 //! | 413 | the body is over 64 KiB |
 //! | 415 | the content type is not `application/json` |
-//! | 422 | the order is invalid; `details` names each field and its problem |
+//! | 422 | the order is invalid (`details` names each field and its problem); or the `Idempotency-Key` was used with another body |
 //! | 503 + `Retry-After` | the publish failed; nothing was published |
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use lambda_http::http::{header, Method, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use lambda_kit::consumer::{ConfigError, FunctionEnv};
-use order_events::{attribute, OrderPlacedEvent};
+use lambda_kit::idempotency::{
+    DynamoIdempotency, IdempotencyError, IdempotencyKey, IdempotencyStore, Idempotent, RunError,
+};
+use order_events::{attribute, OrderPlaced, OrderPlacedEvent};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -98,21 +104,88 @@ impl EventPublisher for SnsPublisher {
     }
 }
 
-/// The order API handler.
-pub struct OrderApi<P> {
-    publisher: P,
+/// The idempotency records of the order API are scoped by this name.
+pub const SERVICE: &str = "order-api";
+/// Request header carrying the client's idempotency key.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// Response header set on a replayed answer.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+/// How long a request holds its idempotency key while in flight, when the invocation deadline
+/// is unknown (the publish itself gives up after [`PUBLISH_TIMEOUT`]).
+pub const IN_FLIGHT_LEASE: Duration = Duration::from_secs(10);
+/// Completed requests a warm instance remembers without asking DynamoDB.
+pub const CACHED_REQUESTS: usize = 1_000;
+
+/// The answer to an accepted order; what a replay returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    pub order_id: Uuid,
+    pub status: String,
 }
 
-impl OrderApi<SnsPublisher> {
-    /// Reads `TOPIC_ARN`.
+/// The idempotency key of a request: the client's key, and a hash of the parsed body.
+pub fn request_key(client_key: &str, body: &serde_json::Value) -> IdempotencyKey {
+    IdempotencyKey::new(client_key, body.to_string())
+}
+
+/// Reads an `Idempotency-Key` header: a structured-field string (`"..."`, as the IETF draft
+/// specifies) or a bare token, 1 to 255 visible ASCII characters.
+pub fn parse_idempotency_key(raw: &[u8]) -> Result<String, &'static str> {
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| "must be ASCII")?
+        .trim();
+    let key = match text.strip_prefix('"') {
+        Some(rest) => rest
+            .strip_suffix('"')
+            .filter(|inner| !inner.contains('"') && !inner.contains('\\'))
+            .ok_or("a quoted key must be one structured-field string")?,
+        None => text,
+    };
+    if key.is_empty() || key.len() > 255 {
+        return Err("must be 1 to 255 characters");
+    }
+    if !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err("must be visible ASCII");
+    }
+    Ok(key.to_owned())
+}
+
+/// The order API handler.
+pub struct OrderApi<P, S> {
+    publisher: P,
+    idempotency: Idempotent<S>,
+    key_required: bool,
+}
+
+impl OrderApi<SnsPublisher, DynamoIdempotency> {
+    /// Reads `TOPIC_ARN`, `IDEMPOTENCY_TABLE` and `IDEMPOTENCY_KEY_REQUIRED` (default false).
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
-        Ok(Self::new(SnsPublisher::new(sdk, env.require("TOPIC_ARN")?)))
+        let store = DynamoIdempotency::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            env.require("IDEMPOTENCY_TABLE")?,
+            SERVICE,
+        );
+        Ok(
+            Self::new(SnsPublisher::new(sdk, env.require("TOPIC_ARN")?), store)
+                .require_idempotency_key(env.parse_or("IDEMPOTENCY_KEY_REQUIRED", false)?),
+        )
     }
 }
 
-impl<P: EventPublisher> OrderApi<P> {
-    pub fn new(publisher: P) -> Self {
-        Self { publisher }
+impl<P: EventPublisher, S: IdempotencyStore> OrderApi<P, S> {
+    pub fn new(publisher: P, idempotency_store: S) -> Self {
+        Self {
+            publisher,
+            idempotency: Idempotent::new(idempotency_store).with_cache(CACHED_REQUESTS),
+            key_required: false,
+        }
+    }
+
+    /// Whether requests without an `Idempotency-Key` header are refused (400).
+    pub fn require_idempotency_key(mut self, required: bool) -> Self {
+        self.key_required = required;
+        self
     }
 
     pub fn publisher(&self) -> &P {
@@ -149,6 +222,26 @@ impl<P: EventPublisher> OrderApi<P> {
                 "Content-Type must be application/json",
             );
         }
+        let client_key = match request.headers().get(IDEMPOTENCY_HEADER) {
+            Some(raw) => match parse_idempotency_key(raw.as_bytes()) {
+                Ok(key) => Some(key),
+                Err(problem) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_idempotency_key",
+                        &format!("Idempotency-Key {problem}"),
+                    )
+                }
+            },
+            None if self.key_required => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "idempotency_key_missing",
+                    "this API requires an Idempotency-Key header",
+                )
+            }
+            None => None,
+        };
         let body: &[u8] = request.body().as_ref();
         if body.len() > MAX_BODY_BYTES {
             return error(
@@ -170,10 +263,54 @@ impl<P: EventPublisher> OrderApi<P> {
                 )
             }
         };
+        let key = client_key.map(|k| request_key(&k, &value));
         let order = match validate(value, Uuid::now_v7()) {
             Ok(order) => order,
             Err(problems) => return invalid(&problems),
         };
+        let accept = || self.accept(order, correlation_id);
+        let Some(key) = key else {
+            return match accept().await {
+                Ok(accepted) => accepted_response(&accepted, false),
+                Err(e) => unavailable("publish_failed", &e.to_string()),
+            };
+        };
+        let deadline = request
+            .lambda_context_ref()
+            .map(|context| context.deadline())
+            .unwrap_or_else(|| SystemTime::now() + IN_FLIGHT_LEASE);
+        match self.idempotency.run(&key, deadline, accept).await {
+            Ok(run) => {
+                let replayed = run.is_replay();
+                accepted_response(&run.into_inner(), replayed)
+            }
+            Err(RunError::Work(e)) => unavailable("publish_failed", &e.to_string()),
+            Err(RunError::Idempotency(IdempotencyError::InProgress(_))) => {
+                let mut response = error(
+                    StatusCode::CONFLICT,
+                    "request_in_progress",
+                    "a request with this Idempotency-Key is still being processed; retry later",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+                response
+            }
+            Err(RunError::Idempotency(IdempotencyError::PayloadMismatch(_))) => error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request body",
+            ),
+            Err(e) => unavailable("idempotency_unavailable", &e.to_string()),
+        }
+    }
+
+    /// Publishes the order's event; the order is accepted once the broker has it.
+    async fn accept(
+        &self,
+        order: OrderPlaced,
+        correlation_id: &str,
+    ) -> Result<Accepted, PublishError> {
         let event = OrderPlacedEvent::new(order, correlation_id);
         let span = event.span();
         let published = self
@@ -183,27 +320,39 @@ impl<P: EventPublisher> OrderApi<P> {
             .await;
         let _entered = span.enter();
         match published {
-            Ok(()) => {
-                tracing::info!(total_minor = event.data.total_minor, "order accepted");
-                json_response(
-                    StatusCode::ACCEPTED,
-                    json!({"orderId": event.order_id(), "status": "ACCEPTED"}),
-                )
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "publish failed; order not accepted");
-                let mut response = error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "publish_failed",
-                    "the order could not be recorded; nothing was accepted, retry later",
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
-                response
-            }
+            Ok(()) => tracing::info!(total_minor = event.data.total_minor, "order accepted"),
+            Err(ref e) => tracing::error!(error = %e, "publish failed; order not accepted"),
         }
+        published.map(|()| Accepted {
+            order_id: event.order_id(),
+            status: "ACCEPTED".to_owned(),
+        })
     }
+}
+
+fn accepted_response(accepted: &Accepted, replayed: bool) -> Response<Body> {
+    let body = serde_json::to_value(accepted).unwrap_or_default();
+    let mut response = json_response(StatusCode::ACCEPTED, body);
+    if replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, header::HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// 503 with `Retry-After`: nothing was accepted, the client should try again.
+fn unavailable(code: &str, detail: &str) -> Response<Body> {
+    tracing::warn!(%code, %detail, "answering 503");
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code,
+        "the order could not be recorded; nothing was accepted, retry later",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+    response
 }
 
 fn is_json(request: &Request) -> bool {

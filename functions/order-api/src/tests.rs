@@ -4,17 +4,28 @@ use std::sync::Mutex;
 use lambda_http::http::Request as HttpRequest;
 use serde_json::Value;
 
+use lambda_kit::idempotency::MemoryIdempotency;
+
 use super::*;
 
-/// Keeps published events; refuses every publish while `down` is set.
+type Api = OrderApi<MemoryPublisher, MemoryIdempotency>;
+
+fn new_api() -> Api {
+    OrderApi::new(MemoryPublisher::default(), MemoryIdempotency::default())
+}
+
+/// Keeps published events; refuses every publish while `down` is set; takes `delay` to answer.
 #[derive(Default)]
 struct MemoryPublisher {
     published: Mutex<Vec<OrderPlacedEvent>>,
     down: AtomicBool,
+    delay: Mutex<std::time::Duration>,
 }
 
 impl EventPublisher for MemoryPublisher {
     async fn publish(&self, event: &OrderPlacedEvent) -> Result<(), PublishError> {
+        let delay = *self.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         if self.down.load(Ordering::SeqCst) {
             return Err(PublishError("broker unavailable".into()));
         }
@@ -44,7 +55,7 @@ fn post(content_type: &str, body: impl Into<Vec<u8>>) -> Request {
         .unwrap()
 }
 
-async fn call(api: &OrderApi<MemoryPublisher>, request: Request) -> (StatusCode, Value) {
+async fn call(api: &Api, request: Request) -> (StatusCode, Value) {
     let response = api.handle(request).await;
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
@@ -52,13 +63,13 @@ async fn call(api: &OrderApi<MemoryPublisher>, request: Request) -> (StatusCode,
 }
 
 async fn status_of(body: Value) -> (StatusCode, Value) {
-    let api = OrderApi::new(MemoryPublisher::default());
+    let api = new_api();
     call(&api, post("application/json", body.to_string())).await
 }
 
 #[tokio::test]
 async fn a_valid_order_is_published_and_accepted() {
-    let api = OrderApi::new(MemoryPublisher::default());
+    let api = new_api();
     let mut request = post("application/json; charset=utf-8", valid_body().to_string());
     request
         .headers_mut()
@@ -77,7 +88,7 @@ async fn a_valid_order_is_published_and_accepted() {
 
 #[tokio::test]
 async fn transport_problems_get_their_codes() {
-    let api = OrderApi::new(MemoryPublisher::default());
+    let api = new_api();
     let (status, body) = call(&api, post("application/json", "{\"customerId\":")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "malformed_json");
@@ -162,7 +173,7 @@ async fn each_invalid_field_is_named_with_422() {
 
 #[tokio::test]
 async fn a_publish_failure_answers_503_with_retry_after() {
-    let api = OrderApi::new(MemoryPublisher::default());
+    let api = new_api();
     api.publisher().down.store(true, Ordering::SeqCst);
     let response = api
         .handle(post("application/json", valid_body().to_string()))
@@ -179,7 +190,7 @@ async fn the_sample_api_gateway_event_is_accepted() {
         "/../../events/apigw-post-orders.json"
     );
     let request = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let api = OrderApi::new(MemoryPublisher::default());
+    let api = new_api();
     let response = api.handle(request).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(response.headers()[CORRELATION_HEADER], "demo-request-1");
@@ -187,4 +198,95 @@ async fn the_sample_api_gateway_event_is_accepted() {
         api.publisher().published.lock().unwrap()[0].correlationid,
         "demo-request-1"
     );
+}
+
+fn with_key(key: &str, body: &Value) -> Request {
+    let mut request = post("application/json", body.to_string());
+    request
+        .headers_mut()
+        .insert(IDEMPOTENCY_HEADER, key.parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn the_same_key_and_body_replays_the_answer_without_publishing_again() {
+    let api = new_api();
+    let first = api
+        .handle(with_key("\"order-attempt-1\"", &valid_body()))
+        .await;
+    let again = api
+        .handle(with_key("\"order-attempt-1\"", &valid_body()))
+        .await;
+    assert_eq!(
+        (first.status(), again.status()),
+        (StatusCode::ACCEPTED, StatusCode::ACCEPTED)
+    );
+    assert_eq!(first.body().as_ref(), again.body().as_ref(), "same orderId");
+    assert!(first.headers().get(REPLAYED_HEADER).is_none());
+    assert_eq!(again.headers()[REPLAYED_HEADER], "true");
+    assert_eq!(api.publisher().published.lock().unwrap().len(), 1);
+
+    // Another key is another order.
+    let other = api.handle(with_key("order-attempt-2", &valid_body())).await;
+    assert_ne!(other.body().as_ref(), first.body().as_ref());
+    assert_eq!(api.publisher().published.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_refused() {
+    let api = new_api();
+    api.handle(with_key("k-1", &valid_body())).await;
+    let mut changed = valid_body();
+    changed["items"][0]["quantity"] = 3.into();
+    let (status, body) = call(&api, with_key("k-1", &changed)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"], "idempotency_key_reused");
+    assert_eq!(api.publisher().published.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_request_in_flight_makes_its_twin_wait_with_409() {
+    let api = new_api();
+    *api.publisher().delay.lock().unwrap() = std::time::Duration::from_millis(300);
+    let first = api.handle(with_key("k-2", &valid_body()));
+    let second = async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        api.handle(with_key("k-2", &valid_body())).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    assert_eq!(second.status(), StatusCode::CONFLICT);
+    assert_eq!(second.headers()["retry-after"], "1");
+    assert_eq!(api.publisher().published.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn malformed_or_missing_keys_are_400() {
+    let api = new_api();
+    for key in ["\"\"", "\"unterminated", &"x".repeat(256)] {
+        let (status, body) = call(&api, with_key(key, &valid_body())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{key}");
+        assert_eq!(body["error"], "invalid_idempotency_key");
+    }
+    let strict = new_api().require_idempotency_key(true);
+    let (status, body) = call(&strict, post("application/json", valid_body().to_string())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "idempotency_key_missing");
+    assert!(api.publisher().published.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_publish_failure_leaves_the_key_free_for_the_retry() {
+    let api = new_api();
+    api.publisher().down.store(true, Ordering::SeqCst);
+    let failed = api.handle(with_key("k-3", &valid_body())).await;
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    api.publisher().down.store(false, Ordering::SeqCst);
+    let retried = api.handle(with_key("k-3", &valid_body())).await;
+    assert_eq!(retried.status(), StatusCode::ACCEPTED);
+    assert!(
+        retried.headers().get(REPLAYED_HEADER).is_none(),
+        "a fresh attempt, not a replay"
+    );
+    assert_eq!(api.publisher().published.lock().unwrap().len(), 1);
 }
