@@ -1,4 +1,44 @@
 //! What a queue consumer function is, and how it runs on Lambda.
+//!
+//! A consumer implements [`EventHandler`]: how a record body becomes an event, the span its
+//! processing logs in, and what to do with one event. The kit makes it an [`SqsConsumer`]; its
+//! `main` is then `run_on_lambda(consumer).await`.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use lambda_kit::consumer::{EventHandler, SqsConsumer};
+//! use lambda_kit::RecordError;
+//!
+//! struct Greeter;
+//!
+//! impl EventHandler for Greeter {
+//!     type Event = String;
+//!     type ParseError = std::convert::Infallible;
+//!     const PARSE: fn(&str) -> Result<String, Self::ParseError> = |body| Ok(body.to_owned());
+//!     const SPAN: fn(&String) -> tracing::Span = |name| tracing::info_span!("greet", %name);
+//!
+//!     async fn apply(&self, name: String, _deadline: SystemTime) -> Result<(), RecordError> {
+//!         if name.is_empty() {
+//!             return Err("nobody to greet".into());
+//!         }
+//!         tracing::info!("hello");
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # #[tokio::main] async fn main() {
+//! let mut batch = aws_lambda_events::sqs::SqsEvent::default();
+//! for (id, body) in [("m1", "ada"), ("m2", "")] {
+//!     let mut record = aws_lambda_events::sqs::SqsMessage::default();
+//!     record.message_id = Some(id.into());
+//!     record.body = Some(body.into());
+//!     batch.records.push(record);
+//! }
+//! let deadline = SystemTime::now() + Duration::from_secs(30);
+//! let response = Greeter.handle(batch, deadline).await.unwrap();
+//! assert_eq!(response.batch_item_failures[0].item_identifier, "m2");
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::future::Future;
