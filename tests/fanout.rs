@@ -301,12 +301,7 @@ async fn every_bad_request_gets_its_code_and_nothing_is_published() {
 #[tokio::test]
 async fn a_publish_failure_answers_503_and_accepts_nothing() {
     let runtime = start(options()).await;
-    aws_sdk_sns::Client::new(runtime.sdk())
-        .delete_topic()
-        .topic_arn(runtime.deployment().reference("OrderEventsTopic"))
-        .send()
-        .await
-        .unwrap();
+    delete_topic(&runtime).await;
     let answer = post_order(&runtime.api_url(), &order()).await.unwrap();
     assert_eq!(answer.status, 503, "{:?}", answer.json());
     assert_eq!(answer.header("retry-after"), Some("1"));

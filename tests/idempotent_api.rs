@@ -84,12 +84,7 @@ async fn a_request_in_flight_answers_409_and_a_malformed_key_400() {
 #[tokio::test]
 async fn a_publish_failure_leaves_no_completed_record() {
     let runtime = start(options()).await;
-    aws_sdk_sns::Client::new(runtime.sdk())
-        .delete_topic()
-        .topic_arn(runtime.deployment().reference("OrderEventsTopic"))
-        .send()
-        .await
-        .unwrap();
+    delete_topic(&runtime).await;
     let failed = post_with_key(&runtime, "publish-fails", &order()).await;
     assert_eq!(failed.status, 503);
     let records = count_items(runtime.sdk(), runtime.deployment(), "IdempotencyTable")

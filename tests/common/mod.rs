@@ -124,3 +124,13 @@ pub fn order() -> serde_json::Value {
         &[("SKU-KEYBOARD", 2, 4_999), ("SKU-MOUSE", 1, 1_999)],
     )
 }
+
+/// Deletes the order events topic, so every publish fails.
+pub async fn delete_topic(runtime: &LocalRuntime) {
+    aws_sdk_sns::Client::new(runtime.sdk())
+        .delete_topic()
+        .topic_arn(runtime.deployment().reference("OrderEventsTopic"))
+        .send()
+        .await
+        .expect("the topic is deleted");
+}

@@ -1,23 +1,32 @@
 //! What a queue consumer function is, and how it runs on Lambda.
 //!
-//! A consumer implements [`EventHandler`]: how a record body becomes an event, the span its
-//! processing logs in, and what to do with one event. The kit makes it an [`SqsConsumer`]; its
+//! A consumer implements [`EventHandler`]: its event type (a [`QueueEvent`]: how a record body
+//! becomes one, and the span its processing logs in) and what to do with one event. The kit makes it an [`SqsConsumer`]; its
 //! `main` is then `run_on_lambda(consumer).await`.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use lambda_kit::consumer::{EventHandler, SqsConsumer};
+//! use lambda_kit::consumer::{EventHandler, QueueEvent, SqsConsumer};
 //! use lambda_kit::RecordError;
+//!
+//! struct Name(String);
+//!
+//! impl QueueEvent for Name {
+//!     type Error = std::convert::Infallible;
+//!     fn from_body(body: &str) -> Result<Self, Self::Error> {
+//!         Ok(Name(body.to_owned()))
+//!     }
+//!     fn span(&self) -> tracing::Span {
+//!         tracing::info_span!("greet", name = %self.0)
+//!     }
+//! }
 //!
 //! struct Greeter;
 //!
 //! impl EventHandler for Greeter {
-//!     type Event = String;
-//!     type ParseError = std::convert::Infallible;
-//!     const PARSE: fn(&str) -> Result<String, Self::ParseError> = |body| Ok(body.to_owned());
-//!     const SPAN: fn(&String) -> tracing::Span = |name| tracing::info_span!("greet", %name);
+//!     type Event = Name;
 //!
-//!     async fn apply(&self, name: String, _deadline: SystemTime) -> Result<(), RecordError> {
+//!     async fn apply(&self, Name(name): Name, _deadline: SystemTime) -> Result<(), RecordError> {
 //!         if name.is_empty() {
 //!             return Err("nobody to greet".into());
 //!         }
@@ -64,16 +73,21 @@ pub trait SqsConsumer: Send + Sync {
     ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>>;
 }
 
+/// A message body type: how a record body becomes one, and the span its processing logs in.
+pub trait QueueEvent: Sized + Send {
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// Reads a record body.
+    fn from_body(body: &str) -> Result<Self, Self::Error>;
+    /// The span every log line of this event's processing is in.
+    fn span(&self) -> tracing::Span;
+}
+
 /// A consumer that handles one typed event per record. Every `EventHandler` is an
 /// [`SqsConsumer`]: its batches go through its [`BatchProcessor`] (partial batch response,
 /// unreadable bodies and panics failing only their record, nothing started near the deadline).
 pub trait EventHandler: Send + Sync {
-    type Event: Send;
-    type ParseError: std::error::Error + Send + Sync + 'static;
-    /// Reads a record body.
-    const PARSE: fn(&str) -> Result<Self::Event, Self::ParseError>;
-    /// The span every log line of an event's processing is in.
-    const SPAN: fn(&Self::Event) -> tracing::Span;
+    type Event: QueueEvent;
+
     /// How batches are processed: standard (concurrent) by default; FIFO consumers override.
     fn batch_processor(&self) -> BatchProcessor {
         BatchProcessor::default()
@@ -95,9 +109,13 @@ impl<H: EventHandler> SqsConsumer for H {
     ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>> {
         Box::pin(async move {
             self.batch_processor()
-                .process_events(batch, deadline, H::PARSE, H::SPAN, |event| {
-                    self.apply(event, deadline)
-                })
+                .process_events(
+                    batch,
+                    deadline,
+                    H::Event::from_body,
+                    H::Event::span,
+                    |event| self.apply(event, deadline),
+                )
                 .await
         })
     }

@@ -8,8 +8,8 @@
 //! The same facts are published as SNS message attributes ([`MessageAttributes`]), because SNS
 //! filter policies look at attributes, not at the body.
 //!
-//! This crate has no AWS SDK dependency: it is what producers and consumers agree on, nothing
-//! more. [`parse_queue_body`] reads an SQS message body that is either the raw event (SNS raw
+//! This crate has no AWS dependency: it is what producers and consumers agree on, nothing more.
+//! (The optional `consumer` feature adds the glue to the consumers' kit.) [`parse_queue_body`] reads an SQS message body that is either the raw event (SNS raw
 //! message delivery) or an SNS notification envelope wrapping it.
 
 use aws_lambda_events::sns::SnsMessage;
@@ -161,6 +161,36 @@ impl OrderPlacedEvent {
     pub fn canonical_json(&self) -> Vec<u8> {
         // Serializing a struct of strings, numbers and vectors cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// With the `consumer` feature: an `OrderPlacedEvent` is what lambda-kit consumers handle, and
+/// its id (with a hash of the whole event) is their idempotency key.
+#[cfg(feature = "consumer")]
+mod consumer {
+    use lambda_kit::consumer::QueueEvent;
+    use lambda_kit::idempotency::IdempotencyKey;
+
+    use super::{parse_queue_body, EventError, OrderPlacedEvent};
+
+    impl QueueEvent for OrderPlacedEvent {
+        type Error = EventError;
+
+        fn from_body(body: &str) -> Result<Self, EventError> {
+            parse_queue_body(body)
+        }
+
+        fn span(&self) -> tracing::Span {
+            OrderPlacedEvent::span(self)
+        }
+    }
+
+    impl OrderPlacedEvent {
+        /// The key consumers record this event's processing under: its id, with a hash of the
+        /// whole event so a different event reusing the id is caught.
+        pub fn idempotency_key(&self) -> IdempotencyKey {
+            IdempotencyKey::new(self.id.to_string(), self.canonical_json())
+        }
     }
 }
 

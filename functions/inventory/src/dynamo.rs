@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use lambda_kit::consumer::{ConfigError, Effect, FunctionEnv};
-use lambda_kit::idempotency::{n, s, Commit, DynamoIdempotency, IdempotencyKey};
+use lambda_kit::idempotency::{n, s, Commit, DynamoIdempotency};
 use lambda_kit::RecordError;
 use order_events::OrderPlacedEvent;
 
@@ -115,7 +115,7 @@ fn available(item: &HashMap<String, AttributeValue>) -> Option<u64> {
 
 impl InventoryStore for DynamoInventory {
     async fn reserve(&self, event: &OrderPlacedEvent) -> Result<Effect<Decision>, RecordError> {
-        let key = IdempotencyKey::new(event.id.to_string(), event.canonical_json());
+        let key = event.idempotency_key();
         let wanted: Vec<(&str, u64)> = quantities_by_sku(&event.data).into_iter().collect();
 
         let mut writes = vec![self.decision_put(event, &Decision::Reserved)];

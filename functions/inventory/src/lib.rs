@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
 use lambda_kit::RecordError;
-use order_events::{parse_queue_body, EventError, OrderPlaced, OrderPlacedEvent};
+use order_events::{OrderPlaced, OrderPlacedEvent};
 
 mod dynamo;
 pub use dynamo::DynamoInventory;
@@ -85,9 +85,6 @@ impl Inventory<DynamoInventory> {
 
 impl<S: InventoryStore> EventHandler for Inventory<S> {
     type Event = OrderPlacedEvent;
-    type ParseError = EventError;
-    const PARSE: fn(&str) -> Result<OrderPlacedEvent, EventError> = parse_queue_body;
-    const SPAN: fn(&OrderPlacedEvent) -> tracing::Span = OrderPlacedEvent::span;
 
     async fn apply(
         &self,

@@ -12,10 +12,10 @@ use std::future::Future;
 use std::time::SystemTime;
 
 use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
-use lambda_kit::idempotency::{Claim, DynamoIdempotency, IdempotencyKey};
+use lambda_kit::idempotency::{Claim, DynamoIdempotency};
 use lambda_kit::record::{DynamoRecordStore, RecordStore};
 use lambda_kit::RecordError;
-use order_events::{format_amount, parse_queue_body, EventError, OrderPlaced, OrderPlacedEvent};
+use order_events::{format_amount, OrderPlaced, OrderPlacedEvent};
 
 /// The name idempotency keys are scoped by.
 pub const SERVICE: &str = "notification";
@@ -129,16 +129,13 @@ impl Notification<SesMailer, DynamoRecordStore> {
 
 impl<M: Mailer, S: RecordStore> EventHandler for Notification<M, S> {
     type Event = OrderPlacedEvent;
-    type ParseError = EventError;
-    const PARSE: fn(&str) -> Result<OrderPlacedEvent, EventError> = parse_queue_body;
-    const SPAN: fn(&OrderPlacedEvent) -> tracing::Span = OrderPlacedEvent::span;
 
     async fn apply(
         &self,
         event: OrderPlacedEvent,
         deadline: SystemTime,
     ) -> Result<(), RecordError> {
-        let key = IdempotencyKey::new(event.id.to_string(), event.canonical_json());
+        let key = event.idempotency_key();
         if let Claim::AlreadyCompleted(_) = self.store.claim(&key, deadline).await? {
             tracing::info!("confirmation already sent; acknowledged");
             return Ok(());

@@ -11,10 +11,10 @@ use std::future::Future;
 use std::time::SystemTime;
 
 use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
-use lambda_kit::idempotency::{DynamoIdempotency, IdempotencyKey};
+use lambda_kit::idempotency::DynamoIdempotency;
 use lambda_kit::record::{DynamoRecordStore, RecordStore};
 use lambda_kit::RecordError;
-use order_events::{parse_queue_body, EventError, OrderPlacedEvent};
+use order_events::OrderPlacedEvent;
 
 mod gateway;
 pub use gateway::{Charge, ChargeRequest, GatewayError, SimulatedGateway};
@@ -66,16 +66,13 @@ impl Payment<SimulatedGateway, DynamoRecordStore> {
 
 impl<G: PaymentGateway, S: RecordStore> EventHandler for Payment<G, S> {
     type Event = OrderPlacedEvent;
-    type ParseError = EventError;
-    const PARSE: fn(&str) -> Result<OrderPlacedEvent, EventError> = parse_queue_body;
-    const SPAN: fn(&OrderPlacedEvent) -> tracing::Span = OrderPlacedEvent::span;
 
     async fn apply(
         &self,
         event: OrderPlacedEvent,
         _deadline: SystemTime,
     ) -> Result<(), RecordError> {
-        let key = IdempotencyKey::new(event.id.to_string(), event.canonical_json());
+        let key = event.idempotency_key();
         if self.store.is_completed(&key).await? {
             tracing::info!("already paid; acknowledged");
             return Ok(());

@@ -7,10 +7,10 @@
 use std::time::SystemTime;
 
 use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
-use lambda_kit::idempotency::{sha256_hex, DynamoIdempotency, IdempotencyKey};
+use lambda_kit::idempotency::{sha256_hex, DynamoIdempotency};
 use lambda_kit::record::{DynamoRecordStore, RecordStore};
 use lambda_kit::RecordError;
-use order_events::{parse_queue_body, EventError, OrderPlacedEvent};
+use order_events::OrderPlacedEvent;
 use uuid::Uuid;
 
 /// The name idempotency keys are scoped by.
@@ -51,16 +51,13 @@ impl Shipping<DynamoRecordStore> {
 
 impl<S: RecordStore> EventHandler for Shipping<S> {
     type Event = OrderPlacedEvent;
-    type ParseError = EventError;
-    const PARSE: fn(&str) -> Result<OrderPlacedEvent, EventError> = parse_queue_body;
-    const SPAN: fn(&OrderPlacedEvent) -> tracing::Span = OrderPlacedEvent::span;
 
     async fn apply(
         &self,
         event: OrderPlacedEvent,
         _deadline: SystemTime,
     ) -> Result<(), RecordError> {
-        let key = IdempotencyKey::new(event.id.to_string(), event.canonical_json());
+        let key = event.idempotency_key();
         let order = &event.data;
         let tracking = tracking_number(order.order_id);
         let units: u64 = order.items.iter().map(|l| u64::from(l.quantity)).sum();
