@@ -25,9 +25,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::emulator::{Emulator, EmulatorError};
-use crate::functions::{self, Function, FunctionError};
+use crate::functions::{self, Function, FunctionError, Handles};
 use crate::provision::{provision, Deployment, ProvisionError, ProvisionOptions};
 use crate::template::{TemplateError, Topology};
+use payment::SimulatedGateway;
 
 /// Largest request body the local HTTP API reads (API Gateway's limit is 10 MB).
 const MAX_HTTP_BODY: usize = 10 * 1024 * 1024;
@@ -106,6 +107,7 @@ pub struct LocalRuntime {
     shutdown: watch::Sender<bool>,
     switches: BTreeMap<String, watch::Sender<bool>>,
     unacknowledged: Unacknowledged,
+    handles: Handles,
     tasks: Vec<JoinHandle<()>>,
     // Last, so the server stops after the tasks that use it.
     emulator: Option<Emulator>,
@@ -158,14 +160,16 @@ impl LocalRuntime {
         let mut tasks = Vec::new();
         let mut switches = BTreeMap::new();
         let mut routes = Vec::new();
+        let mut handles = Handles::default();
         for spec in &topology.functions {
             let env = function_env(spec, &deployment, &options)?;
-            let function = functions::build(&spec.binary, &sdk, &env).map_err(|source| {
-                RuntimeError::Function {
-                    function: spec.logical_id.clone(),
-                    source,
-                }
-            })?;
+            let function =
+                functions::build(&spec.binary, &sdk, &env, &mut handles).map_err(|source| {
+                    RuntimeError::Function {
+                        function: spec.logical_id.clone(),
+                        source,
+                    }
+                })?;
             match function {
                 Function::Http(api) => {
                     for (method, path) in &spec.http_routes {
@@ -223,6 +227,7 @@ impl LocalRuntime {
             shutdown,
             switches,
             unacknowledged,
+            handles,
             tasks,
             emulator,
         })
@@ -249,6 +254,11 @@ impl LocalRuntime {
     /// The endpoint the resources live on.
     pub fn endpoint(&self) -> Option<String> {
         self.sdk.endpoint_url().map(str::to_owned)
+    }
+
+    /// The simulated payment gateway the payment function calls.
+    pub fn payment_gateway(&self) -> Option<&SimulatedGateway> {
+        self.handles.payment_gateway.as_deref()
     }
 
     /// The counters of `function`'s event source mapping.

@@ -186,10 +186,13 @@ mod consumer {
     }
 
     impl OrderPlacedEvent {
-        /// The key consumers record this event's processing under: its id, with a hash of the
-        /// whole event so a different event reusing the id is caught.
+        /// The key consumers record this event's processing under: the order id, with a hash of
+        /// the order data. Keyed by order, not by event id: if the same order is announced
+        /// twice (a publish retried after an ambiguous failure produces a second event id), it
+        /// is still processed once; a different order reusing the id is caught by the hash.
         pub fn idempotency_key(&self) -> IdempotencyKey {
-            IdempotencyKey::new(self.id.to_string(), self.canonical_json())
+            let data = serde_json::to_vec(&self.data).unwrap_or_default();
+            IdempotencyKey::new(self.data.order_id.to_string(), data)
         }
     }
 }

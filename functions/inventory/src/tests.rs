@@ -8,7 +8,7 @@ use lambda_kit::consumer::SqsConsumer;
 
 use super::*;
 
-/// Stock and decisions in memory, applied at most once per event id.
+/// Stock and decisions in memory, applied at most once per order.
 #[derive(Default)]
 struct MemoryInventory {
     stock: Mutex<HashMap<String, u64>>,
@@ -32,7 +32,7 @@ impl MemoryInventory {
 
 impl InventoryStore for MemoryInventory {
     async fn reserve(&self, event: &OrderPlacedEvent) -> Result<Effect<Decision>, RecordError> {
-        if !self.applied.lock().unwrap().insert(event.id) {
+        if !self.applied.lock().unwrap().insert(event.order_id()) {
             return Ok(Effect::AlreadyApplied);
         }
         let mut stock = self.stock.lock().unwrap();

@@ -129,6 +129,23 @@ pub fn request_key(client_key: &str, body: &serde_json::Value) -> IdempotencyKey
     IdempotencyKey::new(client_key, body.to_string())
 }
 
+/// Namespace of the order ids derived from idempotency keys.
+const ORDER_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_7266_6c6f_772d_6f72_6465_7273);
+
+/// A new order's id: a UUIDv7, or for a request with an idempotency key, a UUIDv5 of the key
+/// and the body hash. So even when a publish failed ambiguously (SNS took the event but the
+/// answer was lost) and the client retries, the retry announces the same order, and the
+/// consumers, keyed by order, apply it once.
+pub fn order_id(key: Option<&IdempotencyKey>) -> Uuid {
+    match key {
+        Some(key) => Uuid::new_v5(
+            &ORDER_ID_NAMESPACE,
+            format!("{}\n{}", key.key, key.payload_hash).as_bytes(),
+        ),
+        None => Uuid::now_v7(),
+    }
+}
+
 /// Reads an `Idempotency-Key` header: a structured-field string (`"..."`, as the IETF draft
 /// specifies) or a bare token, 1 to 255 visible ASCII characters.
 pub fn parse_idempotency_key(raw: &[u8]) -> Result<String, &'static str> {
@@ -264,7 +281,7 @@ impl<P: EventPublisher, S: IdempotencyStore> OrderApi<P, S> {
             }
         };
         let key = client_key.map(|k| request_key(&k, &value));
-        let order = match validate(value, Uuid::now_v7()) {
+        let order = match validate(value, order_id(key.as_ref())) {
             Ok(order) => order,
             Err(problems) => return invalid(&problems),
         };

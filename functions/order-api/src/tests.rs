@@ -19,6 +19,8 @@ fn new_api() -> Api {
 struct MemoryPublisher {
     published: Mutex<Vec<OrderPlacedEvent>>,
     down: AtomicBool,
+    /// Takes the event but reports a failure (the answer was lost on the way back).
+    answer_lost: AtomicBool,
     delay: Mutex<std::time::Duration>,
 }
 
@@ -30,6 +32,11 @@ impl EventPublisher for MemoryPublisher {
             return Err(PublishError("broker unavailable".into()));
         }
         self.published.lock().unwrap().push(event.clone());
+        if self.answer_lost.load(Ordering::SeqCst) {
+            return Err(PublishError(
+                "timed out waiting for the broker's answer".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -289,4 +296,24 @@ async fn a_publish_failure_leaves_the_key_free_for_the_retry() {
         "a fresh attempt, not a replay"
     );
     assert_eq!(api.publisher().published.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_after_an_ambiguous_failure_announces_the_same_order() {
+    let api = new_api();
+    api.publisher().answer_lost.store(true, Ordering::SeqCst);
+    let failed = api.handle(with_key("k-4", &valid_body())).await;
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    api.publisher().answer_lost.store(false, Ordering::SeqCst);
+    let retried = api.handle(with_key("k-4", &valid_body())).await;
+    assert_eq!(retried.status(), StatusCode::ACCEPTED);
+
+    let published = api.publisher().published.lock().unwrap();
+    assert_eq!(published.len(), 2, "the broker got the order twice");
+    assert_eq!(
+        published[0].order_id(),
+        published[1].order_id(),
+        "as one order"
+    );
+    assert_ne!(published[0].id, published[1].id);
 }

@@ -1,13 +1,14 @@
 //! Payment: charges the customer for a placed order through a payment gateway, once.
 //!
 //! Idempotency mode: transactional, with the gateway's own idempotency key. The gateway is
-//! called with the event id as its idempotency key, so calling it again for the same event
+//! called with the order id as its idempotency key, so calling it again for the same order
 //! returns the first charge instead of charging twice. The payment record (`PAYMENTS_TABLE`, one
 //! per order) and the COMPLETED idempotency record are then written in one transaction. A crash
 //! between the charge and that commit is therefore harmless: the redelivered event calls the
 //! gateway again, gets the same charge back, and commits.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
@@ -52,7 +53,7 @@ impl<G: PaymentGateway, S: RecordStore> Payment<G, S> {
     }
 }
 
-impl Payment<SimulatedGateway, DynamoRecordStore> {
+impl Payment<Arc<SimulatedGateway>, DynamoRecordStore> {
     /// Reads `PAYMENTS_TABLE`, `IDEMPOTENCY_TABLE`, and the simulated gateway's
     /// `PAYMENT_LATENCY_MS` and `PAYMENT_FAILURE_RATE`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
@@ -60,7 +61,7 @@ impl Payment<SimulatedGateway, DynamoRecordStore> {
         let idempotency =
             DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
         let store = DynamoRecordStore::new(env.require("PAYMENTS_TABLE")?, "orderId", idempotency);
-        Ok(Self::new(SimulatedGateway::from_env(env)?, store))
+        Ok(Self::new(Arc::new(SimulatedGateway::from_env(env)?), store))
     }
 }
 
@@ -79,7 +80,7 @@ impl<G: PaymentGateway, S: RecordStore> EventHandler for Payment<G, S> {
         }
         let order = &event.data;
         let request = ChargeRequest {
-            idempotency_key: event.id.to_string(),
+            idempotency_key: key.key.clone(),
             customer_id: order.customer_id.clone(),
             amount_minor: order.total_minor,
             currency: order.currency.clone(),
