@@ -1,6 +1,7 @@
 //! The default AWS emulator: moto server, installed into a project-local virtualenv with the
 //! pinned versions of `infra/requirements.txt`, started on a free loopback port and stopped
-//! with its owner.
+//! with its owner. It runs through `infra/moto_server.py`, which makes moto's DynamoDB
+//! transactions isolated under concurrent requests (see that file).
 
 use std::fs::File;
 use std::io::Read;
@@ -115,14 +116,8 @@ impl Emulator {
             .spawn(move || {
                 let mut command = Command::new(&python);
                 command
-                    .args([
-                        "-m",
-                        "moto.server",
-                        "-H",
-                        "127.0.0.1",
-                        "-p",
-                        &port.to_string(),
-                    ])
+                    .arg(project_root().join("infra/moto_server.py"))
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(log_file);
@@ -206,4 +201,23 @@ fn free_port() -> Result<u16, EmulatorError> {
         .local_addr()
         .map(|a| a.port())
         .map_err(|e| EmulatorError::Start(e.to_string()))
+}
+
+/// Subjects of the e-mails moto's SES has accepted (moto's `/moto-api/data.json`), so tests and
+/// the audit can count confirmation e-mails per order.
+pub async fn sent_email_subjects(
+    endpoint: &str,
+) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
+    let answer =
+        crate::client::send("GET", &format!("{endpoint}/moto-api/data.json"), &[], "").await?;
+    let data = answer.json();
+    Ok(data["ses"]["Message"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .filter_map(|m| m["subject"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
 }

@@ -5,9 +5,12 @@
 //! API on localhost and plays Lambda's SQS event source mapping for every consumer, running the
 //! functions' own handler code in this process.
 
+pub mod audit;
 pub mod client;
 pub mod demo;
+pub mod dlq;
 pub mod emulator;
+pub mod faults;
 pub mod functions;
 pub mod provision;
 pub mod report;

@@ -275,17 +275,88 @@ async fn create_table(
             .enabled(true)
             .build()
             .map_err(|e| aws_error(&table.logical_id, e))?;
-        client
+        let enabled = client
             .update_time_to_live()
             .table_name(table_name)
             .time_to_live_specification(ttl)
             .send()
-            .await
-            .map_err(|e| aws_error(&table.logical_id, e))?;
+            .await;
+        // On a table from an earlier run, TTL is already on: DynamoDB refuses to enable it twice.
+        if let Err(e) = enabled {
+            let already = client
+                .describe_time_to_live()
+                .table_name(table_name)
+                .send()
+                .await
+                .ok()
+                .and_then(|d| d.time_to_live_description)
+                .and_then(|d| d.attribute_name)
+                .is_some_and(|name| &name == attribute);
+            if !already {
+                return Err(aws_error(&table.logical_id, e));
+            }
+        }
     }
     Ok(Physical {
         name: table_name.to_owned(),
         reference: table_name.to_owned(),
         arn,
     })
+}
+
+/// Finds the resources an earlier [`provision`] with `prefix` created (for operator commands
+/// run against a system that is already up).
+pub async fn locate(
+    topology: &Topology,
+    sdk: &SdkConfig,
+    prefix: &str,
+) -> Result<Deployment, ProvisionError> {
+    let mut resolver = Resolver {
+        region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+        parameters: topology.parameters.clone(),
+        ..Resolver::default()
+    };
+    for table in &topology.tables {
+        let name = format!("{prefix}{}", table.logical_id);
+        resolver.resources.insert(
+            table.logical_id.clone(),
+            Physical {
+                name: name.clone(),
+                reference: name,
+                arn: String::new(),
+            },
+        );
+    }
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    for queue in &topology.queues {
+        let suffix = if queue.fifo { ".fifo" } else { "" };
+        let name = format!("{prefix}{}{suffix}", queue.logical_id);
+        let url = sqs
+            .get_queue_url()
+            .queue_name(&name)
+            .send()
+            .await
+            .map_err(|e| aws_error(&queue.logical_id, e))?
+            .queue_url
+            .unwrap_or_default();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| aws_error(&queue.logical_id, e))?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .unwrap_or_default();
+        resolver.resources.insert(
+            queue.logical_id.clone(),
+            Physical {
+                name,
+                reference: url,
+                arn,
+            },
+        );
+    }
+    Ok(Deployment { resolver })
 }

@@ -8,7 +8,7 @@
 //! batch, when the invocation errors or times out) to the queue: they reappear after the
 //! visibility timeout and, after `maxReceiveCount` receives, the queue moves them to its DLQ.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::emulator::{Emulator, EmulatorError};
+use crate::faults::{FaultProxy, FaultRates};
 use crate::functions::{self, Function, FunctionError, Handles};
 use crate::provision::{provision, Deployment, ProvisionError, ProvisionOptions};
 use crate::template::{TemplateError, Topology};
@@ -66,6 +67,13 @@ pub struct RuntimeOptions {
     pub environment_overrides: BTreeMap<String, BTreeMap<String, String>>,
     /// Functions whose event source mappings start disabled.
     pub disabled_sources: HashSet<String>,
+    /// Concurrent pollers per event source (Lambda scales these with the queue's backlog).
+    pub pollers_per_source: usize,
+    /// Faults injected between the functions and the AWS endpoint (see [`FaultProxy`]).
+    pub faults: Option<FaultRates>,
+    /// The functions' SDK retry configuration (on Lambda: `AWS_MAX_ATTEMPTS`,
+    /// `AWS_RETRY_MODE`). `None`: the SDK default (standard, 3 attempts).
+    pub retry: Option<aws_config::retry::RetryConfig>,
 }
 
 impl Default for RuntimeOptions {
@@ -81,6 +89,9 @@ impl Default for RuntimeOptions {
             long_poll_seconds: 5,
             environment_overrides: BTreeMap::new(),
             disabled_sources: HashSet::new(),
+            pollers_per_source: 1,
+            faults: None,
+            retry: None,
         }
     }
 }
@@ -95,7 +106,28 @@ pub struct SourceStats {
 }
 
 type Stats = Arc<Mutex<BTreeMap<String, SourceStats>>>;
-type Unacknowledged = Arc<Mutex<HashSet<String>>>;
+/// What becomes of invocations' answers, for crash scenarios: an answer that is lost leaves
+/// every record of the batch to come back after the visibility timeout, as when a function
+/// crashes after its effects and before answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acknowledgements {
+    /// Answers are honoured (what Lambda does).
+    #[default]
+    Kept,
+    /// Every answer is lost.
+    Lost,
+    /// The answer about each message's first delivery is lost; later ones are kept.
+    FirstLost,
+}
+
+#[derive(Debug, Default)]
+struct AckState {
+    modes: HashMap<String, Acknowledgements>,
+    /// (function, message id) whose first answer was lost.
+    lost_once: HashSet<(String, String)>,
+}
+
+type Unacknowledged = Arc<Mutex<AckState>>;
 
 /// A running local system. Call [`LocalRuntime::shutdown`] to stop it cleanly.
 pub struct LocalRuntime {
@@ -108,6 +140,7 @@ pub struct LocalRuntime {
     switches: BTreeMap<String, watch::Sender<bool>>,
     unacknowledged: Unacknowledged,
     handles: Handles,
+    fault_proxy: Option<FaultProxy>,
     tasks: Vec<JoinHandle<()>>,
     // Last, so the server stops after the tasks that use it.
     emulator: Option<Emulator>,
@@ -152,23 +185,38 @@ impl LocalRuntime {
             }
         };
         let deployment = provision(&topology, &sdk, &options.provision).await?;
-        tracing::info!(endpoint = ?sdk.endpoint_url(), prefix = %options.provision.prefix, "resources provisioned");
 
         let (shutdown, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        // The functions reach AWS through the fault proxy when faults are asked for; the event
+        // source mappings (Lambda's own machinery) do not.
+        let mut function_sdk = sdk.clone();
+        let mut fault_proxy = None;
+        if let Some(rates) = options.faults {
+            let upstream = sdk.endpoint_url().unwrap_or_default().to_owned();
+            let (proxy, task) = FaultProxy::start(&upstream, rates, shutdown.subscribe())
+                .await
+                .map_err(RuntimeError::Http)?;
+            function_sdk = sdk_config(Some(&proxy.endpoint())).await;
+            tasks.push(task);
+            fault_proxy = Some(proxy);
+        }
+        if let Some(retry) = options.retry.clone() {
+            function_sdk = function_sdk.to_builder().retry_config(retry).build();
+        }
+        tracing::info!(endpoint = ?sdk.endpoint_url(), prefix = %options.provision.prefix, "resources provisioned");
+
         let stats = Stats::default();
         let unacknowledged = Unacknowledged::default();
-        let mut tasks = Vec::new();
         let mut switches = BTreeMap::new();
         let mut routes = Vec::new();
         let mut handles = Handles::default();
         for spec in &topology.functions {
             let env = function_env(spec, &deployment, &options)?;
-            let function =
-                functions::build(&spec.binary, &sdk, &env, &mut handles).map_err(|source| {
-                    RuntimeError::Function {
-                        function: spec.logical_id.clone(),
-                        source,
-                    }
+            let function = functions::build(&spec.binary, &function_sdk, &env, &mut handles)
+                .map_err(|source| RuntimeError::Function {
+                    function: spec.logical_id.clone(),
+                    source,
                 })?;
             match function {
                 Function::Http(api) => {
@@ -202,7 +250,12 @@ impl LocalRuntime {
                         let enabled = !options.disabled_sources.contains(&spec.logical_id);
                         let (switch, enabled) = watch::channel(enabled);
                         switches.insert(spec.logical_id.clone(), switch);
-                        tasks.push(tokio::spawn(mapping.run(shutdown.subscribe(), enabled)));
+                        for _ in 0..options.pollers_per_source.max(1) {
+                            let mapping = mapping.clone();
+                            tasks.push(tokio::spawn(
+                                mapping.run(shutdown.subscribe(), enabled.clone()),
+                            ));
+                        }
                     }
                 }
             }
@@ -228,6 +281,7 @@ impl LocalRuntime {
             switches,
             unacknowledged,
             handles,
+            fault_proxy,
             tasks,
             emulator,
         })
@@ -256,6 +310,11 @@ impl LocalRuntime {
         self.sdk.endpoint_url().map(str::to_owned)
     }
 
+    /// The fault proxy between the functions and AWS, when faults were asked for.
+    pub fn fault_proxy(&self) -> Option<&FaultProxy> {
+        self.fault_proxy.as_ref()
+    }
+
     /// The simulated payment gateway the payment function calls.
     pub fn payment_gateway(&self) -> Option<&SimulatedGateway> {
         self.handles.payment_gateway.as_deref()
@@ -275,16 +334,13 @@ impl LocalRuntime {
         }
     }
 
-    /// With `false`, `function`'s invocations still run but their outcome is dropped and no
-    /// record is deleted: as if the function crashed after its effects and before answering.
-    /// Every record comes back after the visibility timeout, under the same message id.
-    pub fn set_acknowledgements(&self, function: &str, enabled: bool) {
-        let mut unacknowledged = lock(&self.unacknowledged);
-        if enabled {
-            unacknowledged.remove(function);
-        } else {
-            unacknowledged.insert(function.to_owned());
-        }
+    /// Whether `function`'s invocation answers reach its event source mapping. A lost answer
+    /// deletes nothing: the records come back after the visibility timeout, under the same
+    /// message ids, as if the function had crashed after its effects and before answering.
+    pub fn set_acknowledgements(&self, function: &str, mode: Acknowledgements) {
+        lock(&self.unacknowledged)
+            .modes
+            .insert(function.to_owned(), mode);
     }
 
     /// Stops polling and serving, lets in-flight invocations finish, and stops the emulator.
@@ -321,6 +377,7 @@ fn function_env(
     Ok(FunctionEnv::from_map(vars))
 }
 
+#[derive(Clone)]
 struct EventSourceMapping {
     function: String,
     consumer: Arc<dyn SqsConsumer>,
@@ -391,12 +448,11 @@ impl EventSourceMapping {
         let deadline = SystemTime::now() + self.timeout;
         let outcome =
             tokio::time::timeout(self.timeout, self.consumer.handle(batch, deadline)).await;
-        let acknowledged = !lock(&self.unacknowledged).contains(&self.function);
-        let failed: HashSet<String> = match outcome {
-            _ if !acknowledged => {
-                tracing::warn!(function = %self.function, "outcome dropped (acknowledgements off); the batch will be delivered again");
-                receipts.iter().map(|(id, _)| id.clone()).collect()
-            }
+        let lost = self.lost_answers(&receipts);
+        if !lost.is_empty() {
+            tracing::warn!(function = %self.function, records = lost.len(), "answer lost; these records will be delivered again");
+        }
+        let mut failed: HashSet<String> = match outcome {
             Ok(Ok(response)) if self.report_failures || response.batch_item_failures.is_empty() => {
                 response
                     .batch_item_failures
@@ -418,6 +474,7 @@ impl EventSourceMapping {
             }
         };
 
+        failed.extend(lost);
         let done: Vec<&(String, String)> = receipts
             .iter()
             .filter(|(id, _)| !failed.contains(id))
@@ -455,6 +512,20 @@ impl EventSourceMapping {
         entry.records += receipts.len() as u64;
         entry.failed_records += failed.len() as u64;
         entry.deleted += deleted;
+    }
+
+    /// The message ids whose answer is lost under the function's [`Acknowledgements`].
+    fn lost_answers(&self, receipts: &[(String, String)]) -> HashSet<String> {
+        let mut state = lock(&self.unacknowledged);
+        let mode = state.modes.get(&self.function).copied().unwrap_or_default();
+        let ids = receipts.iter().map(|(id, _)| id.clone());
+        match mode {
+            Acknowledgements::Kept => HashSet::new(),
+            Acknowledgements::Lost => ids.collect(),
+            Acknowledgements::FirstLost => ids
+                .filter(|id| state.lost_once.insert((self.function.clone(), id.clone())))
+                .collect(),
+        }
     }
 
     /// An SQS message as Lambda presents it in an SQS event.

@@ -10,7 +10,7 @@ use common::*;
 use order_events::{OrderPlacedEvent, ORDER_PLACED};
 use orderflow::client::{post_order, send};
 use orderflow::report::{count_items, order_report};
-use orderflow::runtime::LocalRuntime;
+use orderflow::runtime::{Acknowledgements, LocalRuntime};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -150,7 +150,7 @@ async fn an_event_of_another_type_reaches_no_consumer() {
 async fn a_redelivered_message_produces_one_effect() {
     let runtime = start(options()).await;
     for consumer in CONSUMERS {
-        runtime.set_acknowledgements(consumer, false);
+        runtime.set_acknowledgements(consumer, Acknowledgements::Lost);
     }
     let order_id = place(&runtime).await;
     // Each consumer applies its effect, "crashes" before acknowledging, and gets the same
@@ -162,7 +162,7 @@ async fn a_redelivered_message_produces_one_effect() {
     )
     .await;
     for consumer in CONSUMERS {
-        runtime.set_acknowledgements(consumer, true);
+        runtime.set_acknowledgements(consumer, Acknowledgements::Kept);
     }
     eventually(WAIT, "the queues are drained", || drained(&runtime)).await;
     wait_complete(&runtime, &order_id).await;

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use inventory::DynamoInventory;
 use orderflow::emulator::Emulator;
 use orderflow::runtime::{LocalRuntime, RuntimeOptions};
@@ -99,22 +98,9 @@ where
 
 /// Messages in a queue (a logical id): visible plus in flight.
 pub async fn depth(runtime: &LocalRuntime, queue: &str) -> u64 {
-    let output = aws_sdk_sqs::Client::new(runtime.sdk())
-        .get_queue_attributes()
-        .queue_url(runtime.deployment().reference(queue))
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
+    orderflow::dlq::depth(runtime.sdk(), &runtime.deployment().reference(queue))
         .await
-        .expect("queue attributes");
-    let attributes = output.attributes.unwrap_or_default();
-    [
-        QueueAttributeName::ApproximateNumberOfMessages,
-        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .filter_map(|name| attributes.get(name)?.parse::<u64>().ok())
-    .sum()
+        .expect("queue attributes")
 }
 
 /// A valid order body: two keyboards and a mouse.

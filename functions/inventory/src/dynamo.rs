@@ -82,6 +82,8 @@ impl DynamoInventory {
             .item("pk", order_key(event))
             .item("decision", s(status))
             .item("eventId", s(event.id.to_string()))
+            // What the decision covers, so an audit can recompute stock from decisions.
+            .item("lines", s(lines_json(event)))
             .item("decidedAt", s(chrono::Utc::now().to_rfc3339()))
             // One decision per order, even if two distinct events name the same order.
             .condition_expression("attribute_not_exists(pk)");
@@ -105,6 +107,11 @@ impl DynamoInventory {
             .expect("table, key and update expression are set");
         TransactWriteItem::builder().update(update).build()
     }
+}
+
+/// `{"sku": quantity, ...}` of the order.
+fn lines_json(event: &OrderPlacedEvent) -> String {
+    serde_json::to_string(&quantities_by_sku(&event.data)).unwrap_or_default()
 }
 
 fn available(item: &HashMap<String, AttributeValue>) -> Option<u64> {

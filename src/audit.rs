@@ -1,0 +1,224 @@
+//! An audit of the end state: reads every service's table and checks the promises for a set of
+//! orders. Every accepted order has exactly one inventory decision, one payment, one shipment and
+//! one confirmation e-mail; stock went down by exactly the quantities of the orders that
+//! reserved it; nothing exists for an order that was not accepted.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::provision::Deployment;
+
+/// What the audit is told about the world.
+#[derive(Debug, Clone, Default)]
+pub struct Expectations {
+    /// The orders the API accepted. `None`: every order any service has a record of.
+    pub accepted_orders: Option<BTreeSet<String>>,
+    /// Stock before the orders, per sku. Empty: stock is only checked for going negative.
+    pub initial_stock: BTreeMap<String, u64>,
+    /// Subjects of the e-mails the mail service accepted, when they can be listed (the local
+    /// emulator can); each accepted order must appear in exactly one.
+    pub sent_email_subjects: Option<Vec<String>>,
+}
+
+/// What is wrong, per order (or per sku, under `stock SKU`). Empty means all promises hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditReport {
+    pub orders_checked: usize,
+    pub reserved: usize,
+    pub rejected: usize,
+    pub problems: BTreeMap<String, Vec<String>>,
+}
+
+impl AuditReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn problem(&mut self, subject: impl Into<String>, what: impl Into<String>) {
+        self.problems
+            .entry(subject.into())
+            .or_default()
+            .push(what.into());
+    }
+}
+
+impl fmt::Display for AuditReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} orders checked: {} reserved, {} rejected by inventory; {}",
+            self.orders_checked,
+            self.reserved,
+            self.rejected,
+            if self.is_clean() {
+                "every promise holds".to_owned()
+            } else {
+                format!("{} with problems", self.problems.len())
+            }
+        )?;
+        for (subject, problems) in &self.problems {
+            writeln!(f, "  {subject}:")?;
+            for problem in problems {
+                writeln!(f, "    - {problem}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+async fn scan(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<Vec<Item>, aws_sdk_dynamodb::Error> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+/// Reads the tables of `deployment` and checks `expectations`.
+pub async fn audit(
+    sdk: &SdkConfig,
+    deployment: &Deployment,
+    expectations: &Expectations,
+) -> Result<AuditReport, aws_sdk_dynamodb::Error> {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let mut report = AuditReport::default();
+
+    let mut stock: BTreeMap<String, i128> = BTreeMap::new();
+    let mut decisions: BTreeMap<String, Item> = BTreeMap::new();
+    for item in scan(&client, &deployment.reference("InventoryTable")).await? {
+        let key = text(&item, "pk").unwrap_or_default().to_owned();
+        if let Some(sku) = key.strip_prefix("SKU#") {
+            let available = item
+                .get("available")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(i128::MIN);
+            stock.insert(sku.to_owned(), available);
+        } else if let Some(order) = key.strip_prefix("ORDER#") {
+            decisions.insert(order.to_owned(), item);
+        }
+    }
+    let mut by_service: Vec<(&str, BTreeSet<String>)> = Vec::new();
+    for (service, table) in [
+        ("payment", "PaymentsTable"),
+        ("shipment", "ShipmentsTable"),
+        ("confirmation e-mail record", "NotificationsTable"),
+    ] {
+        let orders = scan(&client, &deployment.reference(table))
+            .await?
+            .iter()
+            .filter_map(|item| text(item, "orderId").map(str::to_owned))
+            .collect();
+        by_service.push((service, orders));
+    }
+
+    let seen: BTreeSet<String> = decisions
+        .keys()
+        .cloned()
+        .chain(
+            by_service
+                .iter()
+                .flat_map(|(_, orders)| orders.iter().cloned()),
+        )
+        .collect();
+    let accepted = expectations
+        .accepted_orders
+        .clone()
+        .unwrap_or_else(|| seen.clone());
+    report.orders_checked = accepted.len();
+
+    let mut reserved_quantities: BTreeMap<String, u64> = BTreeMap::new();
+    for order in &accepted {
+        match decisions.get(order) {
+            None => report.problem(format!("order {order}"), "no inventory decision"),
+            Some(decision) => match text(decision, "decision") {
+                Some("RESERVED") => {
+                    report.reserved += 1;
+                    let lines: BTreeMap<String, u64> = text(decision, "lines")
+                        .and_then(|l| serde_json::from_str(l).ok())
+                        .unwrap_or_default();
+                    if lines.is_empty() {
+                        report.problem(format!("order {order}"), "reservation lists no lines");
+                    }
+                    for (sku, quantity) in lines {
+                        *reserved_quantities.entry(sku).or_default() += quantity;
+                    }
+                }
+                Some("REJECTED") => report.rejected += 1,
+                other => report.problem(
+                    format!("order {order}"),
+                    format!("inventory decision is {other:?}"),
+                ),
+            },
+        }
+        for (service, orders) in &by_service {
+            if !orders.contains(order) {
+                report.problem(format!("order {order}"), format!("no {service}"));
+            }
+        }
+        if let Some(subjects) = &expectations.sent_email_subjects {
+            let sent = subjects
+                .iter()
+                .filter(|s| s.contains(order.as_str()))
+                .count();
+            if sent != 1 {
+                report.problem(
+                    format!("order {order}"),
+                    format!("{sent} confirmation e-mails sent, expected 1"),
+                );
+            }
+        }
+    }
+    for order in seen.difference(&accepted) {
+        report.problem(
+            format!("order {order}"),
+            "records exist for an order that was not accepted",
+        );
+    }
+
+    for (sku, available) in &stock {
+        if *available < 0 {
+            report.problem(format!("stock {sku}"), format!("{available} available"));
+        }
+    }
+    for (sku, initial) in &expectations.initial_stock {
+        let reserved = reserved_quantities.get(sku).copied().unwrap_or_default();
+        let expected = i128::from(*initial) - i128::from(reserved);
+        match stock.get(sku) {
+            Some(available) if *available == expected => {}
+            Some(available) => report.problem(
+                format!("stock {sku}"),
+                format!(
+                    "{available} available, expected {initial} - {reserved} reserved = {expected}"
+                ),
+            ),
+            None => report.problem(format!("stock {sku}"), "sku missing"),
+        }
+    }
+    Ok(report)
+}

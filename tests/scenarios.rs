@@ -1,0 +1,599 @@
+//! The seed's promises under failure, end to end through the local runtime on the emulator:
+//! a service that is down resumes where it left off; nothing is lost; no effect happens twice;
+//! the order service keeps accepting orders whatever the downstream services do. Each scenario
+//! ends with the audit of every table.
+//!
+//! Sizes: `SCENARIO_ORDERS` (default 200) orders for the bulk scenarios.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sns::types::MessageAttributeValue;
+use common::*;
+use futures::StreamExt;
+use order_events::{attribute, OrderPlacedEvent};
+use orderflow::audit::{audit, AuditReport, Expectations};
+use orderflow::client::send;
+use orderflow::dlq::Redrive;
+use orderflow::faults::FaultRates;
+use orderflow::report::count_items;
+use orderflow::runtime::{Acknowledgements, LocalRuntime, RuntimeOptions};
+
+const WAIT: Duration = Duration::from_secs(300);
+
+/// The scenarios run one at a time: each gets the whole emulator, so its numbers mean something
+/// and its timeouts are not another scenario's load.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Every log line of this test binary, captured by a global subscriber.
+fn log() -> &'static CapturedLog {
+    static LOG: std::sync::OnceLock<CapturedLog> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = CapturedLog::default();
+        let writer = log.clone();
+        let _already_set = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .try_init();
+        log
+    })
+}
+const STOCK: u64 = 100_000;
+
+fn bulk() -> usize {
+    std::env::var("SCENARIO_ORDERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200)
+}
+
+/// Starts a runtime with plenty of stock.
+async fn start_stocked(options: RuntimeOptions) -> LocalRuntime {
+    let runtime = start(options).await;
+    for sku in ["SKU-KEYBOARD", "SKU-MOUSE"] {
+        inventory(&runtime).set_stock(sku, STOCK).await.unwrap();
+    }
+    runtime
+}
+
+fn initial_stock() -> BTreeMap<String, u64> {
+    ["SKU-KEYBOARD", "SKU-MOUSE"]
+        .into_iter()
+        .map(|sku| (sku.to_owned(), STOCK))
+        .collect()
+}
+
+/// Places `n` orders through the API, 8 at a time, each with its own `Idempotency-Key`; a 409
+/// or 503 is retried with the same key, as a well-behaved client does. Returns the order ids and
+/// each request's latency (first attempt).
+async fn place_orders(runtime: &LocalRuntime, n: usize) -> (BTreeSet<String>, Vec<Duration>) {
+    let url = format!("{}/orders", runtime.api_url());
+    let results: Vec<(String, Duration)> = futures::stream::iter(0..n)
+        .map(|i| {
+            let url = url.clone();
+            async move {
+                let key = format!("scenario-{}-{i}", uuid::Uuid::now_v7());
+                let headers = [
+                    ("content-type", "application/json"),
+                    ("idempotency-key", key.as_str()),
+                ];
+                let mut first_latency = None;
+                for _ in 0..60 {
+                    let answer = send("POST", &url, &headers, order().to_string())
+                        .await
+                        .unwrap();
+                    first_latency.get_or_insert(answer.elapsed);
+                    match answer.status {
+                        202 => {
+                            let id = answer.json()["orderId"].as_str().unwrap().to_owned();
+                            return (id, first_latency.unwrap_or_default());
+                        }
+                        409 | 503 => tokio::time::sleep(Duration::from_millis(500)).await,
+                        other => panic!("unexpected {other}: {:?}", answer.json()),
+                    }
+                }
+                panic!("order {i} was never accepted");
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let latencies = results.iter().map(|(_, l)| *l).collect();
+    (results.into_iter().map(|(id, _)| id).collect(), latencies)
+}
+
+fn percentile(latencies: &[Duration], p: f64) -> Duration {
+    let mut sorted = latencies.to_vec();
+    sorted.sort();
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or_default()
+}
+
+/// Where the system stands: items per service table, queue and DLQ depths, mapping counters.
+async fn progress(runtime: &LocalRuntime) -> (Vec<usize>, String) {
+    let mut counts = Vec::new();
+    let mut text = String::new();
+    for table in [
+        "InventoryTable",
+        "PaymentsTable",
+        "ShipmentsTable",
+        "NotificationsTable",
+    ] {
+        let count = count_items(runtime.sdk(), runtime.deployment(), table)
+            .await
+            .unwrap();
+        text.push_str(&format!("{table}={count} "));
+        counts.push(count);
+    }
+    for queue in QUEUES {
+        let dlq = queue.replace("Queue", "DeadLetterQueue");
+        text.push_str(&format!(
+            "{queue}={} {dlq}={} ",
+            depth(runtime, queue).await,
+            depth(runtime, &dlq).await
+        ));
+    }
+    for consumer in CONSUMERS {
+        text.push_str(&format!("{consumer}={:?} ", runtime.stats(consumer)));
+    }
+    (counts, text)
+}
+
+/// Waits until every service table holds `n` orders and the queues are drained.
+async fn wait_for_all(runtime: &LocalRuntime, n: usize) {
+    let started = Instant::now();
+    loop {
+        let (counts, text) = progress(runtime).await;
+        let tables_done = counts[0] >= n + 2 && counts[1..].iter().all(|c| *c >= n);
+        let mut queued = 0;
+        for queue in QUEUES {
+            queued += depth(runtime, queue).await;
+        }
+        if tables_done && queued == 0 {
+            return;
+        }
+        assert!(started.elapsed() < WAIT, "not done after {WAIT:?}: {text}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The audit of every table, with the e-mails the emulator's SES accepted, must be clean.
+async fn assert_audit_clean(runtime: &LocalRuntime, accepted: &BTreeSet<String>) -> AuditReport {
+    let sent_email_subjects = match runtime.endpoint() {
+        Some(endpoint) if common::endpoint().is_some() => Some(
+            orderflow::emulator::sent_email_subjects(&endpoint)
+                .await
+                .unwrap(),
+        ),
+        _ => None,
+    };
+    let expectations = Expectations {
+        accepted_orders: Some(accepted.clone()),
+        initial_stock: initial_stock(),
+        sent_email_subjects,
+    };
+    let report = audit(runtime.sdk(), runtime.deployment(), &expectations)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.reserved, accepted.len(), "{report}");
+    for queue in QUEUES {
+        let dlq = queue.replace("Queue", "DeadLetterQueue");
+        let dead = depth(runtime, &dlq).await;
+        if dead > 0 {
+            let url = runtime.deployment().reference(&dlq);
+            let letters = orderflow::dlq::list(runtime.sdk(), &url, 3).await.unwrap();
+            panic!(
+                "{dead} messages in {dlq}, e.g. {letters:?}; {}",
+                progress(runtime).await.1
+            );
+        }
+    }
+    report
+}
+
+async fn publish(runtime: &LocalRuntime, event: &OrderPlacedEvent) {
+    let text = |value: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .unwrap()
+    };
+    let attributes = event.message_attributes();
+    aws_sdk_sns::Client::new(runtime.sdk())
+        .publish()
+        .topic_arn(runtime.deployment().reference("OrderEventsTopic"))
+        .message(serde_json::to_string(event).unwrap())
+        .message_attributes(attribute::EVENT_TYPE, text(&attributes.event_type))
+        .message_attributes(attribute::EVENT_VERSION, text(&attributes.event_version))
+        .message_attributes(attribute::CORRELATION_ID, text(&attributes.correlation_id))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_consumer_down_loses_nothing_and_the_api_keeps_accepting() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    log();
+    let n = bulk();
+    let mut options = options();
+    options.disabled_sources.insert("PaymentFunction".into());
+    let runtime = start_stocked(options).await;
+
+    let started = Instant::now();
+    let (accepted, latencies) = place_orders(&runtime, n).await;
+    assert_eq!(
+        accepted.len(),
+        n,
+        "every order accepted while payment is down"
+    );
+    eprintln!(
+        "consumer down: {n} orders accepted in {:.1} s; API latency p50 {:?}, p99 {:?}",
+        started.elapsed().as_secs_f64(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+
+    // The three other services finish; payment's queue holds every event.
+    eventually(
+        WAIT,
+        "inventory, shipping and notification are done",
+        || async {
+            let mut done = true;
+            for table in ["ShipmentsTable", "NotificationsTable"] {
+                done &= count_items(runtime.sdk(), runtime.deployment(), table)
+                    .await
+                    .unwrap()
+                    == n;
+            }
+            done
+        },
+    )
+    .await;
+    assert_eq!(
+        count_items(runtime.sdk(), runtime.deployment(), "PaymentsTable")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(depth(&runtime, "PaymentQueue").await, n as u64);
+
+    // Payment comes back and catches up.
+    runtime.set_source_enabled("PaymentFunction", true);
+    wait_for_all(&runtime, n).await;
+    assert_audit_clean(&runtime, &accepted).await;
+    eprintln!(
+        "consumer down: caught up after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn duplicate_publishes_and_deliveries_have_one_effect() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    log();
+    let n = bulk() / 2;
+    let mut options = options();
+    // Two pollers and a payment slower than the visibility timeout: a message is delivered
+    // again while its first attempt is still running.
+    options.pollers_per_source = 2;
+    options.environment_overrides.insert(
+        "PaymentFunction".into(),
+        BTreeMap::from([("PAYMENT_LATENCY_MS".into(), "1500".into())]),
+    );
+    options
+        .provision
+        .parameter_overrides
+        .insert("MaxReceiveCount".into(), "10".into());
+    // Inventory is off while the events are published, then loses its answer to the first
+    // delivery of every message: each comes twice more from SQS on top of the duplicate
+    // publishes.
+    options.disabled_sources.insert("InventoryFunction".into());
+    let runtime = start_stocked(options).await;
+
+    let events: Vec<OrderPlacedEvent> = (0..n)
+        .map(|_| OrderPlacedEvent::new(order_events::testing::sample_order(), "duplicates"))
+        .collect();
+    let mut publishes = 0;
+    for (i, event) in events.iter().enumerate() {
+        for _ in 0..(2 + i % 2) {
+            publish(&runtime, event).await;
+            publishes += 1;
+        }
+    }
+    runtime.set_acknowledgements("InventoryFunction", Acknowledgements::FirstLost);
+    runtime.set_source_enabled("InventoryFunction", true);
+
+    let accepted: BTreeSet<String> = events.iter().map(|e| e.order_id().to_string()).collect();
+    wait_for_all(&runtime, n).await;
+    assert_audit_clean(&runtime, &accepted).await;
+    let inventory_deliveries = runtime.stats("InventoryFunction").records;
+    assert!(
+        inventory_deliveries >= 2 * publishes as u64,
+        "{inventory_deliveries} deliveries"
+    );
+    let gateway = runtime.payment_gateway().unwrap();
+    assert_eq!(gateway.charges_made(), n, "one charge per order");
+    let deliveries: u64 = CONSUMERS.iter().map(|c| runtime.stats(c).records).sum();
+    eprintln!(
+        "duplicates: {n} orders, {publishes} publishes, {deliveries} deliveries, {} gateway calls, {} charges",
+        gateway.calls(),
+        gateway.charges_made()
+    );
+    assert!(
+        gateway.calls() > n as u64,
+        "payment saw concurrent duplicates"
+    );
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_effect_redelivers_without_a_second_effect() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    log();
+    let n = bulk() / 4;
+    let mut options = options();
+    // Deliveries never acknowledged must not reach the DLQ meanwhile.
+    options
+        .provision
+        .parameter_overrides
+        .insert("MaxReceiveCount".into(), "50".into());
+    let resume_options = options.clone();
+    let runtime = start_stocked(options).await;
+    for consumer in CONSUMERS {
+        runtime.set_acknowledgements(consumer, Acknowledgements::Lost);
+    }
+    let (accepted, _) = place_orders(&runtime, n).await;
+    // Every consumer applies its effects and never acknowledges: the messages come back.
+    eventually(WAIT, "every consumer saw each message twice", || async {
+        CONSUMERS
+            .iter()
+            .all(|c| runtime.stats(c).records >= 2 * n as u64)
+    })
+    .await;
+    // The process dies. A new one starts on the same resources and resumes.
+    runtime.shutdown().await;
+    let resumed = LocalRuntime::start(resume_options).await.unwrap();
+    wait_for_all(&resumed, n).await;
+    assert_audit_clean(&resumed, &accepted).await;
+    let gateway = resumed.payment_gateway().unwrap();
+    eprintln!(
+        "crash: {n} orders; after the restart {} gateway calls, {} new charges",
+        gateway.calls(),
+        gateway.charges_made()
+    );
+    resumed.shutdown().await;
+}
+
+#[tokio::test]
+async fn transient_failures_are_absorbed_by_retries() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    log();
+    let n = bulk() / 2;
+    let mut options = options();
+    options.faults = Some(FaultRates {
+        before: 0.05,
+        after: 0.05,
+    });
+    // The SDK's own retries absorb the faults; short backoffs keep every invocation well inside
+    // its timeout (a timed-out invocation is the window where an e-mail can go out twice).
+    options.retry = Some(
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(6)
+            .with_initial_backoff(Duration::from_millis(20))
+            .with_max_backoff(Duration::from_millis(500)),
+    );
+    options.environment_overrides.insert(
+        "PaymentFunction".into(),
+        BTreeMap::from([("PAYMENT_FAILURE_RATE".into(), "0.3".into())]),
+    );
+    // A claim whose answer was lost holds its key until the invocation deadline (10 s); with
+    // one-second visibility timeouts that takes several receives.
+    options
+        .provision
+        .parameter_overrides
+        .insert("MaxReceiveCount".into(), "30".into());
+    let runtime = start_stocked(options).await;
+
+    let (accepted, _) = place_orders(&runtime, n).await;
+    wait_for_all(&runtime, n).await;
+    assert_audit_clean(&runtime, &accepted).await;
+
+    let counts = runtime.fault_proxy().unwrap().counts();
+    let (before, after) = (
+        counts
+            .failed_before
+            .load(std::sync::atomic::Ordering::Relaxed),
+        counts
+            .failed_after
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let gateway = runtime.payment_gateway().unwrap();
+    eprintln!(
+        "transient failures: {n} orders; {before} calls failed before reaching AWS, {after} after; \
+         {} gateway calls for {} charges",
+        gateway.calls(),
+        gateway.charges_made()
+    );
+    assert!(before > 0 && after > 0, "faults were injected");
+    assert!(gateway.calls() > n as u64, "the gateway failed some calls");
+    assert_eq!(gateway.charges_made(), n);
+    runtime.shutdown().await;
+}
+
+/// Log lines written while a test runs on this thread.
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLog {
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    fn text_since(&self, start: usize) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()[start..]).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn poison_messages_end_in_the_dlqs_and_the_log_says_why() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let log_start = log().len();
+    let runtime = start_stocked(options()).await;
+    // A good order, completed first.
+    let good = OrderPlacedEvent::new(order_events::testing::sample_order(), "poison");
+    publish(&runtime, &good).await;
+    eventually(WAIT, "the good order is complete", || async {
+        orderflow::report::order_report(
+            runtime.sdk(),
+            runtime.deployment(),
+            &good.order_id().to_string(),
+        )
+        .await
+        .unwrap()
+        .is_complete()
+    })
+    .await;
+
+    // Three poison messages, each to all four queues, among good ones.
+    let mut conflicting = good.clone();
+    conflicting.id = uuid::Uuid::now_v7();
+    conflicting.data.total_minor += 1; // another order claiming the same id
+    let mut future_version = serde_json::to_value(OrderPlacedEvent::new(
+        order_events::testing::sample_order(),
+        "poison",
+    ))
+    .unwrap();
+    future_version["eventversion"] = "2".into();
+    let sns = aws_sdk_sns::Client::new(runtime.sdk());
+    let event_type = MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value("OrderPlaced")
+        .build()
+        .unwrap();
+    for body in [
+        "{\"this is\": not json".to_owned(),
+        future_version.to_string(),
+    ] {
+        sns.publish()
+            .topic_arn(runtime.deployment().reference("OrderEventsTopic"))
+            .message(body)
+            .message_attributes(attribute::EVENT_TYPE, event_type.clone())
+            .send()
+            .await
+            .unwrap();
+    }
+    publish(&runtime, &conflicting).await;
+    let others: Vec<OrderPlacedEvent> = (0..5)
+        .map(|_| OrderPlacedEvent::new(order_events::testing::sample_order(), "neighbours"))
+        .collect();
+    for event in &others {
+        publish(&runtime, event).await;
+    }
+
+    for queue in QUEUES {
+        let dlq = queue.replace("Queue", "DeadLetterQueue");
+        eventually(WAIT, &format!("three poison messages in {dlq}"), || async {
+            depth(&runtime, &dlq).await == 3
+        })
+        .await;
+    }
+    let mut accepted: BTreeSet<String> = others.iter().map(|e| e.order_id().to_string()).collect();
+    accepted.insert(good.order_id().to_string());
+    wait_for_all(&runtime, accepted.len()).await;
+    let report = audit(
+        runtime.sdk(),
+        runtime.deployment(),
+        &Expectations {
+            accepted_orders: Some(accepted),
+            ..Expectations::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(report.is_clean(), "{report}");
+
+    let log = log().text_since(log_start);
+    for reason in [
+        "unreadable message: message body is not JSON",
+        "unsupported OrderPlaced schema version \"2\"",
+        "was already used with a different payload",
+    ] {
+        let lines = log.lines().filter(|l| l.contains(reason)).count();
+        assert!(
+            lines >= 4 * MAX_RECEIVE_COUNT as usize,
+            "{lines} log lines say {reason:?}"
+        );
+    }
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_redriven_once_its_cause_is_fixed() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    log();
+    let runtime = start_stocked(options()).await;
+    let gateway = runtime.payment_gateway().unwrap();
+    gateway.set_failure_rate(1.0);
+    let (accepted, _) = place_orders(&runtime, 1).await;
+    let order_id = accepted.iter().next().unwrap().clone();
+
+    eventually(WAIT, "the payment is in the payment DLQ", || async {
+        depth(&runtime, "PaymentDeadLetterQueue").await == 1
+    })
+    .await;
+    let dlq_url = runtime.deployment().reference("PaymentDeadLetterQueue");
+    let listed = orderflow::dlq::list(runtime.sdk(), &dlq_url, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].order_id.as_deref(), Some(order_id.as_str()));
+    assert!(listed[0].receive_count >= 1);
+    assert_eq!(
+        depth(&runtime, "PaymentDeadLetterQueue").await,
+        1,
+        "listing consumed nothing"
+    );
+
+    // The gateway recovers; the operator redrives.
+    gateway.set_failure_rate(0.0);
+    let outcome = orderflow::dlq::redrive(
+        runtime.sdk(),
+        runtime.deployment(),
+        "PaymentQueue",
+        "PaymentDeadLetterQueue",
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(outcome, Redrive::Moved(1) | Redrive::MoveTaskStarted(_)),
+        "{outcome:?}"
+    );
+    wait_for_all(&runtime, 1).await;
+    assert_audit_clean(&runtime, &accepted).await;
+    assert_eq!(gateway.charges_made(), 1);
+
+    // Purging needs the explicit confirmation.
+    let unconfirmed = orderflow::dlq::purge(runtime.sdk(), &dlq_url, false).await;
+    assert!(unconfirmed.is_err());
+    orderflow::dlq::purge(runtime.sdk(), &dlq_url, true)
+        .await
+        .unwrap();
+    runtime.shutdown().await;
+}
