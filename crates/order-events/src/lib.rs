@@ -488,3 +488,30 @@ mod sample_files {
         assert_eq!(keys(line), keys(&event["data"]["items"][0]));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any body, bytes or a mangled event, is an event or an error that says why.
+        #[test]
+        fn the_parser_never_panics_on_any_body(
+            bytes in prop::collection::vec(any::<u8>(), 0..512),
+            cut in 0..400usize,
+        ) {
+            let _ = parse_queue_body(&String::from_utf8_lossy(&bytes));
+            let event = serde_json::to_string(&crate::testing::sample_event()).unwrap();
+            let truncated: String = event.chars().take(cut).collect();
+            let outcome = parse_queue_body(&truncated);
+            prop_assert!(outcome.is_ok() == (cut >= event.chars().count()));
+            if let Err(error) = outcome {
+                prop_assert!(!error.to_string().is_empty());
+            }
+        }
+    }
+}

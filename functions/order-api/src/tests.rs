@@ -317,3 +317,110 @@ async fn a_retry_after_an_ambiguous_failure_announces_the_same_order() {
     );
     assert_ne!(published[0].id, published[1].id);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Any JSON value, a few levels deep.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,40}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::btree_map("[a-zA-Z]{1,12}", inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The valid body with one field, or one line's field, replaced by anything.
+    fn mutated_body() -> impl Strategy<Value = Value> {
+        let fields = prop::sample::select(vec![
+            "customerId",
+            "customerEmail",
+            "currency",
+            "items",
+            "extra",
+        ]);
+        let line_fields = prop::sample::select(vec!["sku", "quantity", "unitPriceMinor", "other"]);
+        prop_oneof![
+            (fields, json()).prop_map(|(field, value)| {
+                let mut body = valid_body();
+                body[field] = value;
+                body
+            }),
+            (0..3usize, line_fields, json()).prop_map(|(line, field, value)| {
+                let mut body = valid_body();
+                if let Some(items) = body["items"].as_array_mut() {
+                    if let Some(item) = items.get_mut(line) {
+                        item[field] = value;
+                    }
+                }
+                body
+            }),
+        ]
+    }
+
+    fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            mutated_body().prop_map(|b| b.to_string().into_bytes()),
+            json().prop_map(|b| b.to_string().into_bytes()),
+            prop::collection::vec(any::<u8>(), 0..256),
+        ]
+    }
+
+    fn header_value() -> impl Strategy<Value = Option<String>> {
+        prop::option::of("[ -~]{0,300}")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn every_request_gets_a_json_answer_and_never_a_5xx(
+            body in body_bytes(),
+            content_type in prop::option::of(prop_oneof![
+                Just("application/json".to_owned()),
+                "[ -~]{0,40}",
+            ]),
+            idempotency_key in header_value(),
+            correlation_id in header_value(),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let answer = runtime.block_on(async {
+                let api = new_api();
+                let mut request = HttpRequest::builder().method("POST").uri("/orders");
+                if let Some(value) = &content_type {
+                    request = request.header("content-type", value.as_str());
+                }
+                if let Some(value) = &idempotency_key {
+                    request = request.header(IDEMPOTENCY_HEADER, value.as_str());
+                }
+                if let Some(value) = &correlation_id {
+                    request = request.header(CORRELATION_HEADER, value.as_str());
+                }
+                let request = request.body(Body::Binary(body.clone())).unwrap();
+                api.handle(request).await
+            });
+            let status = answer.status();
+            prop_assert!(!status.is_server_error(), "{status}");
+            prop_assert_eq!(&answer.headers()["content-type"], "application/json");
+            let json: Value = serde_json::from_slice(answer.body().as_ref()).unwrap();
+            if status == StatusCode::ACCEPTED {
+                prop_assert_eq!(&json["status"], "ACCEPTED");
+            } else {
+                prop_assert!(status.is_client_error(), "{status}");
+                prop_assert!(json["error"].is_string(), "{json}");
+            }
+        }
+    }
+}
