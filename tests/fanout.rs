@@ -93,6 +93,7 @@ async fn one_order_reaches_all_four_consumers_and_each_effect_happens_once() {
         .unwrap();
     assert_eq!(report.inventory.unwrap().summary, "reserved");
     assert_effects_once(&runtime, 1).await;
+    wait_for_records(&runtime, 1).await;
     for consumer in CONSUMERS {
         let stats = runtime.stats(consumer);
         assert_eq!(
@@ -135,6 +136,7 @@ async fn an_event_of_another_type_reaches_no_consumer() {
     let order_id = place(&runtime).await;
     wait_complete(&runtime, &order_id).await;
     eventually(WAIT, "the queues are drained", || drained(&runtime)).await;
+    wait_for_records(&runtime, 1).await;
     for consumer in CONSUMERS {
         assert_eq!(
             runtime.stats(consumer).records,
@@ -292,6 +294,7 @@ async fn every_bad_request_gets_its_code_and_nothing_is_published() {
     // Nothing of the above was published: after one good order, each consumer saw one record.
     let order_id = place(&runtime).await;
     wait_complete(&runtime, &order_id).await;
+    wait_for_records(&runtime, 1).await;
     for consumer in CONSUMERS {
         assert_eq!(runtime.stats(consumer).records, 1, "{consumer}");
     }

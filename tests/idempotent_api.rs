@@ -42,6 +42,7 @@ async fn a_retried_request_gets_the_same_order_and_publishes_nothing_again() {
             .is_complete()
     })
     .await;
+    wait_for_records(&runtime, 1).await;
     for consumer in CONSUMERS {
         assert_eq!(
             runtime.stats(consumer).records,

@@ -120,3 +120,14 @@ pub async fn delete_topic(runtime: &LocalRuntime) {
         .await
         .expect("the topic is deleted");
 }
+
+/// Waits until every consumer's event source mapping has finished invocations covering at
+/// least `n` records (the tables can show an effect a moment before its invocation ends).
+pub async fn wait_for_records(runtime: &LocalRuntime, n: u64) {
+    eventually(
+        Duration::from_secs(60),
+        "every consumer's invocations ended",
+        || async { CONSUMERS.iter().all(|c| runtime.stats(c).records >= n) },
+    )
+    .await;
+}
