@@ -59,17 +59,22 @@ impl Deployment {
     }
 }
 
+/// A resolver that knows the region and the parameter defaults, and no resources yet.
+fn empty_resolver(topology: &Topology, sdk: &SdkConfig) -> Resolver {
+    Resolver {
+        region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+        parameters: topology.parameters.clone(),
+        ..Resolver::default()
+    }
+}
+
 /// Provisions `topology` on the endpoint `sdk` points at.
 pub async fn provision(
     topology: &Topology,
     sdk: &SdkConfig,
     options: &ProvisionOptions,
 ) -> Result<Deployment, ProvisionError> {
-    let mut resolver = Resolver {
-        region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
-        parameters: topology.parameters.clone(),
-        ..Resolver::default()
-    };
+    let mut resolver = empty_resolver(topology, sdk);
     resolver
         .parameters
         .extend(options.parameter_overrides.clone());
@@ -145,24 +150,10 @@ pub async fn provision(
             .map_err(|e| aws_error(&queue.logical_id, e))?
             .queue_url
             .unwrap_or_default();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| aws_error(&queue.logical_id, e))?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .unwrap_or_default();
-        resolver.resources.insert(
-            queue.logical_id.clone(),
-            Physical {
-                name: queue_name,
-                reference: url,
-                arn,
-            },
-        );
+        let physical = queue_physical(&sqs, &queue.logical_id, queue_name, url).await?;
+        resolver
+            .resources
+            .insert(queue.logical_id.clone(), physical);
     }
 
     for subscription in &topology.subscriptions {
@@ -224,6 +215,30 @@ pub async fn provision(
     }
 
     Ok(Deployment { resolver })
+}
+
+/// A queue as `Ref` and `GetAtt` see it: its name, URL, and ARN (asked of SQS).
+async fn queue_physical(
+    sqs: &aws_sdk_sqs::Client,
+    logical_id: &str,
+    name: String,
+    url: String,
+) -> Result<Physical, ProvisionError> {
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| aws_error(logical_id, e))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .unwrap_or_default();
+    Ok(Physical {
+        name,
+        reference: url,
+        arn,
+    })
 }
 
 async fn create_table(
@@ -311,11 +326,7 @@ pub async fn locate(
     sdk: &SdkConfig,
     prefix: &str,
 ) -> Result<Deployment, ProvisionError> {
-    let mut resolver = Resolver {
-        region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
-        parameters: topology.parameters.clone(),
-        ..Resolver::default()
-    };
+    let mut resolver = empty_resolver(topology, sdk);
     for table in &topology.tables {
         let name = format!("{prefix}{}", table.logical_id);
         resolver.resources.insert(
@@ -339,24 +350,10 @@ pub async fn locate(
             .map_err(|e| aws_error(&queue.logical_id, e))?
             .queue_url
             .unwrap_or_default();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| aws_error(&queue.logical_id, e))?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .unwrap_or_default();
-        resolver.resources.insert(
-            queue.logical_id.clone(),
-            Physical {
-                name,
-                reference: url,
-                arn,
-            },
-        );
+        let physical = queue_physical(&sqs, &queue.logical_id, name, url).await?;
+        resolver
+            .resources
+            .insert(queue.logical_id.clone(), physical);
     }
     Ok(Deployment { resolver })
 }
