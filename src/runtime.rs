@@ -413,8 +413,11 @@ impl EventSourceMapping {
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .message_attribute_names("All")
                 .send();
+            // Disabling takes effect at once: a long poll in progress is abandoned (anything it
+            // had received becomes visible again after the visibility timeout).
             let received = tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = enabled.wait_for(|on| !*on) => continue,
                 received = receive => received,
             };
             let messages = match received {
