@@ -3,7 +3,11 @@
 //! [`runtime::LocalRuntime`] reads `template.yaml`, creates the same resources on an AWS
 //! emulator ([`emulator`] runs moto unless `AWS_ENDPOINT_URL` points elsewhere), serves the HTTP
 //! API on localhost and plays Lambda's SQS event source mapping for every consumer, running the
-//! functions' own handler code in this process.
+//! functions' own handler code in this process. [`faults`] injects AWS faults between the
+//! functions and the endpoint.
+//!
+//! For operators: [`audit`] checks the end state of every order, [`dlq`] lists, redrives and
+//! purges dead-letter queues, [`report`] tells what each service did for one order.
 
 pub mod audit;
 pub mod client;
