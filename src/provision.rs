@@ -115,11 +115,7 @@ pub async fn provision(
     let mut queues: Vec<_> = topology.queues.iter().collect();
     queues.sort_by_key(|q| q.redrive.is_some());
     for queue in queues {
-        let queue_name = if queue.fifo {
-            format!("{}.fifo", name(&queue.logical_id))
-        } else {
-            name(&queue.logical_id)
-        };
+        let queue_name = queue_name(&options.prefix, queue);
         let mut request = sqs.create_queue().queue_name(&queue_name);
         if queue.fifo {
             request = request.attributes(QueueAttributeName::FifoQueue, "true");
@@ -215,6 +211,12 @@ pub async fn provision(
     }
 
     Ok(Deployment { resolver })
+}
+
+/// A queue's physical name: the prefix and its logical id (FIFO queues end in `.fifo`).
+fn queue_name(prefix: &str, queue: &crate::template::QueueSpec) -> String {
+    let suffix = if queue.fifo { ".fifo" } else { "" };
+    format!("{prefix}{}{suffix}", queue.logical_id)
 }
 
 /// A queue as `Ref` and `GetAtt` see it: its name, URL, and ARN (asked of SQS).
@@ -340,8 +342,7 @@ pub async fn locate(
     }
     let sqs = aws_sdk_sqs::Client::new(sdk);
     for queue in &topology.queues {
-        let suffix = if queue.fifo { ".fifo" } else { "" };
-        let name = format!("{prefix}{}{suffix}", queue.logical_id);
+        let name = queue_name(prefix, queue);
         let url = sqs
             .get_queue_url()
             .queue_name(&name)
