@@ -3,13 +3,13 @@
 //! one confirmation e-mail; stock went down by exactly the quantities of the orders that
 //! reserved it; nothing exists for an order that was not accepted.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::provision::Deployment;
+use crate::report::{scan, string_attribute, Item};
 
 /// What the audit is told about the world.
 #[derive(Debug, Clone, Default)]
@@ -69,36 +69,6 @@ impl fmt::Display for AuditReport {
     }
 }
 
-type Item = HashMap<String, AttributeValue>;
-
-async fn scan(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> Result<Vec<Item>, aws_sdk_dynamodb::Error> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        items.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(items);
-        }
-    }
-}
-
-fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
-
 /// Reads the tables of `deployment` and checks `expectations`.
 pub async fn audit(
     sdk: &SdkConfig,
@@ -111,7 +81,7 @@ pub async fn audit(
     let mut stock: BTreeMap<String, i128> = BTreeMap::new();
     let mut decisions: BTreeMap<String, Item> = BTreeMap::new();
     for item in scan(&client, &deployment.reference("InventoryTable")).await? {
-        let key = text(&item, "pk").unwrap_or_default().to_owned();
+        let key = string_attribute(&item, "pk").unwrap_or_default().to_owned();
         if let Some(sku) = key.strip_prefix("SKU#") {
             let available = item
                 .get("available")
@@ -132,7 +102,7 @@ pub async fn audit(
         let orders = scan(&client, &deployment.reference(table))
             .await?
             .iter()
-            .filter_map(|item| text(item, "orderId").map(str::to_owned))
+            .filter_map(|item| string_attribute(item, "orderId").map(str::to_owned))
             .collect();
         by_service.push((service, orders));
     }
@@ -156,10 +126,10 @@ pub async fn audit(
     for order in &accepted {
         match decisions.get(order) {
             None => report.problem(format!("order {order}"), "no inventory decision"),
-            Some(decision) => match text(decision, "decision") {
+            Some(decision) => match string_attribute(decision, "decision") {
                 Some("RESERVED") => {
                     report.reserved += 1;
-                    let lines: BTreeMap<String, u64> = text(decision, "lines")
+                    let lines: BTreeMap<String, u64> = string_attribute(decision, "lines")
                         .and_then(|l| serde_json::from_str(l).ok())
                         .unwrap_or_default();
                     if lines.is_empty() {

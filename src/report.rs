@@ -41,13 +41,40 @@ impl OrderReport {
     }
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
-fn text<'a>(item: &'a Item, name: &str) -> &'a str {
+/// A string attribute of an item.
+pub(crate) fn string_attribute<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
-        .unwrap_or_default()
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> &'a str {
+    string_attribute(item, name).unwrap_or_default()
+}
+
+/// Every item of `table` (a physical name), read consistently, page by page.
+pub(crate) async fn scan(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<Vec<Item>, aws_sdk_dynamodb::Error> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
 }
 
 fn step(
@@ -124,20 +151,5 @@ pub async fn count_items(
     table: &str,
 ) -> Result<usize, aws_sdk_dynamodb::Error> {
     let client = aws_sdk_dynamodb::Client::new(sdk);
-    let mut count = 0;
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(deployment.reference(table))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
-        count += page.items.map(|i| i.len()).unwrap_or_default();
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return Ok(count);
-        }
-    }
+    Ok(scan(&client, &deployment.reference(table)).await?.len())
 }

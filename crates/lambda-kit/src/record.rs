@@ -5,17 +5,18 @@
 //! [`DynamoRecordStore`] is the real one, [`MemoryRecordStore`] the in-memory one for unit tests.
 //! Records are flat JSON objects (strings, numbers, booleans) turned into DynamoDB items.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde_json::Value;
 
 use crate::consumer::Effect;
 use crate::idempotency::{
-    s, Claim, Commit, DynamoIdempotency, IdempotencyError, IdempotencyKey, IdempotencyStore,
+    lock, s, Claim, Commit, DynamoIdempotency, IdempotencyError, IdempotencyKey, IdempotencyStore,
+    MemoryIdempotency,
 };
 
 /// Where a consumer writes its one record per entity, at most once per idempotency key.
@@ -139,14 +140,13 @@ impl RecordStore for DynamoRecordStore {
     }
 }
 
-/// Records in memory with the same once-per-key and once-per-entity rules, for unit tests of
-/// consumers.
+/// Records in memory, with the idempotency rules of [`MemoryIdempotency`] and one record per
+/// entity, for unit tests of consumers.
 #[derive(Debug, Default)]
 pub struct MemoryRecordStore {
     key_attribute: String,
     records: Mutex<HashMap<String, Value>>,
-    completed: Mutex<HashMap<String, String>>,
-    in_progress: Mutex<HashSet<String>>,
+    idempotency: MemoryIdempotency,
 }
 
 impl MemoryRecordStore {
@@ -161,68 +161,50 @@ impl MemoryRecordStore {
     pub fn records(&self) -> Vec<Value> {
         lock(&self.records).values().cloned().collect()
     }
-
-    fn check_payload(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
-        match lock(&self.completed).get(&key.key) {
-            Some(hash) if *hash != key.payload_hash => {
-                Err(IdempotencyError::PayloadMismatch(key.key.clone()))
-            }
-            Some(_) => Ok(true),
-            None => Ok(false),
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl RecordStore for MemoryRecordStore {
     async fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
-        self.check_payload(key)
+        self.idempotency.is_completed(key)
     }
 
     async fn claim(
         &self,
         key: &IdempotencyKey,
-        _in_progress_until: SystemTime,
+        in_progress_until: SystemTime,
     ) -> Result<Claim, IdempotencyError> {
-        if self.check_payload(key)? {
-            return Ok(Claim::AlreadyCompleted(None));
-        }
-        if !lock(&self.in_progress).insert(key.key.clone()) {
-            return Err(IdempotencyError::InProgress(key.key.clone()));
-        }
-        Ok(Claim::Acquired)
+        self.idempotency.claim(key, in_progress_until).await
     }
 
     async fn release(&self, key: &IdempotencyKey) -> Result<(), IdempotencyError> {
-        lock(&self.in_progress).remove(&key.key);
-        Ok(())
+        self.idempotency.release(key).await
     }
 
     async fn commit(
         &self,
         key: &IdempotencyKey,
         record: Value,
-        _claimed: bool,
+        claimed: bool,
     ) -> Result<Effect<()>, IdempotencyError> {
-        if self.check_payload(key)? {
-            return Ok(Effect::AlreadyApplied);
+        if !claimed {
+            let until = SystemTime::now() + Duration::from_secs(60);
+            if let Claim::AlreadyCompleted(_) = self.idempotency.claim(key, until).await? {
+                return Ok(Effect::AlreadyApplied);
+            }
         }
         let entity = record
             .get(&self.key_attribute)
             .map(Value::to_string)
             .unwrap_or_default();
-        let mut records = lock(&self.records);
-        lock(&self.in_progress).remove(&key.key);
-        if records.contains_key(&entity) {
+        let written = {
+            let mut records = lock(&self.records);
+            !records.contains_key(&entity) && records.insert(entity, record).is_none()
+        };
+        if !written {
+            self.idempotency.release(key).await?;
             return Ok(Effect::AlreadyApplied);
         }
-        records.insert(entity, record);
-        lock(&self.completed).insert(key.key.clone(), key.payload_hash.clone());
+        self.idempotency.complete(key, None).await?;
         Ok(Effect::Applied(()))
     }
 }

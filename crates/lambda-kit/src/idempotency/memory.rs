@@ -53,6 +53,19 @@ impl MemoryIdempotency {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether an unexpired COMPLETED record exists for `key` (of the same payload).
+    pub fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
+        match lock(&self.records).get(&key.key) {
+            Some(record) if record.completed && record.expires_at >= SystemTime::now() => {
+                if record.payload_hash != key.payload_hash {
+                    return Err(IdempotencyError::PayloadMismatch(key.key.clone()));
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 impl IdempotencyStore for MemoryIdempotency {
