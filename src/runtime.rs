@@ -132,7 +132,6 @@ type Unacknowledged = Arc<Mutex<AckState>>;
 /// A running local system. Call [`LocalRuntime::shutdown`] to stop it cleanly.
 pub struct LocalRuntime {
     sdk: SdkConfig,
-    topology: Topology,
     deployment: Deployment,
     api_address: SocketAddr,
     stats: Stats,
@@ -273,7 +272,6 @@ impl LocalRuntime {
 
         Ok(Self {
             sdk,
-            topology,
             deployment,
             api_address,
             stats,
@@ -295,10 +293,6 @@ impl LocalRuntime {
     /// The SDK configuration pointing at the emulator.
     pub fn sdk(&self) -> &SdkConfig {
         &self.sdk
-    }
-
-    pub fn topology(&self) -> &Topology {
-        &self.topology
     }
 
     pub fn deployment(&self) -> &Deployment {

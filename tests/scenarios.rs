@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_sns::types::MessageAttributeValue;
 use common::*;
 use futures::StreamExt;
+use order_api::{EventPublisher, SnsPublisher};
 use order_events::{attribute, OrderPlacedEvent};
 use orderflow::audit::{audit, AuditReport, Expectations};
 use orderflow::client::send;
@@ -195,25 +196,13 @@ async fn assert_audit_clean(runtime: &LocalRuntime, accepted: &BTreeSet<String>)
     report
 }
 
+/// Publishes `event` as the order API does.
 async fn publish(runtime: &LocalRuntime, event: &OrderPlacedEvent) {
-    let text = |value: &str| {
-        MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .unwrap()
-    };
-    let attributes = event.message_attributes();
-    aws_sdk_sns::Client::new(runtime.sdk())
-        .publish()
-        .topic_arn(runtime.deployment().reference("OrderEventsTopic"))
-        .message(serde_json::to_string(event).unwrap())
-        .message_attributes(attribute::EVENT_TYPE, text(&attributes.event_type))
-        .message_attributes(attribute::EVENT_VERSION, text(&attributes.event_version))
-        .message_attributes(attribute::CORRELATION_ID, text(&attributes.correlation_id))
-        .send()
+    let topic = runtime.deployment().reference("OrderEventsTopic");
+    SnsPublisher::new(runtime.sdk(), topic)
+        .publish(event)
         .await
-        .unwrap();
+        .expect("published");
 }
 
 #[tokio::test]
