@@ -168,6 +168,12 @@ pub async fn provision(
         if let Some(scope) = &subscription.filter_policy_scope {
             request = request.attributes("FilterPolicyScope", scope);
         }
+        if let Some(queue) = &subscription.dead_letter_queue {
+            let policy = serde_json::json!({
+                "deadLetterTargetArn": resolver.attribute_of(queue, "Arn")?,
+            });
+            request = request.attributes("RedrivePolicy", policy.to_string());
+        }
         request
             .send()
             .await

@@ -2,8 +2,10 @@
 //! runtime alike.
 //!
 //! Only what the local runtime needs is interpreted: topics, queues and their redrive policies,
-//! subscriptions, queue policies, tables, and functions with their environment, SQS event
-//! sources and HTTP routes. Intrinsic functions (`Ref`, `Fn::GetAtt`, `Fn::Sub`, short or long
+//! subscriptions, queue policies, tables, functions with their environment and SQS event
+//! sources, and HTTP routes (SAM `HttpApi` events or `AWS::ApiGatewayV2::Route`s integrated
+//! with a function). Resources with a `Condition` are AWS-only extras (the alarm topic, the JWT
+//! authorizer) and are left out. Intrinsic functions (`Ref`, `Fn::GetAtt`, `Fn::Sub`, short or long
 //! form) are kept as JSON and resolved against the provisioned resources by [`Resolver`].
 
 use std::collections::BTreeMap;
@@ -53,6 +55,8 @@ pub struct SubscriptionSpec {
     pub raw_message_delivery: bool,
     pub filter_policy: Option<Value>,
     pub filter_policy_scope: Option<String>,
+    /// The subscription's own dead-letter queue (logical id), for deliveries SNS cannot make.
+    pub dead_letter_queue: Option<String>,
 }
 
 /// A queue policy: the queues it applies to and its (unresolved) document.
@@ -121,8 +125,7 @@ impl Topology {
     }
 
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let yaml: serde_yaml::Value = serde_yaml::from_str(text)?;
-        let template = to_json(yaml);
+        let template = document(text)?;
         let mut topology = Topology::default();
 
         for (name, parameter) in object(&template["Parameters"]) {
@@ -131,7 +134,11 @@ impl Topology {
             }
         }
         let globals = &template["Globals"]["Function"];
-        for (id, resource) in object(&template["Resources"]) {
+        let resources = &template["Resources"];
+        for (id, resource) in object(resources) {
+            if resource.get("Condition").is_some() {
+                continue;
+            }
             let properties = &resource["Properties"];
             match resource["Type"].as_str().unwrap_or_default() {
                 "AWS::SNS::Topic" => topology.topics.push(id.clone()),
@@ -154,12 +161,27 @@ impl Topology {
                 _ => {}
             }
         }
+        for (method, path, function) in gateway_routes(resources) {
+            if let Some(spec) = topology
+                .functions
+                .iter_mut()
+                .find(|f| f.logical_id == function)
+            {
+                spec.http_routes.push((method, path));
+            }
+        }
         Ok(topology)
     }
 
     pub fn function(&self, logical_id: &str) -> Option<&FunctionSpec> {
         self.functions.iter().find(|f| f.logical_id == logical_id)
     }
+}
+
+/// A template as JSON, short-form tags (`!Ref X`) turned into their long form.
+pub fn document(text: &str) -> Result<Value, TemplateError> {
+    let yaml: serde_yaml::Value = serde_yaml::from_str(text)?;
+    Ok(to_json(yaml))
 }
 
 fn queue(id: &str, properties: &Value) -> Result<QueueSpec, TemplateError> {
@@ -200,7 +222,42 @@ fn subscription(id: &str, properties: &Value) -> Result<SubscriptionSpec, Templa
             .unwrap_or(false),
         filter_policy: properties.get("FilterPolicy").cloned(),
         filter_policy_scope: properties["FilterPolicyScope"].as_str().map(str::to_owned),
+        dead_letter_queue: getatt_target(&properties["RedrivePolicy"]["deadLetterTargetArn"]),
     })
+}
+
+/// (method, path, function) of every `AWS::ApiGatewayV2::Route` whose target is an
+/// integration with a function (`IntegrationUri: !GetAtt F.Arn`).
+fn gateway_routes(resources: &Value) -> Vec<(String, String, String)> {
+    let mut routes = Vec::new();
+    for (_, route) in object(resources) {
+        if route["Type"] != "AWS::ApiGatewayV2::Route" {
+            continue;
+        }
+        let properties = &route["Properties"];
+        let Some((method, path)) = properties["RouteKey"]
+            .as_str()
+            .and_then(|key| key.split_once(' '))
+        else {
+            continue;
+        };
+        let target = match &properties["Target"]["Fn::Sub"] {
+            Value::String(text) => text.as_str(),
+            _ => continue,
+        };
+        let Some(integration) = target
+            .strip_prefix("integrations/${")
+            .and_then(|rest| rest.strip_suffix('}'))
+        else {
+            continue;
+        };
+        if let Some(function) =
+            getatt_target(&resources[integration]["Properties"]["IntegrationUri"])
+        {
+            routes.push((method.to_uppercase(), path.to_owned(), function));
+        }
+    }
+    routes
 }
 
 fn table(id: &str, properties: &Value) -> TableSpec {
@@ -520,10 +577,12 @@ mod tests {
     fn the_project_template_describes_the_fan_out() {
         let topology = project_template();
         assert_eq!(topology.topics, ["OrderEventsTopic"]);
-        assert_eq!(topology.queues.len(), 8);
+        assert_eq!(topology.queues.len(), 9);
         assert_eq!(topology.subscriptions.len(), 4);
         assert_eq!(topology.tables.len(), 5);
         assert_eq!(topology.functions.len(), 5);
+        let api = topology.function("OrderApiFunction").unwrap();
+        assert_eq!(api.http_routes, [("POST".to_owned(), "/orders".to_owned())]);
         for subscription in &topology.subscriptions {
             assert!(
                 subscription.raw_message_delivery,
@@ -534,35 +593,6 @@ mod tests {
                 subscription.filter_policy,
                 Some(serde_json::json!({"eventType": ["OrderPlaced"]}))
             );
-        }
-    }
-
-    #[test]
-    fn every_consumer_reports_failures_and_outlasts_its_timeout() {
-        let topology = project_template();
-        let consumers: Vec<_> = topology
-            .functions
-            .iter()
-            .filter(|f| !f.sqs_sources.is_empty())
-            .collect();
-        assert_eq!(consumers.len(), 4);
-        for function in consumers {
-            for source in &function.sqs_sources {
-                assert!(source.report_batch_item_failures, "{}", function.logical_id);
-                let queue = topology
-                    .queues
-                    .iter()
-                    .find(|q| q.logical_id == source.queue)
-                    .unwrap();
-                let visibility = queue.visibility_timeout.unwrap();
-                assert!(
-                    visibility >= 6 * function.timeout_seconds,
-                    "{}: visibility {visibility} < 6 x {}",
-                    queue.logical_id,
-                    function.timeout_seconds
-                );
-                assert!(queue.redrive.is_some(), "{} has no DLQ", queue.logical_id);
-            }
         }
     }
 

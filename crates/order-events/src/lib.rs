@@ -23,6 +23,8 @@ pub const SPEC_VERSION: &str = "1.0";
 pub const ORDER_SERVICE_SOURCE: &str = "urn:orderflow:order-service";
 /// CloudEvents `type`, and the `eventType` message attribute, of [`OrderPlaced`].
 pub const ORDER_PLACED: &str = "OrderPlaced";
+/// Every event type of the contract: what subscription filter policies may name.
+pub const EVENT_TYPES: &[&str] = &[ORDER_PLACED];
 /// The schema version of [`OrderPlaced`] this crate writes and reads.
 pub const ORDER_PLACED_VERSION: &str = "1";
 /// Currencies (ISO 4217) the order service accepts.

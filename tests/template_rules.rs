@@ -1,0 +1,380 @@
+//! The rules `template.yaml` must keep, checked on the template itself: what an experienced AWS
+//! engineer would look for before signing off a deployment of this fan-out.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+fn template() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
+    let text = std::fs::read_to_string(path).expect("template.yaml is readable");
+    orderflow::template::document(&text).expect("template.yaml parses")
+}
+
+fn resources(template: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    template["Resources"].as_object().into_iter().flatten()
+}
+
+fn of_type<'a>(
+    template: &'a Value,
+    kind: &'a str,
+) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    resources(template).filter(move |(_, r)| r["Type"] == kind)
+}
+
+fn list(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        single => vec![single.clone()],
+    }
+}
+
+/// `X` of `{"Fn::GetAtt": "X.Arn"}` / `{"Fn::GetAtt": ["X", "Arn"]}`.
+fn getatt(value: &Value) -> Option<String> {
+    match &value["Fn::GetAtt"] {
+        Value::String(path) => path.split('.').next().map(str::to_owned),
+        Value::Array(parts) => parts.first()?.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn number(template: &Value, value: &Value) -> u64 {
+    if let Some(name) = value["Ref"].as_str() {
+        return number(template, &template["Parameters"][name]["Default"]);
+    }
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not a number: {value}"))
+}
+
+/// (function id, event properties) of every SQS event source.
+fn sqs_sources(template: &Value) -> Vec<(String, Value)> {
+    let mut sources = Vec::new();
+    for (id, function) in of_type(template, "AWS::Serverless::Function") {
+        for (_, event) in function["Properties"]["Events"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            if event["Type"] == "SQS" {
+                sources.push((id.clone(), event["Properties"].clone()));
+            }
+        }
+    }
+    sources
+}
+
+/// Queue ids an alarm watches with `metric`.
+fn alarmed_queues(template: &Value, metric: &str) -> BTreeSet<String> {
+    of_type(template, "AWS::CloudWatch::Alarm")
+        .filter(|(_, alarm)| {
+            alarm["Properties"]["Namespace"] == "AWS/SQS"
+                && alarm["Properties"]["MetricName"] == metric
+        })
+        .flat_map(|(_, alarm)| list(&alarm["Properties"]["Dimensions"]))
+        .filter(|d| d["Name"] == "QueueName")
+        .filter_map(|d| getatt(&d["Value"]))
+        .collect()
+}
+
+fn alarmed_functions(template: &Value, metric: &str) -> BTreeSet<String> {
+    of_type(template, "AWS::CloudWatch::Alarm")
+        .filter(|(_, alarm)| {
+            alarm["Properties"]["Namespace"] == "AWS/Lambda"
+                && alarm["Properties"]["MetricName"] == metric
+        })
+        .flat_map(|(_, alarm)| list(&alarm["Properties"]["Dimensions"]))
+        .filter(|d| d["Name"] == "FunctionName")
+        .filter_map(|d| d["Value"]["Ref"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn function_timeout(template: &Value, function: &str) -> u64 {
+    let own = &template["Resources"][function]["Properties"]["Timeout"];
+    if own.is_null() {
+        number(template, &template["Globals"]["Function"]["Timeout"])
+    } else {
+        number(template, own)
+    }
+}
+
+#[test]
+fn every_consumer_queue_has_a_dlq_with_an_alarm_and_a_backlog_alarm() {
+    let template = template();
+    let dlq_alarms = alarmed_queues(&template, "ApproximateNumberOfMessagesVisible");
+    let age_alarms = alarmed_queues(&template, "ApproximateAgeOfOldestMessage");
+    let sources = sqs_sources(&template);
+    assert_eq!(sources.len(), 4, "one SQS source per consumer");
+    for (function, source) in sources {
+        let queue = getatt(&source["Queue"]).expect("the source names a queue of this template");
+        let redrive = &template["Resources"][&queue]["Properties"]["RedrivePolicy"];
+        let dlq = getatt(&redrive["deadLetterTargetArn"])
+            .unwrap_or_else(|| panic!("{queue} (of {function}) has no dead-letter queue"));
+        assert!(
+            dlq_alarms.contains(&dlq),
+            "no alarm on the messages in {dlq}"
+        );
+        assert!(
+            age_alarms.contains(&queue),
+            "no backlog-age alarm on {queue}"
+        );
+    }
+    // The subscriptions' own dead-letter queue is watched as well.
+    for (id, subscription) in of_type(&template, "AWS::SNS::Subscription") {
+        let dlq = getatt(&subscription["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+            .unwrap_or_else(|| panic!("{id} has no dead-letter queue for failed deliveries"));
+        assert!(dlq_alarms.contains(&dlq), "no alarm on {dlq}");
+    }
+}
+
+#[test]
+fn visibility_timeout_covers_six_timeouts_plus_the_batching_window() {
+    let template = template();
+    for (function, source) in sqs_sources(&template) {
+        let queue = getatt(&source["Queue"]).unwrap();
+        let visibility = number(
+            &template,
+            &template["Resources"][&queue]["Properties"]["VisibilityTimeout"],
+        );
+        let window = source
+            .get("MaximumBatchingWindowInSeconds")
+            .map_or(0, |w| number(&template, w));
+        let timeout = function_timeout(&template, &function);
+        assert!(
+            visibility >= 6 * timeout + window,
+            "{queue}: visibility {visibility} s < 6 x {timeout} s + {window} s of {function}"
+        );
+    }
+}
+
+#[test]
+fn every_sqs_source_reports_batch_item_failures_and_is_bounded() {
+    let template = template();
+    for (function, source) in sqs_sources(&template) {
+        assert!(
+            list(&source["FunctionResponseTypes"]).contains(&json!("ReportBatchItemFailures")),
+            "{function}: a failed record would fail and redeliver its whole batch"
+        );
+        let concurrency = number(&template, &source["ScalingConfig"]["MaximumConcurrency"]);
+        assert!(
+            (2..=1000).contains(&concurrency),
+            "{function}: MaximumConcurrency {concurrency}"
+        );
+        assert!(
+            source.get("MaximumBatchingWindowInSeconds").is_some(),
+            "{function}: no batching window"
+        );
+    }
+}
+
+#[test]
+fn every_function_is_watched_traced_and_keeps_logs_for_a_bounded_time() {
+    let template = template();
+    let errors = alarmed_functions(&template, "Errors");
+    let throttles = alarmed_functions(&template, "Throttles");
+    assert_eq!(template["Globals"]["Function"]["Tracing"], "Active");
+    let functions: Vec<_> = of_type(&template, "AWS::Serverless::Function").collect();
+    assert_eq!(functions.len(), 5);
+    for (id, function) in functions {
+        assert!(errors.contains(id), "no Errors alarm on {id}");
+        assert!(throttles.contains(id), "no Throttles alarm on {id}");
+        let group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} logs to no log group of this template"));
+        let retention = &template["Resources"][group]["Properties"]["RetentionInDays"];
+        assert!(!retention.is_null(), "{group} keeps logs forever");
+    }
+}
+
+#[test]
+fn everything_is_encrypted_at_rest() {
+    let template = template();
+    let mut checked = 0;
+    for (id, queue) in of_type(&template, "AWS::SQS::Queue") {
+        let p = &queue["Properties"];
+        assert!(
+            p["SqsManagedSseEnabled"] == true || !p["KmsMasterKeyId"].is_null(),
+            "queue {id} is not encrypted"
+        );
+        checked += 1;
+    }
+    for (id, topic) in of_type(&template, "AWS::SNS::Topic") {
+        assert!(
+            !topic["Properties"]["KmsMasterKeyId"].is_null(),
+            "topic {id} is not encrypted"
+        );
+        checked += 1;
+    }
+    for (id, table) in of_type(&template, "AWS::DynamoDB::Table") {
+        assert_eq!(
+            table["Properties"]["SSESpecification"]["SSEEnabled"], true,
+            "table {id} does not use a KMS key"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 9 + 2 + 5, "queues, topics and tables");
+}
+
+/// Whether `document` denies every request made without TLS.
+fn denies_insecure_transport(document: &Value) -> bool {
+    list(&document["Statement"]).iter().any(|s| {
+        s["Effect"] == "Deny"
+            && s["Principal"] == "*"
+            && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+    })
+}
+
+#[test]
+fn queues_and_topics_refuse_plain_http_and_only_the_topic_sends() {
+    let template = template();
+    let mut covered = BTreeSet::new();
+    for (id, policy) in of_type(&template, "AWS::SQS::QueuePolicy") {
+        let document = &policy["Properties"]["PolicyDocument"];
+        assert!(
+            denies_insecure_transport(document),
+            "{id} allows plain HTTP"
+        );
+        for statement in list(&document["Statement"]) {
+            if statement["Effect"] != "Allow" {
+                continue;
+            }
+            assert_eq!(
+                statement["Principal"],
+                json!({"Service": "sns.amazonaws.com"}),
+                "{id}"
+            );
+            assert_eq!(statement["Action"], "sqs:SendMessage", "{id}");
+            assert_eq!(
+                statement["Condition"]["ArnEquals"]["aws:SourceArn"],
+                json!({"Ref": "OrderEventsTopic"}),
+                "{id}: someone other than the order events topic may send"
+            );
+        }
+        for queue in list(&policy["Properties"]["Queues"]) {
+            covered.insert(queue["Ref"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    for (id, _) in of_type(&template, "AWS::SQS::Queue") {
+        assert!(covered.contains(id), "queue {id} has no policy");
+    }
+    let mut topics_covered = BTreeSet::new();
+    for (id, policy) in of_type(&template, "AWS::SNS::TopicPolicy") {
+        assert!(
+            denies_insecure_transport(&policy["Properties"]["PolicyDocument"]),
+            "{id} allows plain HTTP"
+        );
+        for topic in list(&policy["Properties"]["Topics"]) {
+            topics_covered.insert(topic["Ref"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    for (id, _) in of_type(&template, "AWS::SNS::Topic") {
+        assert!(topics_covered.contains(id), "topic {id} has no policy");
+    }
+}
+
+#[test]
+fn no_iam_statement_grants_a_wildcard() {
+    let template = template();
+    let mut statements = Vec::new();
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        for policy in list(&function["Properties"]["Policies"]) {
+            assert!(
+                policy.is_object(),
+                "{id}: a managed or SAM policy template ({policy}) is not reviewable here"
+            );
+            statements.extend(
+                list(&policy["Statement"])
+                    .into_iter()
+                    .map(|s| (id.clone(), s)),
+            );
+        }
+    }
+    for kind in [
+        "AWS::IAM::Role",
+        "AWS::IAM::Policy",
+        "AWS::IAM::ManagedPolicy",
+    ] {
+        for (id, resource) in of_type(&template, kind) {
+            let p = &resource["Properties"];
+            let documents = list(&p["Policies"])
+                .into_iter()
+                .map(|d| d["PolicyDocument"].clone())
+                .chain([p["PolicyDocument"].clone()]);
+            for document in documents {
+                statements.extend(
+                    list(&document["Statement"])
+                        .into_iter()
+                        .map(|s| (id.clone(), s)),
+                );
+            }
+        }
+    }
+    assert!(
+        statements.len() >= 5,
+        "found only {} statements",
+        statements.len()
+    );
+    for (id, statement) in statements {
+        for action in list(&statement["Action"]) {
+            let action = action.as_str().unwrap_or_default();
+            assert!(!action.contains('*'), "{id}: wildcard action {action}");
+        }
+        for resource in list(&statement["Resource"]) {
+            assert!(
+                resource.as_str().is_none_or(|r| !r.contains('*')),
+                "{id}: wildcard resource {resource}"
+            );
+        }
+    }
+}
+
+#[test]
+fn filter_policies_name_published_event_types_of_the_contract() {
+    let template = template();
+    let contract: BTreeSet<&str> = order_events::EVENT_TYPES.iter().copied().collect();
+    let published: BTreeSet<String> = [order_events::testing::sample_event()
+        .message_attributes()
+        .event_type]
+    .into();
+    let mut wanted = BTreeSet::new();
+    for (id, subscription) in of_type(&template, "AWS::SNS::Subscription") {
+        let p = &subscription["Properties"];
+        assert_eq!(p["FilterPolicyScope"], "MessageAttributes", "{id}");
+        let types = list(&p["FilterPolicy"][order_events::attribute::EVENT_TYPE]);
+        assert!(!types.is_empty(), "{id} filters on no event type");
+        for event_type in types {
+            let event_type = event_type.as_str().unwrap_or_default().to_owned();
+            assert!(
+                contract.contains(event_type.as_str()),
+                "{id} wants {event_type}, which the contract does not define"
+            );
+            wanted.insert(event_type);
+        }
+    }
+    for event_type in &wanted {
+        assert!(
+            published.contains(event_type),
+            "a consumer waits for {event_type}, which nothing publishes"
+        );
+    }
+}
+
+#[test]
+fn the_api_is_throttled_and_its_authorization_follows_a_parameter() {
+    let template = template();
+    let stage = &template["Resources"]["OrdersApiStage"]["Properties"];
+    assert!(!stage["DefaultRouteSettings"]["ThrottlingRateLimit"].is_null());
+    assert!(!stage["DefaultRouteSettings"]["ThrottlingBurstLimit"].is_null());
+    assert!(!stage["AccessLogSettings"]["DestinationArn"].is_null());
+    let allowed = &template["Parameters"]["ApiAuthorization"]["AllowedValues"];
+    assert_eq!(*allowed, json!(["NONE", "AWS_IAM", "JWT"]));
+    for (id, route) in of_type(&template, "AWS::ApiGatewayV2::Route") {
+        assert!(
+            route["Properties"]["AuthorizationType"]["Fn::If"].is_array(),
+            "{id}: authorization is fixed, not the ApiAuthorization parameter's"
+        );
+    }
+}
