@@ -42,13 +42,17 @@ type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Ful
 
 struct Shared {
     upstream: String,
+    /// Per-service upstreams (by SigV4 signing name) from `AWS_ENDPOINT_URL_<SERVICE>`, as the
+    /// SDK itself would route the calls without the proxy.
+    service_upstreams: Vec<(&'static str, String)>,
     client: HttpClient,
     rates: Arc<Mutex<FaultRates>>,
     counts: Arc<FaultCounts>,
 }
 
 impl FaultProxy {
-    /// Listens on a free loopback port and forwards to `upstream` (an `http://` endpoint).
+    /// Listens on a free loopback port and forwards to `upstream` (an `http://` endpoint), or to
+    /// the service's own endpoint where `AWS_ENDPOINT_URL_<SERVICE>` names one.
     pub async fn start(
         upstream: &str,
         rates: FaultRates,
@@ -60,6 +64,18 @@ impl FaultProxy {
         let counts = Arc::new(FaultCounts::default());
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
+            service_upstreams: [
+                ("dynamodb", "AWS_ENDPOINT_URL_DYNAMODB"),
+                ("sns", "AWS_ENDPOINT_URL_SNS"),
+                ("sqs", "AWS_ENDPOINT_URL_SQS"),
+                ("ses", "AWS_ENDPOINT_URL_SESV2"),
+            ]
+            .into_iter()
+            .filter_map(|(service, variable)| {
+                let url = std::env::var(variable).ok().filter(|url| !url.is_empty())?;
+                Some((service, url.trim_end_matches('/').to_owned()))
+            })
+            .collect(),
             client: Client::builder(TokioExecutor::new()).build_http(),
             rates: rates.clone(),
             counts: counts.clone(),
@@ -108,6 +124,19 @@ impl FaultProxy {
 }
 
 impl Shared {
+    /// The upstream for the service a request is signed for (`Credential=.../<service>/...`).
+    fn upstream_of(&self, headers: &http::HeaderMap) -> &str {
+        let service = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|auth| auth.split("Credential=").nth(1))
+            .and_then(|credential| credential.split('/').nth(3));
+        self.service_upstreams
+            .iter()
+            .find(|(name, _)| Some(*name) == service)
+            .map_or(&self.upstream, |(_, url)| url)
+    }
+
     async fn relay(&self, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
         let rates = *self.rates.lock().unwrap_or_else(|p| p.into_inner());
         let target = request
@@ -129,7 +158,7 @@ impl Shared {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
-        let Ok(uri) = format!("{}{path}", self.upstream).parse() else {
+        let Ok(uri) = format!("{}{path}", self.upstream_of(&parts.headers)).parse() else {
             return fault(&target);
         };
         parts.uri = uri;

@@ -82,6 +82,7 @@ async fn place_orders(runtime: &LocalRuntime, n: usize) -> (BTreeSet<String>, Ve
                     ("idempotency-key", key.as_str()),
                 ];
                 let mut first_latency = None;
+                let mut last = None;
                 for _ in 0..60 {
                     let answer = send("POST", &url, &headers, order().to_string())
                         .await
@@ -95,8 +96,9 @@ async fn place_orders(runtime: &LocalRuntime, n: usize) -> (BTreeSet<String>, Ve
                         409 | 503 => tokio::time::sleep(Duration::from_millis(500)).await,
                         other => panic!("unexpected {other}: {:?}", answer.json()),
                     }
+                    last = Some((answer.status, answer.json()));
                 }
-                panic!("order {i} was never accepted");
+                panic!("order {i} was never accepted; the last answer: {last:?}");
             }
         })
         .buffer_unordered(8)
