@@ -47,6 +47,8 @@ pub enum RuntimeError {
         function: String,
         source: FunctionError,
     },
+    #[error("the template has no function {0}")]
+    UnknownFunction(String),
     #[error("serving the HTTP API: {0}")]
     Http(std::io::Error),
 }
@@ -103,6 +105,8 @@ pub struct SourceStats {
     pub records: u64,
     pub failed_records: u64,
     pub deleted: u64,
+    /// Total time the function spent in its invocations (what Lambda bills).
+    pub busy: Duration,
 }
 
 type Stats = Arc<Mutex<BTreeMap<String, SourceStats>>>;
@@ -139,22 +143,30 @@ pub struct LocalRuntime {
     switches: BTreeMap<String, watch::Sender<bool>>,
     unacknowledged: Unacknowledged,
     handles: Handles,
+    /// (binary, environment) of each function, by logical id, and the SDK configuration they
+    /// reach AWS with: what [`LocalRuntime::build_function`] builds another instance from.
+    function_configs: BTreeMap<String, (String, FunctionEnv)>,
+    function_sdk: SdkConfig,
     fault_proxy: Option<FaultProxy>,
     tasks: Vec<JoinHandle<()>>,
     // Last, so the server stops after the tasks that use it.
     emulator: Option<Emulator>,
 }
 
-/// An SDK configuration for `endpoint` (or the environment's endpoint settings when `None`),
-/// with a default region and dummy credentials when the environment gives none: emulators
-/// accept any.
+/// An SDK configuration for `endpoint` (or the environment's endpoint settings when `None`).
+/// For an emulator (an endpoint given here or in `AWS_ENDPOINT_URL`) it falls back to a default
+/// region and dummy credentials, which emulators accept; for AWS itself the usual chain
+/// (environment, profile, instance role) decides.
 pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    let emulated = endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    if emulated
+        && std::env::var_os("AWS_REGION").is_none()
+        && std::env::var_os("AWS_DEFAULT_REGION").is_none()
     {
         loader = loader.region(Region::new("us-east-1"));
     }
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+    if emulated && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
         loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
             "test", "test", None, None, "local",
         ));
@@ -210,8 +222,10 @@ impl LocalRuntime {
         let mut switches = BTreeMap::new();
         let mut routes = Vec::new();
         let mut handles = Handles::default();
+        let mut function_configs = BTreeMap::new();
         for spec in &topology.functions {
             let env = function_env(spec, &deployment, &options)?;
+            function_configs.insert(spec.logical_id.clone(), (spec.binary.clone(), env.clone()));
             let function = functions::build(&spec.binary, &function_sdk, &env, &mut handles)
                 .map_err(|source| RuntimeError::Function {
                     function: spec.logical_id.clone(),
@@ -279,10 +293,37 @@ impl LocalRuntime {
             switches,
             unacknowledged,
             handles,
+            function_configs,
+            function_sdk,
             fault_proxy,
             tasks,
             emulator,
         })
+    }
+
+    /// Builds another instance of `function` (a logical id), configured as this runtime
+    /// configured its own and with `overrides` on top of its environment, with the handles on
+    /// its simulated dependencies: for callers that invoke a handler themselves, such as the
+    /// benchmarks' synchronous baseline.
+    pub fn build_function(
+        &self,
+        function: &str,
+        overrides: &[(&str, &str)],
+    ) -> Result<(Function, Handles), RuntimeError> {
+        let (binary, env) = self
+            .function_configs
+            .get(function)
+            .ok_or_else(|| RuntimeError::UnknownFunction(function.to_owned()))?;
+        let env = env.with(overrides);
+        let mut handles = Handles::default();
+        let built =
+            functions::build(binary, &self.function_sdk, &env, &mut handles).map_err(|source| {
+                RuntimeError::Function {
+                    function: function.to_owned(),
+                    source,
+                }
+            })?;
+        Ok((built, handles))
     }
 
     /// Base URL of the local HTTP API, e.g. `http://127.0.0.1:3000`.
@@ -443,8 +484,10 @@ impl EventSourceMapping {
         batch.records = messages.into_iter().map(|m| self.record(m)).collect();
 
         let deadline = SystemTime::now() + self.timeout;
+        let started = std::time::Instant::now();
         let outcome =
             tokio::time::timeout(self.timeout, self.consumer.handle(batch, deadline)).await;
+        let busy = started.elapsed();
         let lost = self.lost_answers(&receipts);
         if !lost.is_empty() {
             tracing::warn!(function = %self.function, records = lost.len(), "answer lost; these records will be delivered again");
@@ -509,6 +552,7 @@ impl EventSourceMapping {
         entry.records += receipts.len() as u64;
         entry.failed_records += failed.len() as u64;
         entry.deleted += deleted;
+        entry.busy += busy;
     }
 
     /// The message ids whose answer is lost under the function's [`Acknowledgements`].

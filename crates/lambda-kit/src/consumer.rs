@@ -169,6 +169,17 @@ impl FunctionEnv {
         self.0.get(name).map(String::as_str)
     }
 
+    /// This environment with `overrides` set.
+    pub fn with(&self, overrides: &[(&str, &str)]) -> Self {
+        let mut vars = self.0.clone();
+        vars.extend(
+            overrides
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        );
+        Self(vars)
+    }
+
     pub fn require(&self, name: &str) -> Result<String, ConfigError> {
         match self.get(name) {
             Some(value) if !value.is_empty() => Ok(value.to_owned()),

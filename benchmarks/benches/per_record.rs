@@ -1,0 +1,87 @@
+//! Section 3 - Per-record cost of our code, with no AWS in the way: parsing an event, the batch
+//! processor, idempotency bookkeeping and a whole consumer, on in-memory stores.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use lambda_kit::batch::BatchProcessor;
+use lambda_kit::consumer::SqsConsumer;
+use lambda_kit::idempotency::{IdempotencyKey, Idempotent, MemoryIdempotency};
+use lambda_kit::record::MemoryRecordStore;
+use order_events::testing::{event_batch, sample_event};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn deadline() -> SystemTime {
+    SystemTime::now() + Duration::from_secs(60)
+}
+
+fn fresh_batch() -> aws_lambda_events::sqs::SqsEvent {
+    let events: Vec<_> = (0..10).map(|_| sample_event()).collect();
+    event_batch(&events)
+}
+
+fn parse(c: &mut Criterion) {
+    let body = String::from_utf8(sample_event().canonical_json()).expect("UTF-8");
+    c.bench_function("parse/one OrderPlaced body", |b| {
+        b.iter(|| order_events::parse_queue_body(std::hint::black_box(&body)))
+    });
+}
+
+fn batch(c: &mut Criterion) {
+    let rt = runtime();
+    let processor = BatchProcessor::default();
+    c.bench_function("batch/10 records, parse + no-op handler", |b| {
+        b.iter_batched(
+            fresh_batch,
+            |batch| {
+                rt.block_on(processor.process_events(
+                    batch,
+                    deadline(),
+                    order_events::parse_queue_body,
+                    |event| event.span(),
+                    |_| async { Ok(()) },
+                ))
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+fn idempotency(c: &mut Criterion) {
+    let rt = runtime();
+    let runner = Idempotent::new(MemoryIdempotency::default());
+    let counter = AtomicU64::new(0);
+    c.bench_function(
+        "idempotency/claim + complete, one record (memory store)",
+        |b| {
+            b.iter(|| {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let key = IdempotencyKey::new(format!("order-{n}"), n.to_be_bytes());
+                rt.block_on(runner.run(&key, deadline(), || async { Ok::<_, Infallible>(n) }))
+            })
+        },
+    );
+}
+
+fn consumer(c: &mut Criterion) {
+    let rt = runtime();
+    let shipping = shipping::Shipping::new(MemoryRecordStore::default());
+    c.bench_function("consumer/shipping, 10 records (memory store)", |b| {
+        b.iter_batched(
+            fresh_batch,
+            |batch| rt.block_on(shipping.handle(batch, deadline())),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, parse, batch, idempotency, consumer);
+criterion_main!(benches);

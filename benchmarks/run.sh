@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every benchmark table and chart in one run; writes BENCHMARKS.md and benchmarks/charts/.
+#   benchmarks/run.sh           # the full run (about 15 minutes here, most of it builds)
+#   benchmarks/run.sh --smoke   # a handful of orders: keeps the benchmarks compiling and running
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--smoke" ]; then
+    # The dev profile, which the test run has built already; criterion only checks its benches run.
+    cargo build --quiet -p order-api -p inventory -p payment -p shipping -p notification
+    cargo bench --quiet --profile dev -p orderflow-benchmarks --bench per_record -- --test
+    cargo run --quiet -p orderflow-benchmarks -- --smoke --binaries target/debug --profile dev
+else
+    # The functions as deployed: the release profile (LTO, stripped).
+    cargo build --release -p order-api -p inventory -p payment -p shipping -p notification
+    cargo bench --profile measure -p orderflow-benchmarks --bench per_record
+    cargo run --profile measure -p orderflow-benchmarks
+fi

@@ -1,0 +1,270 @@
+//! Section 1 - Time decoupling: the fan-out against the synchronous chain, on latency and availability.
+
+use std::time::{Duration, Instant};
+
+use crate::report::{log_bar_chart, BarGroup, Table};
+use crate::stats::{ms, Summary};
+use crate::system::{post_orders, BenchResult, System};
+
+pub struct Settings {
+    pub orders: usize,
+    pub concurrency: usize,
+    pub payment_latencies: Vec<Duration>,
+}
+
+pub struct LatencyRow {
+    pub payment_latency: Duration,
+    pub fanout: Summary,
+    pub chain: Summary,
+}
+
+pub struct AvailabilityRow {
+    pub design: &'static str,
+    pub outage: &'static str,
+    pub orders: usize,
+    pub accepted: usize,
+    /// Orders whose stock was reserved although the client was told the order failed.
+    pub half_applied: u64,
+    /// Charges made once payment was back (for orders placed during the outage).
+    pub completed_after_recovery: u64,
+    pub recovery: Option<Duration>,
+}
+
+pub struct Results {
+    pub latency: Vec<LatencyRow>,
+    pub availability: Vec<AvailabilityRow>,
+}
+
+pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
+    let gateway = system.gateway()?;
+    let mut latency = Vec::new();
+    let mut completed = system.completed_by_all();
+    for &payment_latency in &settings.payment_latencies {
+        gateway.set_latency(payment_latency);
+        system.chain_gateway.set_latency(payment_latency);
+        let fanout = post_orders(
+            system.fanout.as_ref(),
+            &system.order,
+            settings.orders,
+            settings.concurrency,
+        )
+        .await;
+        expect_all(&fanout, 202, "fan-out")?;
+        completed += settings.orders as u64;
+        system
+            .wait_completed(completed, Duration::from_secs(600))
+            .await?;
+        let chain = post_orders(
+            system.chain.as_ref(),
+            &system.order,
+            settings.orders,
+            settings.concurrency,
+        )
+        .await;
+        expect_all(&chain, 202, "chain")?;
+        let row = LatencyRow {
+            payment_latency,
+            fanout: summary(&fanout),
+            chain: summary(&chain),
+        };
+        println!(
+            "  payment {:>7}: fan-out p50 {} p99 {} | chain p50 {} p99 {}",
+            ms(payment_latency),
+            ms(row.fanout.p50),
+            ms(row.fanout.p99),
+            ms(row.chain.p50),
+            ms(row.chain.p99)
+        );
+        latency.push(row);
+    }
+    gateway.set_latency(Duration::ZERO);
+    system.chain_gateway.set_latency(Duration::ZERO);
+
+    let mut availability = Vec::new();
+    for outage in ["failing", "stopped"] {
+        availability.push(fanout_outage(system, settings, outage, &mut completed).await?);
+        availability.push(chain_outage(system, settings, outage).await?);
+    }
+    for row in &availability {
+        println!(
+            "  payment {}: {} accepted {}/{}, half-applied {}, completed after recovery {}",
+            row.outage,
+            row.design,
+            row.accepted,
+            row.orders,
+            row.half_applied,
+            row.completed_after_recovery
+        );
+    }
+    Ok(Results {
+        latency,
+        availability,
+    })
+}
+
+/// Payment failing (every gateway call fails) or stopped (its event source mapping disabled)
+/// while orders come in; then back.
+async fn fanout_outage(
+    system: &System,
+    settings: &Settings,
+    outage: &'static str,
+    completed: &mut u64,
+) -> BenchResult<AvailabilityRow> {
+    let gateway = system.gateway()?;
+    let charges_before = gateway.charges_made();
+    match outage {
+        "failing" => gateway.set_failure_rate(1.0),
+        _ => system.runtime.set_source_enabled("PaymentFunction", false),
+    }
+    let answers = post_orders(
+        system.fanout.as_ref(),
+        &system.order,
+        settings.orders,
+        settings.concurrency,
+    )
+    .await;
+    // Let the outage last while the other services work through the orders.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let recovered = Instant::now();
+    gateway.set_failure_rate(0.0);
+    system.runtime.set_source_enabled("PaymentFunction", true);
+    *completed += settings.orders as u64;
+    system
+        .wait_completed(*completed, Duration::from_secs(600))
+        .await?;
+    Ok(AvailabilityRow {
+        design: "fan-out",
+        outage,
+        orders: settings.orders,
+        accepted: accepted(&answers),
+        half_applied: 0,
+        completed_after_recovery: (gateway.charges_made() - charges_before) as u64,
+        recovery: Some(recovered.elapsed()),
+    })
+}
+
+async fn chain_outage(
+    system: &System,
+    settings: &Settings,
+    outage: &'static str,
+) -> BenchResult<AvailabilityRow> {
+    let gateway = &system.chain_gateway;
+    let charges_before = gateway.charges_made();
+    let stock_before = system.stock("SKU-MOUSE").await?;
+    match outage {
+        "failing" => gateway.set_failure_rate(1.0),
+        _ => system.chain.publisher().set_down("payment", true),
+    }
+    let answers = post_orders(
+        system.chain.as_ref(),
+        &system.order,
+        settings.orders,
+        settings.concurrency,
+    )
+    .await;
+    gateway.set_failure_rate(0.0);
+    system.chain.publisher().set_down("payment", false);
+    let accepted = accepted(&answers);
+    // Every order takes one SKU-MOUSE: the stock it lost beyond the accepted orders was
+    // reserved for orders the client was told had failed.
+    let reserved = stock_before.saturating_sub(system.stock("SKU-MOUSE").await?);
+    Ok(AvailabilityRow {
+        design: "synchronous chain",
+        outage,
+        orders: settings.orders,
+        accepted,
+        half_applied: reserved.saturating_sub(accepted as u64),
+        completed_after_recovery: (gateway.charges_made() - charges_before) as u64,
+        recovery: None,
+    })
+}
+
+fn expect_all(answers: &[(u16, Duration)], status: u16, design: &str) -> BenchResult<()> {
+    match answers.iter().find(|(s, _)| *s != status) {
+        Some((other, _)) => Err(format!("{design}: an order got {other}, not {status}").into()),
+        None => Ok(()),
+    }
+}
+
+fn accepted(answers: &[(u16, Duration)]) -> usize {
+    answers.iter().filter(|(status, _)| *status == 202).count()
+}
+
+fn summary(answers: &[(u16, Duration)]) -> Summary {
+    Summary::of(&answers.iter().map(|(_, d)| *d).collect::<Vec<_>>())
+}
+
+impl Results {
+    pub fn latency_table(&self) -> Table {
+        let mut table = Table::new(&[
+            "payment latency",
+            "fan-out p50",
+            "fan-out p99",
+            "chain p50",
+            "chain p99",
+            "chain p99 / fan-out p99",
+        ]);
+        for row in &self.latency {
+            table.row(vec![
+                ms(row.payment_latency),
+                ms(row.fanout.p50),
+                ms(row.fanout.p99),
+                ms(row.chain.p50),
+                ms(row.chain.p99),
+                format!(
+                    "{:.0}x",
+                    row.chain.p99.as_secs_f64() / row.fanout.p99.as_secs_f64().max(1e-9)
+                ),
+            ]);
+        }
+        table
+    }
+
+    pub fn availability_table(&self) -> Table {
+        let mut table = Table::new(&[
+            "payment",
+            "design",
+            "accepted",
+            "left half-applied (stock reserved, order refused)",
+            "charged once payment was back",
+            "time to catch up",
+        ]);
+        for row in &self.availability {
+            table.row(vec![
+                row.outage.to_owned(),
+                row.design.to_owned(),
+                format!(
+                    "{}/{} ({:.0} %)",
+                    row.accepted,
+                    row.orders,
+                    100.0 * row.accepted as f64 / row.orders.max(1) as f64
+                ),
+                row.half_applied.to_string(),
+                format!("{}/{}", row.completed_after_recovery, row.orders),
+                row.recovery
+                    .map_or("-".to_owned(), |d| format!("{:.1} s", d.as_secs_f64())),
+            ]);
+        }
+        table
+    }
+
+    pub fn chart(&self) -> String {
+        let groups: Vec<_> = self
+            .latency
+            .iter()
+            .map(|row| BarGroup {
+                label: format!("payment takes {}", ms(row.payment_latency)),
+                values: vec![
+                    row.fanout.p99.as_secs_f64() * 1000.0,
+                    row.chain.p99.as_secs_f64() * 1000.0,
+                ],
+            })
+            .collect();
+        log_bar_chart(
+            "POST /orders p99 latency (log scale)",
+            "ms",
+            &["fan-out (SNS publish)", "synchronous chain"],
+            &groups,
+        )
+    }
+}

@@ -1,0 +1,171 @@
+//! Section 4 - The peer a user would pick instead: the inventory consumer written with Powertools for AWS
+//! Lambda (Python), against ours, each as a process under the same local Runtime API, on the
+//! same batches, against the same emulator (each with tables of its own).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use inventory::DynamoInventory;
+use orderflow::emulator::project_root;
+use orderflow::provision::{provision, ProvisionOptions};
+use orderflow::template::Topology;
+
+use crate::report::Table;
+use crate::runtime_api::{run_function, ProcessRun};
+use crate::system::{BenchResult, SKUS};
+
+pub struct Row {
+    pub name: String,
+    pub records: usize,
+    pub failed_records: usize,
+    pub run: ProcessRun,
+}
+
+pub struct Results {
+    pub rows: Vec<Row>,
+}
+
+/// Creates `.local/bench-venv` with the pinned Powertools, unless it is there already.
+pub fn powertools_python() -> BenchResult<PathBuf> {
+    let root = project_root();
+    let venv = root.join(".local/bench-venv");
+    let requirements = root.join("benchmarks/powertools/requirements.txt");
+    let stamp = venv.join(".installed");
+    let wanted = std::fs::read(&requirements)?;
+    if std::fs::read(&stamp).ok().as_deref() != Some(wanted.as_slice()) {
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        run(std::process::Command::new(python)
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv))?;
+        run(std::process::Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements))?;
+        std::fs::write(&stamp, wanted)?;
+    }
+    Ok(venv.join("bin/python"))
+}
+
+fn run(command: &mut std::process::Command) -> BenchResult<()> {
+    let status = command.status()?;
+    if !status.success() {
+        return Err(format!("{command:?} failed: {status}").into());
+    }
+    Ok(())
+}
+
+pub async fn run_peers(
+    sdk: &SdkConfig,
+    endpoint: &str,
+    rust_inventory: &Path,
+    records: usize,
+) -> BenchResult<Results> {
+    let python = powertools_python()?;
+    let batches: Vec<String> = (0..records.div_ceil(10))
+        .map(|_| {
+            let events: Vec<_> = (0..10)
+                .map(|_| order_events::testing::sample_event())
+                .collect();
+            serde_json::to_string(&order_events::testing::event_batch(&events))
+        })
+        .collect::<Result<_, _>>()?;
+    let records = batches.len() * 10;
+    let topology = Topology::load(&project_root().join("template.yaml"))?;
+
+    let bootstrap = project_root().join("benchmarks/powertools/bootstrap.py");
+    let peers: [(&str, &Path, Vec<&str>); 2] = [
+        ("Rust (this project)", rust_inventory, vec![]),
+        (
+            "Python 3 + Powertools",
+            python.as_path(),
+            vec![bootstrap.to_str().unwrap_or_default()],
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (i, (name, program, args)) in peers.into_iter().enumerate() {
+        let unique = uuid::Uuid::now_v7().simple().to_string();
+        let options = ProvisionOptions {
+            prefix: format!("p{i}{}-", &unique[unique.len() - 8..]),
+            ..ProvisionOptions::default()
+        };
+        let deployment = provision(&topology, sdk, &options).await?;
+        let inventory_table = deployment.reference("InventoryTable");
+        let idempotency_table = deployment.reference("IdempotencyTable");
+        let stock = DynamoInventory::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            inventory_table.clone(),
+            idempotency_table.clone(),
+        );
+        for sku in SKUS {
+            stock.set_stock(sku, 100_000_000).await?;
+        }
+        let env = vec![
+            ("INVENTORY_TABLE".to_owned(), inventory_table),
+            ("IDEMPOTENCY_TABLE".to_owned(), idempotency_table),
+            ("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned()),
+            ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
+            ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+            ("AWS_DEFAULT_REGION".to_owned(), "us-east-1".to_owned()),
+            ("POWERTOOLS_SERVICE_NAME".to_owned(), "inventory".to_owned()),
+        ];
+        let run = run_function(program, &args, &env, batches.clone()).await?;
+        let failed_records = run
+            .answers
+            .iter()
+            .map(|answer| match answer {
+                Ok(body) => serde_json::from_str::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v["batchItemFailures"].as_array().map(Vec::len))
+                    .unwrap_or(10),
+                Err(_) => 10,
+            })
+            .sum();
+        println!(
+            "  {name}: init {}, CPU/1000 records {}, peak {} MiB, failed {failed_records}/{records}",
+            crate::stats::ms(run.init),
+            crate::stats::ms(cpu_per_thousand(&run, records)),
+            run.peak_rss_kib / 1024
+        );
+        rows.push(Row {
+            name: name.to_owned(),
+            records,
+            failed_records,
+            run,
+        });
+    }
+    Ok(Results { rows })
+}
+
+fn cpu_per_thousand(run: &ProcessRun, records: usize) -> Duration {
+    run.total_cpu
+        .saturating_sub(run.init_cpu)
+        .mul_f64(1000.0 / records.max(1) as f64)
+}
+
+impl Results {
+    pub fn table(&self) -> Table {
+        let mut table = Table::new(&[
+            "inventory consumer",
+            "records (failed)",
+            "init (start to first next)",
+            "CPU in init",
+            "CPU per 1,000 records",
+            "wall per 10-record batch",
+            "peak memory",
+        ]);
+        for row in &self.rows {
+            table.row(vec![
+                row.name.clone(),
+                format!("{} ({})", row.records, row.failed_records),
+                crate::stats::ms(row.run.init),
+                crate::stats::ms(row.run.init_cpu),
+                crate::stats::ms(cpu_per_thousand(&row.run, row.records)),
+                crate::stats::ms(row.run.processing.div_f64((row.records / 10).max(1) as f64)),
+                format!("{:.1} MiB", row.run.peak_rss_kib as f64 / 1024.0),
+            ]);
+        }
+        table
+    }
+}

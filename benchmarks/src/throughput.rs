@@ -1,0 +1,274 @@
+//! Section 2 - Throughput: orders per second through the whole system, against the emulator's own rate
+//! for the same API calls driven by a minimal SDK loop.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use futures::StreamExt;
+
+use crate::cost::ConsumerLoad;
+use crate::report::Table;
+use crate::system::{post_orders, BenchResult, System, CONSUMERS, POLLERS};
+
+pub struct Results {
+    pub orders: usize,
+    pub ours: f64,
+    pub raw: f64,
+    /// Mean latency of each raw call: where the emulator spends its time.
+    pub raw_calls: Vec<(&'static str, u64, Duration)>,
+    /// What each consumer did for the orders of our run.
+    pub consumers: Vec<ConsumerLoad>,
+}
+
+#[derive(Default)]
+struct CallTimes {
+    counts: [AtomicU64; 4],
+    micros: [AtomicU64; 4],
+}
+
+const CALLS: [&str; 4] = [
+    "sns:Publish",
+    "sqs:ReceiveMessage",
+    "dynamodb:PutItem (conditional)",
+    "sqs:DeleteMessageBatch",
+];
+
+impl CallTimes {
+    fn add(&self, call: usize, started: Instant) {
+        self.counts[call].fetch_add(1, Ordering::Relaxed);
+        self.micros[call].fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+pub async fn run(system: &System, orders: usize, concurrency: usize) -> BenchResult<Results> {
+    // Ours: from the first POST until all four services have completed every order.
+    let stats_before: Vec<_> = CONSUMERS
+        .iter()
+        .map(|(function, _)| system.runtime.stats(function))
+        .collect();
+    let before = system.completed_by_all();
+    let started = Instant::now();
+    let answers = post_orders(system.fanout.as_ref(), &system.order, orders, concurrency).await;
+    if let Some((status, _)) = answers.iter().find(|(s, _)| *s != 202) {
+        return Err(format!("an order got {status}").into());
+    }
+    system
+        .wait_completed(before + orders as u64, Duration::from_secs(900))
+        .await?;
+    let ours = orders as f64 / started.elapsed().as_secs_f64();
+    let consumers = CONSUMERS
+        .iter()
+        .zip(stats_before)
+        .map(|((function, name), before)| {
+            let after = system.runtime.stats(function);
+            ConsumerLoad {
+                name,
+                invocations: after.invocations - before.invocations,
+                records: after.records - before.records,
+                busy: after.busy.saturating_sub(before.busy),
+            }
+        })
+        .collect();
+
+    // Raw: the same topic and queues with the functions' event source mappings off.
+    for (function, _) in CONSUMERS {
+        system.runtime.set_source_enabled(function, false);
+    }
+    // A long poll the mappings abandoned is still open at the emulator and would take (and
+    // hide for a visibility timeout) the first messages; let it end.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let times = Arc::new(CallTimes::default());
+    let started = Instant::now();
+    let publishers = publish_raw(system, orders, concurrency, times.clone());
+    let mut pollers = Vec::new();
+    for (function, _) in CONSUMERS {
+        let queue = function.replace("Function", "Queue");
+        let handled = Arc::new(AtomicU64::new(0));
+        for _ in 0..POLLERS {
+            pollers.push(consume_raw(
+                system,
+                system.runtime.deployment().reference(&queue),
+                orders as u64,
+                handled.clone(),
+                times.clone(),
+            ));
+        }
+    }
+    let (published, consumed) = tokio::join!(publishers, futures::future::try_join_all(pollers));
+    published?;
+    consumed?;
+    let raw = orders as f64 / started.elapsed().as_secs_f64();
+    for (function, _) in CONSUMERS {
+        system.runtime.set_source_enabled(function, true);
+    }
+    let raw_calls = CALLS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let count = times.counts[i].load(Ordering::Relaxed);
+            let micros = times.micros[i].load(Ordering::Relaxed);
+            (*name, count, Duration::from_micros(micros / count.max(1)))
+        })
+        .collect();
+    println!(
+        "  orders/s: ours {ours:.1}, raw emulator loop {raw:.1}, ratio {:.2}",
+        ours / raw
+    );
+    Ok(Results {
+        orders,
+        ours,
+        raw,
+        raw_calls,
+        consumers,
+    })
+}
+
+async fn publish_raw(
+    system: &System,
+    orders: usize,
+    concurrency: usize,
+    times: Arc<CallTimes>,
+) -> BenchResult<()> {
+    let sns = aws_sdk_sns::Client::new(system.runtime.sdk());
+    let topic = system.runtime.deployment().reference("OrderEventsTopic");
+    let attribute = |value: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+    };
+    let results: Vec<BenchResult<()>> = futures::stream::iter(0..orders)
+        .map(|_| {
+            let (sns, topic, times) = (sns.clone(), topic.clone(), times.clone());
+            let event = order_events::testing::sample_event();
+            async move {
+                let started = Instant::now();
+                sns.publish()
+                    .topic_arn(topic)
+                    .message(String::from_utf8(event.canonical_json())?)
+                    .message_attributes("eventType", attribute("OrderPlaced")?)
+                    .message_attributes("eventVersion", attribute("1")?)
+                    .send()
+                    .await?;
+                times.add(0, started);
+                Ok(())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Receives from `queue_url` until `handled` reaches `orders`; a conditional put per message
+/// (what an idempotency claim costs), then one batch delete.
+async fn consume_raw(
+    system: &System,
+    queue_url: String,
+    orders: u64,
+    handled: Arc<AtomicU64>,
+    times: Arc<CallTimes>,
+) -> BenchResult<()> {
+    let sqs = aws_sdk_sqs::Client::new(system.runtime.sdk());
+    let dynamodb = aws_sdk_dynamodb::Client::new(system.runtime.sdk());
+    let table = system.runtime.deployment().reference("IdempotencyTable");
+    while handled.load(Ordering::Relaxed) < orders {
+        let started = Instant::now();
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .send()
+            .await?;
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            continue;
+        }
+        times.add(1, started);
+        let puts = messages.iter().map(|message| {
+            let (dynamodb, table, times) = (dynamodb.clone(), table.clone(), times.clone());
+            let id = format!(
+                "raw#{queue_url}#{}",
+                message.message_id().unwrap_or_default()
+            );
+            async move {
+                let started = Instant::now();
+                let put = dynamodb
+                    .put_item()
+                    .table_name(table)
+                    .item("id", AttributeValue::S(id))
+                    .item("status", AttributeValue::S("COMPLETED".into()))
+                    .condition_expression("attribute_not_exists(id)")
+                    .send()
+                    .await;
+                // A message received twice meets its own record: done, as a claim would say.
+                if let Err(e) = put {
+                    if !e
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception())
+                    {
+                        return Err(e.into());
+                    }
+                }
+                times.add(2, started);
+                BenchResult::Ok(())
+            }
+        });
+        futures::future::try_join_all(puts).await?;
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let started = Instant::now();
+        sqs.delete_message_batch()
+            .queue_url(&queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await?;
+        times.add(3, started);
+        handled.fetch_add(messages.len() as u64, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+impl Results {
+    pub fn table(&self) -> Table {
+        let mut table = Table::new(&[
+            "orders",
+            "ours (orders/s)",
+            "raw emulator loop (orders/s)",
+            "ratio",
+        ]);
+        table.row(vec![
+            self.orders.to_string(),
+            format!("{:.1}", self.ours),
+            format!("{:.1}", self.raw),
+            format!("{:.2}", self.ours / self.raw),
+        ]);
+        table
+    }
+
+    pub fn calls_table(&self) -> Table {
+        let mut table = Table::new(&["raw call", "calls", "mean latency"]);
+        for (name, count, mean) in &self.raw_calls {
+            table.row(vec![
+                (*name).to_owned(),
+                count.to_string(),
+                crate::stats::ms(*mean),
+            ]);
+        }
+        table
+    }
+}
