@@ -67,28 +67,19 @@ fn sqs_sources(template: &Value) -> Vec<(String, Value)> {
     sources
 }
 
-/// Queue ids an alarm watches with `metric`.
-fn alarmed_queues(template: &Value, metric: &str) -> BTreeSet<String> {
+/// Logical ids of the resources an alarm watches with `namespace`/`metric`, by the dimension
+/// `dimension` (`QueueName: !GetAtt Q.QueueName`, `FunctionName: !Ref F`).
+fn alarmed(template: &Value, namespace: &str, metric: &str, dimension: &str) -> BTreeSet<String> {
     of_type(template, "AWS::CloudWatch::Alarm")
         .filter(|(_, alarm)| {
-            alarm["Properties"]["Namespace"] == "AWS/SQS"
+            alarm["Properties"]["Namespace"] == namespace
                 && alarm["Properties"]["MetricName"] == metric
         })
         .flat_map(|(_, alarm)| list(&alarm["Properties"]["Dimensions"]))
-        .filter(|d| d["Name"] == "QueueName")
-        .filter_map(|d| getatt(&d["Value"]))
-        .collect()
-}
-
-fn alarmed_functions(template: &Value, metric: &str) -> BTreeSet<String> {
-    of_type(template, "AWS::CloudWatch::Alarm")
-        .filter(|(_, alarm)| {
-            alarm["Properties"]["Namespace"] == "AWS/Lambda"
-                && alarm["Properties"]["MetricName"] == metric
+        .filter(|d| d["Name"] == dimension)
+        .filter_map(|d| {
+            getatt(&d["Value"]).or_else(|| d["Value"]["Ref"].as_str().map(str::to_owned))
         })
-        .flat_map(|(_, alarm)| list(&alarm["Properties"]["Dimensions"]))
-        .filter(|d| d["Name"] == "FunctionName")
-        .filter_map(|d| d["Value"]["Ref"].as_str().map(str::to_owned))
         .collect()
 }
 
@@ -104,8 +95,18 @@ fn function_timeout(template: &Value, function: &str) -> u64 {
 #[test]
 fn every_consumer_queue_has_a_dlq_with_an_alarm_and_a_backlog_alarm() {
     let template = template();
-    let dlq_alarms = alarmed_queues(&template, "ApproximateNumberOfMessagesVisible");
-    let age_alarms = alarmed_queues(&template, "ApproximateAgeOfOldestMessage");
+    let dlq_alarms = alarmed(
+        &template,
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "QueueName",
+    );
+    let age_alarms = alarmed(
+        &template,
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "QueueName",
+    );
     let sources = sqs_sources(&template);
     assert_eq!(sources.len(), 4, "one SQS source per consumer");
     for (function, source) in sources {
@@ -173,8 +174,8 @@ fn every_sqs_source_reports_batch_item_failures_and_is_bounded() {
 #[test]
 fn every_function_is_watched_traced_and_keeps_logs_for_a_bounded_time() {
     let template = template();
-    let errors = alarmed_functions(&template, "Errors");
-    let throttles = alarmed_functions(&template, "Throttles");
+    let errors = alarmed(&template, "AWS/Lambda", "Errors", "FunctionName");
+    let throttles = alarmed(&template, "AWS/Lambda", "Throttles", "FunctionName");
     assert_eq!(template["Globals"]["Function"]["Tracing"], "Active");
     let functions: Vec<_> = of_type(&template, "AWS::Serverless::Function").collect();
     assert_eq!(functions.len(), 5);

@@ -117,7 +117,7 @@ impl Results {
                 size(row.arm64_bytes),
                 ms(row.init.p50),
                 ms(row.init.max),
-                ms(row.init_cpu),
+                crate::stats::cpu(row.init_cpu),
                 format!("{:.1} MiB", row.rss_kib as f64 / 1024.0),
             ]);
         }

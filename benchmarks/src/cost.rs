@@ -31,8 +31,17 @@ pub struct ConsumerLoad {
     pub busy: Duration,
 }
 
+/// Durations this estimate assumes for AWS, where each DynamoDB, SQS or SES call takes
+/// milliseconds rather than the emulator's tens to hundreds: an API request (validate, one
+/// publish) and a consumer invocation (a batch's records run concurrently, each a few calls).
+pub const AWS_API_REQUEST: Duration = Duration::from_millis(30);
+pub const AWS_CONSUMER_INVOCATION: Duration = Duration::from_millis(60);
+
 pub struct Results {
+    /// (item, basis, USD per million orders), compute from the measured durations.
     pub lines: Vec<(String, String, f64)>,
+    /// Compute from [`AWS_API_REQUEST`] and [`AWS_CONSUMER_INVOCATION`] instead.
+    pub aws_like_compute: (String, f64),
 }
 
 pub fn estimate(orders: u64, api_duration: Duration, consumers: &[ConsumerLoad]) -> Results {
@@ -66,6 +75,17 @@ pub fn estimate(orders: u64, api_duration: Duration, consumers: &[ConsumerLoad])
         ),
         seconds * MEMORY_GB * LAMBDA_ARM_PER_GB_SECOND * million,
     );
+    let aws_like_seconds = AWS_API_REQUEST.as_secs_f64()
+        + invocations_per_order * AWS_CONSUMER_INVOCATION.as_secs_f64();
+    let aws_like_compute = (
+        format!(
+            "{:.1} ms per order: {} ms per API request, {} ms per consumer invocation (assumed)",
+            aws_like_seconds * 1000.0,
+            AWS_API_REQUEST.as_millis(),
+            AWS_CONSUMER_INVOCATION.as_millis()
+        ),
+        aws_like_seconds * MEMORY_GB * LAMBDA_ARM_PER_GB_SECOND * million,
+    );
     line(
         "SNS",
         "1 publish per order (deliveries to SQS are free)".to_owned(),
@@ -83,7 +103,10 @@ pub fn estimate(orders: u64, api_duration: Duration, consumers: &[ConsumerLoad])
         WRITE_UNITS_PER_ORDER * DYNAMODB_WRITE_UNITS_PER_MILLION
             + READ_UNITS_PER_ORDER * DYNAMODB_READ_UNITS_PER_MILLION,
     );
-    Results { lines }
+    Results {
+        lines,
+        aws_like_compute,
+    }
 }
 
 /// The measured consumer invocations the estimate uses.
@@ -109,8 +132,14 @@ pub fn loads_table(consumers: &[ConsumerLoad]) -> Table {
 }
 
 impl Results {
+    /// The total with the measured durations.
     pub fn total(&self) -> f64 {
         self.lines.iter().map(|(_, _, usd)| usd).sum()
+    }
+
+    /// The total with the AWS-like durations in place of the measured ones.
+    pub fn aws_like_total(&self) -> f64 {
+        self.total() - self.lines.get(2).map_or(0.0, |l| l.2) + self.aws_like_compute.1
     }
 
     pub fn table(&self) -> Table {
@@ -119,9 +148,19 @@ impl Results {
             table.row(vec![item.clone(), basis.clone(), format!("{usd:.2}")]);
         }
         table.row(vec![
-            "**total**".into(),
+            "**total**, measured durations".into(),
             String::new(),
             format!("**{:.2}**", self.total()),
+        ]);
+        table.row(vec![
+            "Lambda compute, AWS-like durations".into(),
+            self.aws_like_compute.0.clone(),
+            format!("{:.2}", self.aws_like_compute.1),
+        ]);
+        table.row(vec![
+            "**total**, AWS-like durations".into(),
+            String::new(),
+            format!("**{:.2}**", self.aws_like_total()),
         ]);
         table
     }
@@ -147,5 +186,8 @@ mod tests {
         assert!((compute.2 - 0.020 * 0.25 * LAMBDA_ARM_PER_GB_SECOND * 1e6).abs() < 1e-9);
         let sum: f64 = results.lines.iter().map(|l| l.2).sum();
         assert!((results.total() - sum).abs() < 1e-12);
+        let aws_like = (0.030 + 0.1 * 0.060) * 0.25 * LAMBDA_ARM_PER_GB_SECOND * 1e6;
+        assert!((results.aws_like_compute.1 - aws_like).abs() < 1e-9);
+        assert!((results.aws_like_total() - (sum - compute.2 + aws_like)).abs() < 1e-9);
     }
 }

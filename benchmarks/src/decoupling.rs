@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::report::{log_bar_chart, BarGroup, Table};
 use crate::stats::{ms, Summary};
-use crate::system::{post_orders, BenchResult, System};
+use crate::system::{post_orders, BenchResult, System, CAREFUL, PATIENT};
 
 pub struct Settings {
     pub orders: usize,
@@ -14,7 +14,11 @@ pub struct Settings {
 
 pub struct LatencyRow {
     pub payment_latency: Duration,
+    /// The fan-out with its consumers working on the same emulator meanwhile.
     pub fanout: Summary,
+    /// The fan-out with its consumers paused during the burst: on AWS, SNS does not slow down
+    /// because consumers are busy; on one emulator process it does.
+    pub fanout_alone: Summary,
     pub chain: Summary,
 }
 
@@ -47,6 +51,7 @@ pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
             &system.order,
             settings.orders,
             settings.concurrency,
+            PATIENT,
         )
         .await;
         expect_all(&fanout, 202, "fan-out")?;
@@ -54,24 +59,45 @@ pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
         system
             .wait_completed(completed, Duration::from_secs(600))
             .await?;
+
+        system.set_consumers_enabled(false).await;
+        let fanout_alone = post_orders(
+            system.fanout.as_ref(),
+            &system.order,
+            settings.orders,
+            settings.concurrency,
+            PATIENT,
+        )
+        .await;
+        system.set_consumers_enabled(true).await;
+        expect_all(&fanout_alone, 202, "fan-out, consumers paused")?;
+        completed += settings.orders as u64;
+        system
+            .wait_completed(completed, Duration::from_secs(600))
+            .await?;
+
         let chain = post_orders(
             system.chain.as_ref(),
             &system.order,
             settings.orders,
             settings.concurrency,
+            PATIENT,
         )
         .await;
         expect_all(&chain, 202, "chain")?;
         let row = LatencyRow {
             payment_latency,
             fanout: summary(&fanout),
+            fanout_alone: summary(&fanout_alone),
             chain: summary(&chain),
         };
         println!(
-            "  payment {:>7}: fan-out p50 {} p99 {} | chain p50 {} p99 {}",
+            "  payment {:>7}: fan-out p50 {} p99 {} (consumers paused: p50 {} p99 {}) | chain p50 {} p99 {}",
             ms(payment_latency),
             ms(row.fanout.p50),
             ms(row.fanout.p99),
+            ms(row.fanout_alone.p50),
+            ms(row.fanout_alone.p99),
             ms(row.chain.p50),
             ms(row.chain.p99)
         );
@@ -121,6 +147,7 @@ async fn fanout_outage(
         &system.order,
         settings.orders,
         settings.concurrency,
+        CAREFUL,
     )
     .await;
     // Let the outage last while the other services work through the orders.
@@ -160,6 +187,7 @@ async fn chain_outage(
         &system.order,
         settings.orders,
         settings.concurrency,
+        CAREFUL,
     )
     .await;
     gateway.set_failure_rate(0.0);
@@ -200,21 +228,27 @@ impl Results {
             "payment latency",
             "fan-out p50",
             "fan-out p99",
+            "fan-out, consumers paused: p50",
+            "p99",
             "chain p50",
             "chain p99",
             "chain p99 / fan-out p99",
+            "chain p99 / paused fan-out p99",
         ]);
+        let ratio = |a: Duration, b: Duration| {
+            format!("{:.0}x", a.as_secs_f64() / b.as_secs_f64().max(1e-9))
+        };
         for row in &self.latency {
             table.row(vec![
                 ms(row.payment_latency),
                 ms(row.fanout.p50),
                 ms(row.fanout.p99),
+                ms(row.fanout_alone.p50),
+                ms(row.fanout_alone.p99),
                 ms(row.chain.p50),
                 ms(row.chain.p99),
-                format!(
-                    "{:.0}x",
-                    row.chain.p99.as_secs_f64() / row.fanout.p99.as_secs_f64().max(1e-9)
-                ),
+                ratio(row.chain.p99, row.fanout.p99),
+                ratio(row.chain.p99, row.fanout_alone.p99),
             ]);
         }
         table
@@ -255,6 +289,7 @@ impl Results {
             .map(|row| BarGroup {
                 label: format!("payment takes {}", ms(row.payment_latency)),
                 values: vec![
+                    row.fanout_alone.p99.as_secs_f64() * 1000.0,
                     row.fanout.p99.as_secs_f64() * 1000.0,
                     row.chain.p99.as_secs_f64() * 1000.0,
                 ],
@@ -263,7 +298,11 @@ impl Results {
         log_bar_chart(
             "POST /orders p99 latency (log scale)",
             "ms",
-            &["fan-out (SNS publish)", "synchronous chain"],
+            &[
+                "fan-out, consumers paused",
+                "fan-out, consumers busy",
+                "synchronous chain",
+            ],
             &groups,
         )
     }

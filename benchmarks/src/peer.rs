@@ -160,7 +160,7 @@ impl Results {
                 row.name.clone(),
                 format!("{} ({})", row.records, row.failed_records),
                 crate::stats::ms(row.run.init),
-                crate::stats::ms(row.run.init_cpu),
+                crate::stats::cpu(row.run.init_cpu),
                 crate::stats::ms(cpu_per_thousand(&row.run, row.records)),
                 crate::stats::ms(row.run.processing.div_f64((row.records / 10).max(1) as f64)),
                 format!("{:.1} MiB", row.run.peak_rss_kib as f64 / 1024.0),

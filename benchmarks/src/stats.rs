@@ -51,6 +51,15 @@ pub fn ms(duration: Duration) -> String {
     }
 }
 
+/// CPU time as read from /proc, which counts clock ticks (10 ms): zero means under one tick.
+pub fn cpu(duration: Duration) -> String {
+    if duration.is_zero() {
+        "< 10 ms".to_owned()
+    } else {
+        ms(duration)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,17 @@ impl System {
         Ok(started.elapsed())
     }
 
+    /// Disables or enables every consumer's event source mapping. Disabling waits out a long
+    /// poll the mappings abandoned, which would otherwise take (and hide) the next messages.
+    pub async fn set_consumers_enabled(&self, enabled: bool) {
+        for (function, _) in CONSUMERS {
+            self.runtime.set_source_enabled(function, enabled);
+        }
+        if !enabled {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+
     pub async fn stock(&self, sku: &str) -> BenchResult<u64> {
         Ok(inventory(&self.runtime).stock(sku).await?.unwrap_or(0))
     }
@@ -130,7 +141,8 @@ fn inventory(runtime: &LocalRuntime) -> DynamoInventory {
 
 /// An HTTP handler of orders: the deployed API or the chain.
 pub trait OrderEndpoint: Send + Sync {
-    fn post(&self, body: String) -> futures::future::BoxFuture<'_, u16>;
+    /// POSTs one order, with an `Idempotency-Key` when one is given; the status.
+    fn post(&self, body: String, key: Option<String>) -> futures::future::BoxFuture<'_, u16>;
 }
 
 impl<P, S> OrderEndpoint for OrderApi<P, S>
@@ -138,13 +150,16 @@ where
     P: order_api::EventPublisher,
     S: lambda_kit::idempotency::IdempotencyStore,
 {
-    fn post(&self, body: String) -> futures::future::BoxFuture<'_, u16> {
+    fn post(&self, body: String, key: Option<String>) -> futures::future::BoxFuture<'_, u16> {
         Box::pin(async move {
-            let request = http::Request::builder()
+            let mut request = http::Request::builder()
                 .method("POST")
                 .uri("/orders")
-                .header("content-type", "application/json")
-                .body(lambda_http::Body::Text(body));
+                .header("content-type", "application/json");
+            if let Some(key) = key {
+                request = request.header("idempotency-key", key);
+            }
+            let request = request.body(lambda_http::Body::Text(body));
             match request {
                 Ok(request) => self.handle(request).await.status().as_u16(),
                 Err(_) => 0,
@@ -153,20 +168,56 @@ where
     }
 }
 
-/// POSTs `orders` orders, `concurrency` at a time: (status, latency) of each.
+/// How a client places its orders.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    /// Attempts per order: a 503 (or a 409 while a keyed attempt is in flight) is retried.
+    pub attempts: usize,
+    /// Whether each order carries its own `Idempotency-Key`, so that a retry is the same order.
+    pub keyed: bool,
+}
+
+/// Latency runs: retries without keys. The keyed path adds two DynamoDB calls per request,
+/// which on one emulator process queue behind the consumers' transactions; a 503 retried
+/// without a key may place an order twice if its publish went through after all, which only
+/// raises the consumers' counts.
+pub const PATIENT: Client = Client {
+    attempts: 10,
+    keyed: false,
+};
+/// Availability runs: keyed retries, so no order is placed twice and none is lost to an
+/// ambiguous 503.
+pub const CAREFUL: Client = Client {
+    attempts: 10,
+    keyed: true,
+};
+
+/// POSTs `orders` orders, `concurrency` at a time, as `client` does. (final status, latency
+/// until that answer) of each.
 pub async fn post_orders(
     endpoint: &dyn OrderEndpoint,
     body: &serde_json::Value,
     orders: usize,
     concurrency: usize,
+    client: Client,
 ) -> Vec<(u16, Duration)> {
     let body = body.to_string();
     futures::stream::iter(0..orders)
         .map(|_| {
             let body = body.clone();
+            let key = client.keyed.then(|| uuid::Uuid::now_v7().to_string());
             async move {
                 let started = Instant::now();
-                let status = endpoint.post(body).await;
+                let mut status = 0;
+                for attempt in 0..client.attempts.max(1) {
+                    if attempt > 0 {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    status = endpoint.post(body.clone(), key.clone()).await;
+                    if status != 503 && status != 409 {
+                        break;
+                    }
+                }
                 (status, started.elapsed())
             }
         })

@@ -5,14 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use futures::StreamExt;
 
 use crate::cost::ConsumerLoad;
 use crate::report::Table;
-use crate::system::{post_orders, BenchResult, System, CONSUMERS, POLLERS};
+use crate::system::{post_orders, BenchResult, System, CONSUMERS, PATIENT, POLLERS};
 
 pub struct Results {
     pub orders: usize,
@@ -33,7 +33,7 @@ struct CallTimes {
 const CALLS: [&str; 4] = [
     "sns:Publish",
     "sqs:ReceiveMessage",
-    "dynamodb:PutItem (conditional)",
+    "dynamodb:TransactWriteItems (conditional record + effect)",
     "sqs:DeleteMessageBatch",
 ];
 
@@ -44,7 +44,10 @@ impl CallTimes {
     }
 }
 
-pub async fn run(system: &System, orders: usize, concurrency: usize) -> BenchResult<Results> {
+/// Each run on an emulator of its own, started fresh: the emulator's transactions slow down as
+/// its tables grow, so neither run may inherit the other's.
+pub async fn run(orders: usize, concurrency: usize) -> BenchResult<Results> {
+    let system = System::start().await?;
     // Ours: from the first POST until all four services have completed every order.
     let stats_before: Vec<_> = CONSUMERS
         .iter()
@@ -52,7 +55,14 @@ pub async fn run(system: &System, orders: usize, concurrency: usize) -> BenchRes
         .collect();
     let before = system.completed_by_all();
     let started = Instant::now();
-    let answers = post_orders(system.fanout.as_ref(), &system.order, orders, concurrency).await;
+    let answers = post_orders(
+        system.fanout.as_ref(),
+        &system.order,
+        orders,
+        concurrency,
+        PATIENT,
+    )
+    .await;
     if let Some((status, _)) = answers.iter().find(|(s, _)| *s != 202) {
         return Err(format!("an order got {status}").into());
     }
@@ -74,23 +84,21 @@ pub async fn run(system: &System, orders: usize, concurrency: usize) -> BenchRes
         })
         .collect();
 
-    // Raw: the same topic and queues with the functions' event source mappings off.
-    for (function, _) in CONSUMERS {
-        system.runtime.set_source_enabled(function, false);
-    }
-    // A long poll the mappings abandoned is still open at the emulator and would take (and
-    // hide for a visibility timeout) the first messages; let it end.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    system.runtime.shutdown().await;
+
+    // Raw: the same template's topic and queues, the functions' event source mappings off.
+    let system = System::start().await?;
+    system.set_consumers_enabled(false).await;
     let times = Arc::new(CallTimes::default());
     let started = Instant::now();
-    let publishers = publish_raw(system, orders, concurrency, times.clone());
+    let publishers = publish_raw(&system, orders, concurrency, times.clone());
     let mut pollers = Vec::new();
     for (function, _) in CONSUMERS {
         let queue = function.replace("Function", "Queue");
         let handled = Arc::new(AtomicU64::new(0));
         for _ in 0..POLLERS {
             pollers.push(consume_raw(
-                system,
+                &system,
                 system.runtime.deployment().reference(&queue),
                 orders as u64,
                 handled.clone(),
@@ -102,9 +110,7 @@ pub async fn run(system: &System, orders: usize, concurrency: usize) -> BenchRes
     published?;
     consumed?;
     let raw = orders as f64 / started.elapsed().as_secs_f64();
-    for (function, _) in CONSUMERS {
-        system.runtime.set_source_enabled(function, true);
-    }
+    system.runtime.shutdown().await;
     let raw_calls = CALLS
         .iter()
         .enumerate()
@@ -164,8 +170,8 @@ async fn publish_raw(
     results.into_iter().collect()
 }
 
-/// Receives from `queue_url` until `handled` reaches `orders`; a conditional put per message
-/// (what an idempotency claim costs), then one batch delete.
+/// Receives from `queue_url` until `handled` reaches `orders`; per message a transaction of a
+/// conditional put (the idempotency record) and a put (the effect), then one batch delete.
 async fn consume_raw(
     system: &System,
     queue_url: String,
@@ -199,19 +205,29 @@ async fn consume_raw(
             );
             async move {
                 let started = Instant::now();
-                let put = dynamodb
-                    .put_item()
-                    .table_name(table)
-                    .item("id", AttributeValue::S(id))
+                // The record, conditional on its absence, and the effect, in one transaction:
+                // how the consumers commit.
+                let record = Put::builder()
+                    .table_name(&table)
+                    .item("id", AttributeValue::S(id.clone()))
                     .item("status", AttributeValue::S("COMPLETED".into()))
                     .condition_expression("attribute_not_exists(id)")
+                    .build()?;
+                let effect = Put::builder()
+                    .table_name(&table)
+                    .item("id", AttributeValue::S(format!("{id}#effect")))
+                    .build()?;
+                let put = dynamodb
+                    .transact_write_items()
+                    .transact_items(TransactWriteItem::builder().put(record).build())
+                    .transact_items(TransactWriteItem::builder().put(effect).build())
                     .send()
                     .await;
                 // A message received twice meets its own record: done, as a claim would say.
                 if let Err(e) = put {
                     if !e
                         .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception())
+                        .is_some_and(|e| e.is_transaction_canceled_exception())
                     {
                         return Err(e.into());
                     }
