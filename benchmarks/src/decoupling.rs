@@ -4,12 +4,31 @@ use std::time::{Duration, Instant};
 
 use crate::report::{log_bar_chart, BarGroup, Table};
 use crate::stats::{ms, Summary};
-use crate::system::{post_orders, BenchResult, System, CAREFUL, PATIENT};
+use crate::system::{post_orders, BenchResult, Client, OrderEndpoint, System, CAREFUL, PATIENT};
 
 pub struct Settings {
     pub orders: usize,
     pub concurrency: usize,
     pub payment_latencies: Vec<Duration>,
+}
+
+impl Settings {
+    /// One burst of `orders` orders from `concurrency` clients against `endpoint`.
+    async fn burst(
+        &self,
+        system: &System,
+        endpoint: &dyn OrderEndpoint,
+        client: Client,
+    ) -> Vec<(u16, Duration)> {
+        post_orders(
+            endpoint,
+            &system.order,
+            self.orders,
+            self.concurrency,
+            client,
+        )
+        .await
+    }
 }
 
 pub struct LatencyRow {
@@ -46,14 +65,9 @@ pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
     for &payment_latency in &settings.payment_latencies {
         gateway.set_latency(payment_latency);
         system.chain_gateway.set_latency(payment_latency);
-        let fanout = post_orders(
-            system.fanout.as_ref(),
-            &system.order,
-            settings.orders,
-            settings.concurrency,
-            PATIENT,
-        )
-        .await;
+        let fanout = settings
+            .burst(system, system.fanout.as_ref(), PATIENT)
+            .await;
         expect_all(&fanout, 202, "fan-out")?;
         completed += settings.orders as u64;
         system
@@ -61,14 +75,9 @@ pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
             .await?;
 
         system.set_consumers_enabled(false).await;
-        let fanout_alone = post_orders(
-            system.fanout.as_ref(),
-            &system.order,
-            settings.orders,
-            settings.concurrency,
-            PATIENT,
-        )
-        .await;
+        let fanout_alone = settings
+            .burst(system, system.fanout.as_ref(), PATIENT)
+            .await;
         system.set_consumers_enabled(true).await;
         expect_all(&fanout_alone, 202, "fan-out, consumers paused")?;
         completed += settings.orders as u64;
@@ -76,14 +85,7 @@ pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
             .wait_completed(completed, Duration::from_secs(600))
             .await?;
 
-        let chain = post_orders(
-            system.chain.as_ref(),
-            &system.order,
-            settings.orders,
-            settings.concurrency,
-            PATIENT,
-        )
-        .await;
+        let chain = settings.burst(system, system.chain.as_ref(), PATIENT).await;
         expect_all(&chain, 202, "chain")?;
         let row = LatencyRow {
             payment_latency,
@@ -142,14 +144,9 @@ async fn fanout_outage(
         "failing" => gateway.set_failure_rate(1.0),
         _ => system.runtime.set_source_enabled("PaymentFunction", false),
     }
-    let answers = post_orders(
-        system.fanout.as_ref(),
-        &system.order,
-        settings.orders,
-        settings.concurrency,
-        CAREFUL,
-    )
-    .await;
+    let answers = settings
+        .burst(system, system.fanout.as_ref(), CAREFUL)
+        .await;
     // Let the outage last while the other services work through the orders.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let recovered = Instant::now();
@@ -182,14 +179,7 @@ async fn chain_outage(
         "failing" => gateway.set_failure_rate(1.0),
         _ => system.chain.publisher().set_down("payment", true),
     }
-    let answers = post_orders(
-        system.chain.as_ref(),
-        &system.order,
-        settings.orders,
-        settings.concurrency,
-        CAREFUL,
-    )
-    .await;
+    let answers = settings.burst(system, system.chain.as_ref(), CAREFUL).await;
     gateway.set_failure_rate(0.0);
     system.chain.publisher().set_down("payment", false);
     let accepted = accepted(&answers);
