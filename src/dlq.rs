@@ -37,11 +37,8 @@ pub struct DeadLetter {
 
 fn dead_letter(message: &aws_sdk_sqs::types::Message) -> DeadLetter {
     let body = message.body.clone().unwrap_or_default();
-    let (event_id, order_id) = match order_events::parse_queue_body(&body) {
-        Ok(event) => (
-            Some(event.id.to_string()),
-            Some(event.order_id().to_string()),
-        ),
+    let (event_id, order_id) = match order_events::parse_any(&body) {
+        Ok(event) => (Some(event.id.to_string()), Some(event.subject)),
         // Unreadable as an event (that may be why it is here): take what the JSON offers.
         Err(_) => {
             let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();

@@ -11,6 +11,7 @@ use lambda_kit::consumer::SqsConsumer;
 use lambda_kit::idempotency::{IdempotencyKey, Idempotent, MemoryIdempotency};
 use lambda_kit::record::MemoryRecordStore;
 use order_events::testing::{event_batch, sample_event};
+use order_events::OrderPlaced;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -31,7 +32,7 @@ fn fresh_batch() -> aws_lambda_events::sqs::SqsEvent {
 fn parse(c: &mut Criterion) {
     let body = String::from_utf8(sample_event().canonical_json()).expect("UTF-8");
     c.bench_function("parse/one OrderPlaced body", |b| {
-        b.iter(|| order_events::parse_queue_body(std::hint::black_box(&body)))
+        b.iter(|| order_events::parse_queue_body::<OrderPlaced>(std::hint::black_box(&body)))
     });
 }
 
@@ -45,7 +46,7 @@ fn batch(c: &mut Criterion) {
                 rt.block_on(processor.process_events(
                     batch,
                     deadline(),
-                    order_events::parse_queue_body,
+                    order_events::parse_queue_body::<OrderPlaced>,
                     |event| event.span(),
                     |_| async { Ok(()) },
                 ))

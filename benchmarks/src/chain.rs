@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use lambda_kit::consumer::SqsConsumer;
 use order_api::{EventPublisher, PublishError};
-use order_events::OrderPlacedEvent;
+use order_events::{CloudEvent, EventData};
 
 /// An [`EventPublisher`] that, instead of announcing the order, calls every service in turn.
 pub struct ChainPublisher {
@@ -47,7 +47,7 @@ impl ChainPublisher {
 }
 
 impl EventPublisher for ChainPublisher {
-    async fn publish(&self, event: &OrderPlacedEvent) -> Result<(), PublishError> {
+    async fn publish<T: EventData>(&self, event: &CloudEvent<T>) -> Result<(), PublishError> {
         for (name, service) in &self.services {
             if self.is_down(name) {
                 return Err(PublishError(format!("{name} is unavailable")));

@@ -1,47 +1,34 @@
-//! The event contract of the order fan-out.
+//! The event contract of the order events topic.
 //!
 //! Every event travels as a [CloudEvents 1.0](https://github.com/cloudevents/spec) JSON envelope
-//! ([`CloudEvent`]) whose `data` is the typed payload. `subject` is the order id, and the
-//! `correlationid` extension carries the id of the HTTP request that caused the event, so every
-//! consumer log line can be tied back to it.
+//! ([`CloudEvent`]) whose `data` is one type of the catalogue ([`EventData`]: name, version,
+//! producer, the order it is about). `subject` is the order id, and the `correlationid`
+//! extension carries the id of the HTTP request that caused the event, so every consumer log
+//! line can be tied back to it.
 //!
 //! The same facts are published as SNS message attributes ([`MessageAttributes`]), because SNS
 //! filter policies look at attributes, not at the body.
 //!
-//! This crate has no AWS dependency: it is what producers and consumers agree on, nothing more.
-//! (The optional `consumer` feature adds the glue to the consumers' kit.) [`parse_queue_body`] reads an SQS message body that is either the raw event (SNS raw
-//! message delivery) or an SNS notification envelope wrapping it.
+//! [`parse_queue_body`] reads an SQS message body that is either the raw event (SNS raw message
+//! delivery) or an SNS notification envelope wrapping it, into the type a consumer declares.
+//! The core has no AWS SDK dependency; two features add the glue: `consumer` (every event is a
+//! lambda-kit queue event, with its idempotency key) and `sns` (one publisher for every type).
 
-use aws_lambda_events::sns::SnsMessage;
-use chrono::{DateTime, SubsecRound, Utc};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+mod catalogue;
+#[cfg(feature = "consumer")]
+mod consumer;
+mod envelope;
+mod money;
+mod parse;
+#[cfg(feature = "sns")]
+pub mod publish;
 
-/// CloudEvents specification version of every envelope.
-pub const SPEC_VERSION: &str = "1.0";
-/// `source` of events published by the order service.
-pub const ORDER_SERVICE_SOURCE: &str = "urn:orderflow:order-service";
-/// CloudEvents `type`, and the `eventType` message attribute, of [`OrderPlaced`].
-pub const ORDER_PLACED: &str = "OrderPlaced";
-/// Every event type of the contract: what subscription filter policies may name.
-pub const EVENT_TYPES: &[&str] = &[ORDER_PLACED];
-/// The schema version of [`OrderPlaced`] this crate writes and reads.
-pub const ORDER_PLACED_VERSION: &str = "1";
-/// Currencies (ISO 4217) the order service accepts.
-pub const SUPPORTED_CURRENCIES: &[&str] = &[
-    "AUD", "CAD", "CHF", "CZK", "DKK", "EUR", "GBP", "JPY", "NOK", "NZD", "PLN", "SEK", "USD",
-];
-
-/// Formats an amount in minor units for people: `format_amount(11_997, "EUR")` is `"119.97 EUR"`.
-/// (JPY has no minor unit; every other supported currency has two decimals.)
-pub fn format_amount(minor: i64, currency: &str) -> String {
-    if currency == "JPY" {
-        return format!("{minor} {currency}");
-    }
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
-}
+pub use catalogue::{
+    LineItem, OrderPlaced, OrderPlacedEvent, EVENT_TYPES, ORDER_PLACED, ORDER_SERVICE_SOURCE,
+};
+pub use envelope::{CloudEvent, EventData, MessageAttributes, SPEC_VERSION};
+pub use money::{format_amount, SUPPORTED_CURRENCIES};
+pub use parse::{parse_any, parse_queue_body, EventError};
 
 /// Names of the SNS message attributes every published event carries.
 pub mod attribute {
@@ -51,238 +38,6 @@ pub mod attribute {
     pub const EVENT_VERSION: &str = "eventVersion";
     /// The correlation id of the request that caused the event.
     pub const CORRELATION_ID: &str = "correlationId";
-}
-
-/// A CloudEvents 1.0 envelope in its JSON format, with `data` of type `T`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CloudEvent<T> {
-    pub specversion: String,
-    /// A UUIDv7: unique per event, time-ordered. Consumers use it as their idempotency key.
-    pub id: Uuid,
-    pub source: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub time: DateTime<Utc>,
-    /// The id of the entity the event is about (for order events, the order id).
-    pub subject: String,
-    pub datacontenttype: String,
-    /// Extension attribute: the schema version of `data`.
-    pub eventversion: String,
-    /// Extension attribute: the correlation id of the request that caused the event.
-    pub correlationid: String,
-    pub data: T,
-}
-
-/// The SNS message attributes that go with an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageAttributes {
-    pub event_type: String,
-    pub event_version: String,
-    pub correlation_id: String,
-}
-
-impl<T> CloudEvent<T> {
-    /// The message attributes to publish this event with.
-    pub fn message_attributes(&self) -> MessageAttributes {
-        MessageAttributes {
-            event_type: self.event_type.clone(),
-            event_version: self.eventversion.clone(),
-            correlation_id: self.correlationid.clone(),
-        }
-    }
-}
-
-/// One line of an order. Prices are integer minor units of the order's currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LineItem {
-    pub sku: String,
-    pub quantity: u32,
-    pub unit_price_minor: i64,
-}
-
-impl LineItem {
-    /// `quantity * unit_price_minor`, or `None` on overflow.
-    pub fn amount_minor(&self) -> Option<i64> {
-        self.unit_price_minor.checked_mul(i64::from(self.quantity))
-    }
-}
-
-/// Version 1 of the `OrderPlaced` fact: a customer placed this order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderPlaced {
-    pub order_id: Uuid,
-    pub customer_id: String,
-    pub customer_email: String,
-    pub items: Vec<LineItem>,
-    /// ISO 4217 code, one of [`SUPPORTED_CURRENCIES`].
-    pub currency: String,
-    /// Sum of the lines, in minor units.
-    pub total_minor: i64,
-}
-
-/// An `OrderPlaced` event as it travels.
-pub type OrderPlacedEvent = CloudEvent<OrderPlaced>;
-
-impl OrderPlacedEvent {
-    /// Wraps an order in a new envelope with a fresh UUIDv7 id and the current time.
-    pub fn new(order: OrderPlaced, correlation_id: impl Into<String>) -> Self {
-        CloudEvent {
-            specversion: SPEC_VERSION.to_owned(),
-            id: Uuid::now_v7(),
-            source: ORDER_SERVICE_SOURCE.to_owned(),
-            event_type: ORDER_PLACED.to_owned(),
-            // Millisecond precision: what every consumer's clock and log can represent.
-            time: Utc::now().trunc_subsecs(3),
-            subject: order.order_id.to_string(),
-            datacontenttype: "application/json".to_owned(),
-            eventversion: ORDER_PLACED_VERSION.to_owned(),
-            correlationid: correlation_id.into(),
-            data: order,
-        }
-    }
-
-    /// The order id (also the envelope's `subject`).
-    pub fn order_id(&self) -> Uuid {
-        self.data.order_id
-    }
-
-    /// A span carrying the identifiers every log line about this event must have.
-    pub fn span(&self) -> tracing::Span {
-        tracing::info_span!(
-            "order_event",
-            order_id = %self.data.order_id,
-            event_id = %self.id,
-            correlation_id = %self.correlationid,
-        )
-    }
-
-    /// The event serialized as JSON: what consumers hash to tell a replay of this event from a
-    /// different event reusing its id.
-    pub fn canonical_json(&self) -> Vec<u8> {
-        // Serializing a struct of strings, numbers and vectors cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-}
-
-/// With the `consumer` feature: an `OrderPlacedEvent` is what lambda-kit consumers handle, and
-/// its id (with a hash of the whole event) is their idempotency key.
-#[cfg(feature = "consumer")]
-mod consumer {
-    use lambda_kit::consumer::QueueEvent;
-    use lambda_kit::idempotency::IdempotencyKey;
-
-    use super::{parse_queue_body, EventError, OrderPlacedEvent};
-
-    impl QueueEvent for OrderPlacedEvent {
-        type Error = EventError;
-
-        fn from_body(body: &str) -> Result<Self, EventError> {
-            parse_queue_body(body)
-        }
-
-        fn span(&self) -> tracing::Span {
-            OrderPlacedEvent::span(self)
-        }
-    }
-
-    impl OrderPlacedEvent {
-        /// The key consumers record this event's processing under: the order id, with a hash of
-        /// the order data. Keyed by order, not by event id: if the same order is announced
-        /// twice (a publish retried after an ambiguous failure produces a second event id), it
-        /// is still processed once; a different order reusing the id is caught by the hash.
-        pub fn idempotency_key(&self) -> IdempotencyKey {
-            let data = serde_json::to_vec(&self.data).unwrap_or_default();
-            IdempotencyKey::new(self.data.order_id.to_string(), data)
-        }
-    }
-}
-
-/// Why a queue message body is not an event this crate can read.
-#[derive(Debug, thiserror::Error)]
-pub enum EventError {
-    #[error("message body is not JSON: {0}")]
-    NotJson(serde_json::Error),
-    #[error("message body is neither a CloudEvents envelope nor an SNS notification")]
-    UnknownShape,
-    #[error("SNS notification envelope is malformed: {0}")]
-    BadSnsEnvelope(serde_json::Error),
-    #[error("unsupported CloudEvents specversion {0:?}")]
-    UnsupportedSpecVersion(String),
-    #[error("unexpected event type {found:?}, expected {expected:?}")]
-    UnexpectedType {
-        expected: &'static str,
-        found: String,
-    },
-    #[error("unsupported {event_type} schema version {found:?}, this consumer reads version {supported:?}")]
-    UnsupportedVersion {
-        event_type: &'static str,
-        found: String,
-        supported: &'static str,
-    },
-    #[error("event does not match the {event_type} v{version} schema: {source}")]
-    Schema {
-        event_type: &'static str,
-        version: &'static str,
-        source: serde_json::Error,
-    },
-}
-
-/// Reads an `OrderPlaced` v1 event from an SQS message body.
-///
-/// The body is either the CloudEvents envelope itself (raw message delivery, how this system's
-/// subscriptions are configured) or an SNS notification whose `Message` is the envelope (what a
-/// subscription without raw delivery produces). Anything else is an [`EventError`] naming why.
-pub fn parse_queue_body(body: &str) -> Result<OrderPlacedEvent, EventError> {
-    let value: serde_json::Value = serde_json::from_str(body).map_err(EventError::NotJson)?;
-    if value.get("specversion").is_some() {
-        return parse_envelope(value);
-    }
-    if value.get("Type").and_then(|t| t.as_str()) == Some("Notification") {
-        let notification: SnsMessage =
-            serde_json::from_value(value).map_err(EventError::BadSnsEnvelope)?;
-        let inner: serde_json::Value =
-            serde_json::from_str(&notification.message).map_err(EventError::NotJson)?;
-        if inner.get("specversion").is_some() {
-            return parse_envelope(inner);
-        }
-    }
-    Err(EventError::UnknownShape)
-}
-
-fn parse_envelope(value: serde_json::Value) -> Result<OrderPlacedEvent, EventError> {
-    let field = |name: &str| {
-        value
-            .get(name)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let spec = field("specversion");
-    if spec != SPEC_VERSION {
-        return Err(EventError::UnsupportedSpecVersion(spec));
-    }
-    let event_type = field("type");
-    if event_type != ORDER_PLACED {
-        return Err(EventError::UnexpectedType {
-            expected: ORDER_PLACED,
-            found: event_type,
-        });
-    }
-    let version = field("eventversion");
-    if version != ORDER_PLACED_VERSION {
-        return Err(EventError::UnsupportedVersion {
-            event_type: ORDER_PLACED,
-            found: version,
-            supported: ORDER_PLACED_VERSION,
-        });
-    }
-    serde_json::from_value(value).map_err(|source| EventError::Schema {
-        event_type: ORDER_PLACED,
-        version: ORDER_PLACED_VERSION,
-        source,
-    })
 }
 
 #[cfg(test)]
@@ -295,7 +50,7 @@ mod tests {
     fn envelope_round_trips_through_json() {
         let event = OrderPlacedEvent::new(sample_order(), "corr-1");
         let json = serde_json::to_string(&event).unwrap();
-        let back = parse_queue_body(&json).unwrap();
+        let back = parse_queue_body::<OrderPlaced>(&json).unwrap();
         assert_eq!(back, event);
     }
 
@@ -331,7 +86,7 @@ mod tests {
                 "eventType": {"Type": "String", "Value": "OrderPlaced"}
             }
         });
-        let back = parse_queue_body(&notification.to_string()).unwrap();
+        let back = parse_queue_body::<OrderPlaced>(&notification.to_string()).unwrap();
         assert_eq!(back, event);
     }
 
@@ -341,30 +96,52 @@ mod tests {
         let mut value = serde_json::to_value(&event).unwrap();
 
         assert!(matches!(
-            parse_queue_body("not json"),
+            parse_queue_body::<OrderPlaced>("not json"),
             Err(EventError::NotJson(_))
         ));
         assert!(matches!(
-            parse_queue_body(r#"{"hello":"world"}"#),
+            parse_queue_body::<OrderPlaced>(r#"{"hello":"world"}"#),
             Err(EventError::UnknownShape)
         ));
 
         value["eventversion"] = "2".into();
-        let err = parse_queue_body(&value.to_string()).unwrap_err();
+        let err = parse_queue_body::<OrderPlaced>(&value.to_string()).unwrap_err();
         assert!(matches!(err, EventError::UnsupportedVersion { .. }));
         assert!(err.to_string().contains("\"2\""), "{err}");
 
         value["eventversion"] = "1".into();
         value["type"] = "OrderCancelled".into();
         assert!(matches!(
-            parse_queue_body(&value.to_string()),
+            parse_queue_body::<OrderPlaced>(&value.to_string()),
             Err(EventError::UnexpectedType { .. })
         ));
 
         value["type"] = "OrderPlaced".into();
         value["data"]["items"] = "none".into();
-        let err = parse_queue_body(&value.to_string()).unwrap_err();
+        let err = parse_queue_body::<OrderPlaced>(&value.to_string()).unwrap_err();
         assert!(matches!(err, EventError::Schema { .. }), "{err}");
+    }
+
+    #[test]
+    fn any_envelope_is_readable_without_its_data_type() {
+        let event = OrderPlacedEvent::new(sample_order(), "corr-4");
+        let any = parse_any(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(any.id, event.id);
+        assert_eq!(any.subject, event.order_id().to_string());
+        assert_eq!(any.event_type, "OrderPlaced");
+        assert!(matches!(
+            parse_any(r#"{"specversion":"0.3"}"#),
+            Err(EventError::UnsupportedSpecVersion(_))
+        ));
+    }
+
+    #[test]
+    fn the_catalogue_names_every_type_once() {
+        let mut types = EVENT_TYPES.to_vec();
+        types.sort_unstable();
+        types.dedup();
+        assert_eq!(types.len(), EVENT_TYPES.len());
+        assert!(EVENT_TYPES.contains(&OrderPlaced::TYPE));
     }
 
     #[test]
@@ -390,6 +167,7 @@ mod tests {
 pub mod testing {
     use super::*;
     use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+    use uuid::Uuid;
 
     /// A valid order of two lines (two of `SKU-KEYBOARD`, one `SKU-MOUSE`).
     pub fn sample_order() -> OrderPlaced {
@@ -436,12 +214,33 @@ pub mod testing {
     }
 
     /// An SQS batch carrying `events` as raw-delivered bodies.
-    pub fn event_batch<'a>(events: impl IntoIterator<Item = &'a OrderPlacedEvent>) -> SqsEvent {
+    pub fn event_batch<'a, T: EventData>(
+        events: impl IntoIterator<Item = &'a CloudEvent<T>>,
+    ) -> SqsEvent {
         sqs_batch(
             events
                 .into_iter()
                 .map(|e| String::from_utf8(e.canonical_json()).unwrap_or_default()),
         )
+    }
+}
+
+#[cfg(all(test, feature = "consumer"))]
+mod idempotency_keys {
+    use super::testing::sample_event;
+
+    #[test]
+    fn the_key_names_the_event_type_and_the_order_not_the_event() {
+        let event = sample_event();
+        let mut republished = event.clone();
+        republished.id = uuid::Uuid::now_v7();
+        let key = event.idempotency_key();
+        assert_eq!(key.key, format!("OrderPlaced#{}", event.order_id()));
+        assert_eq!(republished.idempotency_key(), key);
+        let mut changed = event.clone();
+        changed.data.total_minor += 1;
+        assert_eq!(changed.idempotency_key().key, key.key);
+        assert_ne!(changed.idempotency_key().payload_hash, key.payload_hash);
     }
 }
 
@@ -466,7 +265,7 @@ mod sample_files {
             serde_json::from_str(&read("sqs-order-placed.json")).unwrap();
         assert_eq!(batch.records.len(), 2);
         for record in &batch.records {
-            let event = parse_queue_body(record.body.as_deref().unwrap()).unwrap();
+            let event = parse_queue_body::<OrderPlaced>(record.body.as_deref().unwrap()).unwrap();
             assert_eq!(event, sample);
         }
     }
@@ -506,10 +305,10 @@ mod properties {
             bytes in prop::collection::vec(any::<u8>(), 0..512),
             cut in 0..400usize,
         ) {
-            let _ = parse_queue_body(&String::from_utf8_lossy(&bytes));
+            let _ = parse_queue_body::<OrderPlaced>(&String::from_utf8_lossy(&bytes));
             let event = serde_json::to_string(&crate::testing::sample_event()).unwrap();
             let truncated: String = event.chars().take(cut).collect();
-            let outcome = parse_queue_body(&truncated);
+            let outcome = parse_queue_body::<OrderPlaced>(&truncated);
             prop_assert!(outcome.is_ok() == (cut >= event.chars().count()));
             if let Err(error) = outcome {
                 prop_assert!(!error.to_string().is_empty());

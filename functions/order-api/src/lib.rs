@@ -13,7 +13,6 @@
 //! | 422 | the order is invalid (`details` names each field and its problem); or the `Idempotency-Key` was used with another body |
 //! | 503 + `Retry-After` | the publish failed; nothing was published |
 
-use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use lambda_http::http::{header, Method, StatusCode};
@@ -22,7 +21,8 @@ use lambda_kit::consumer::{ConfigError, FunctionEnv};
 use lambda_kit::idempotency::{
     DynamoIdempotency, IdempotencyError, IdempotencyKey, IdempotencyStore, Idempotent, RunError,
 };
-use order_events::{attribute, OrderPlaced, OrderPlacedEvent};
+pub use order_events::publish::{EventPublisher, PublishError, SnsPublisher, PUBLISH_TIMEOUT};
+use order_events::{OrderPlaced, OrderPlacedEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::Instrument;
@@ -37,72 +37,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 /// Request header carrying a caller-chosen correlation id (echoed in the response).
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
-
-/// Where `OrderPlaced` events go.
-pub trait EventPublisher: Send + Sync {
-    /// Publishes one event; Ok once the broker has durably accepted it.
-    fn publish(
-        &self,
-        event: &OrderPlacedEvent,
-    ) -> impl Future<Output = Result<(), PublishError>> + Send;
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("publish failed: {0}")]
-pub struct PublishError(pub String);
-
-/// Publishes to an SNS topic with the contract's message attributes.
-#[derive(Debug, Clone)]
-pub struct SnsPublisher {
-    client: aws_sdk_sns::Client,
-    topic_arn: String,
-}
-
-impl SnsPublisher {
-    /// A publisher whose calls give up after `PUBLISH_TIMEOUT` (retries included), so the API
-    /// answers 503 instead of hanging until the gateway's own timeout.
-    pub fn new(sdk: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .operation_timeout(PUBLISH_TIMEOUT)
-            .build();
-        let config = aws_sdk_sns::config::Builder::from(sdk)
-            .timeout_config(timeouts)
-            .build();
-        Self {
-            client: aws_sdk_sns::Client::from_conf(config),
-            topic_arn: topic_arn.into(),
-        }
-    }
-}
-
-/// Longest a publish may take, retries included.
-pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl EventPublisher for SnsPublisher {
-    async fn publish(&self, event: &OrderPlacedEvent) -> Result<(), PublishError> {
-        use aws_sdk_sns::types::MessageAttributeValue;
-        let text = |value: &str| {
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| PublishError(e.to_string()))
-        };
-        let attributes = event.message_attributes();
-        let body = serde_json::to_string(event).map_err(|e| PublishError(e.to_string()))?;
-        self.client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .message(body)
-            .message_attributes(attribute::EVENT_TYPE, text(&attributes.event_type)?)
-            .message_attributes(attribute::EVENT_VERSION, text(&attributes.event_version)?)
-            .message_attributes(attribute::CORRELATION_ID, text(&attributes.correlation_id)?)
-            .send()
-            .await
-            .map_err(|e| PublishError(aws_sdk_sns::error::DisplayErrorContext(e).to_string()))?;
-        Ok(())
-    }
-}
 
 /// The idempotency records of the order API are scoped by this name.
 pub const SERVICE: &str = "order-api";

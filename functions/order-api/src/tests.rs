@@ -17,6 +17,7 @@ fn new_api() -> Api {
 /// Keeps published events; refuses every publish while `down` is set; takes `delay` to answer.
 #[derive(Default)]
 struct MemoryPublisher {
+    /// Every event published, read back as the consumers read it.
     published: Mutex<Vec<OrderPlacedEvent>>,
     down: AtomicBool,
     /// Takes the event but reports a failure (the answer was lost on the way back).
@@ -25,13 +26,19 @@ struct MemoryPublisher {
 }
 
 impl EventPublisher for MemoryPublisher {
-    async fn publish(&self, event: &OrderPlacedEvent) -> Result<(), PublishError> {
+    async fn publish<T: order_events::EventData>(
+        &self,
+        event: &order_events::CloudEvent<T>,
+    ) -> Result<(), PublishError> {
         let delay = *self.delay.lock().unwrap();
         tokio::time::sleep(delay).await;
         if self.down.load(Ordering::SeqCst) {
             return Err(PublishError("broker unavailable".into()));
         }
-        self.published.lock().unwrap().push(event.clone());
+        let body = serde_json::to_string(event).map_err(|e| PublishError(e.to_string()))?;
+        let read_back = order_events::parse_queue_body(&body)
+            .map_err(|e| PublishError(format!("published an unreadable event: {e}")))?;
+        self.published.lock().unwrap().push(read_back);
         if self.answer_lost.load(Ordering::SeqCst) {
             return Err(PublishError(
                 "timed out waiting for the broker's answer".into(),

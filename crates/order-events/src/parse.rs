@@ -1,0 +1,109 @@
+//! Reading events from SQS message bodies: the raw envelope (SNS raw message delivery) or an
+//! SNS notification wrapping it, into the type a consumer declares.
+
+use aws_lambda_events::sns::SnsMessage;
+use serde_json::Value;
+
+use crate::envelope::{CloudEvent, EventData, SPEC_VERSION};
+
+/// Why a queue message body is not an event of the expected type.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("message body is not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("message body is neither a CloudEvents envelope nor an SNS notification")]
+    UnknownShape,
+    #[error("SNS notification envelope is malformed: {0}")]
+    BadSnsEnvelope(serde_json::Error),
+    #[error("unsupported CloudEvents specversion {0:?}")]
+    UnsupportedSpecVersion(String),
+    #[error("unexpected event type {found:?}, expected {expected:?}")]
+    UnexpectedType {
+        expected: &'static str,
+        found: String,
+    },
+    #[error("unsupported {event_type} schema version {found:?}, this consumer reads version {supported:?}")]
+    UnsupportedVersion {
+        event_type: &'static str,
+        found: String,
+        supported: &'static str,
+    },
+    #[error("event does not match the {event_type} v{version} schema: {source}")]
+    Schema {
+        event_type: &'static str,
+        version: &'static str,
+        source: serde_json::Error,
+    },
+}
+
+/// Reads an event of type `T` from an SQS message body.
+///
+/// The body is either the CloudEvents envelope itself (raw message delivery, how this system's
+/// subscriptions are configured) or an SNS notification whose `Message` is the envelope (what a
+/// subscription without raw delivery produces). Another type, another version of `T`, or
+/// anything else is an [`EventError`] naming why.
+pub fn parse_queue_body<T: EventData>(body: &str) -> Result<CloudEvent<T>, EventError> {
+    let value = envelope_json(body)?;
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let event_type = field("type");
+    if event_type != T::TYPE {
+        return Err(EventError::UnexpectedType {
+            expected: T::TYPE,
+            found: event_type,
+        });
+    }
+    let version = field("eventversion");
+    if version != T::VERSION {
+        return Err(EventError::UnsupportedVersion {
+            event_type: T::TYPE,
+            found: version,
+            supported: T::VERSION,
+        });
+    }
+    serde_json::from_value(value).map_err(|source| EventError::Schema {
+        event_type: T::TYPE,
+        version: T::VERSION,
+        source,
+    })
+}
+
+/// Reads the envelope of any event type, its data left as JSON: for tools that look at events
+/// they do not consume (dead-letter listings).
+pub fn parse_any(body: &str) -> Result<CloudEvent<Value>, EventError> {
+    serde_json::from_value(envelope_json(body)?).map_err(|source| EventError::Schema {
+        event_type: "CloudEvent",
+        version: SPEC_VERSION,
+        source,
+    })
+}
+
+/// The envelope as JSON, unwrapped from an SNS notification if need be, its specversion checked.
+fn envelope_json(body: &str) -> Result<Value, EventError> {
+    let value: Value = serde_json::from_str(body).map_err(EventError::NotJson)?;
+    let envelope = if value.get("specversion").is_some() {
+        value
+    } else if value.get("Type").and_then(Value::as_str) == Some("Notification") {
+        let notification: SnsMessage =
+            serde_json::from_value(value).map_err(EventError::BadSnsEnvelope)?;
+        let inner: Value =
+            serde_json::from_str(&notification.message).map_err(EventError::NotJson)?;
+        if inner.get("specversion").is_none() {
+            return Err(EventError::UnknownShape);
+        }
+        inner
+    } else {
+        return Err(EventError::UnknownShape);
+    };
+    match envelope.get("specversion").and_then(Value::as_str) {
+        Some(SPEC_VERSION) => Ok(envelope),
+        other => Err(EventError::UnsupportedSpecVersion(
+            other.unwrap_or_default().to_owned(),
+        )),
+    }
+}
