@@ -4,14 +4,16 @@
 #   benchmarks/run.sh --smoke   # a handful of orders: keeps the benchmarks compiling and running
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every function of the template, by the cargo binary that implements it.
+packages=$(sed -n 's/^ *Binary: *//p' template.yaml | sed 's/^/-p /' | tr '\n' ' ')
 if [ "${1:-}" = "--smoke" ]; then
     # The dev profile, which the test run has built already; criterion only checks its benches run.
-    cargo build --quiet -p order-api -p inventory -p payment -p shipping -p notification
+    cargo build --quiet $packages
     cargo bench --quiet --profile dev -p orderflow-benchmarks --bench per_record -- --test
     cargo run --quiet -p orderflow-benchmarks -- --smoke --binaries target/debug --profile dev
 else
     # The functions as deployed: the release profile (LTO, stripped).
-    cargo build --release -p order-api -p inventory -p payment -p shipping -p notification
+    cargo build --release $packages
     cargo bench --profile measure -p orderflow-benchmarks --bench per_record
     cargo run --profile measure -p orderflow-benchmarks
 fi

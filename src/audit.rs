@@ -7,9 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aws_config::SdkConfig;
+use inventory::items::{self as stock, DecisionItem, InventoryItem, Outcome};
+use local_runtime::provision::Deployment;
+use notification::NotificationItem;
+use payment::PaymentItem;
+use shipping::ShipmentItem;
 
-use crate::provision::Deployment;
-use crate::report::{scan, string_attribute, Item};
+use crate::report::{scan, table, ReportError};
 
 /// What the audit is told about the world.
 #[derive(Debug, Clone, Default)]
@@ -74,38 +78,59 @@ pub async fn audit(
     sdk: &SdkConfig,
     deployment: &Deployment,
     expectations: &Expectations,
-) -> Result<AuditReport, aws_sdk_dynamodb::Error> {
+) -> Result<AuditReport, ReportError> {
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let mut report = AuditReport::default();
 
     let mut stock: BTreeMap<String, i128> = BTreeMap::new();
-    let mut decisions: BTreeMap<String, Item> = BTreeMap::new();
-    for item in scan(&client, &deployment.reference("InventoryTable")).await? {
-        let key = string_attribute(&item, "pk").unwrap_or_default().to_owned();
-        if let Some(sku) = key.strip_prefix("SKU#") {
-            let available = item
-                .get("available")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(i128::MIN);
-            stock.insert(sku.to_owned(), available);
-        } else if let Some(order) = key.strip_prefix("ORDER#") {
-            decisions.insert(order.to_owned(), item);
+    let mut decisions: BTreeMap<String, DecisionItem> = BTreeMap::new();
+    let inventory = table(deployment, "inventory", stock::TABLE_VARIABLE)?;
+    for item in scan::<InventoryItem>(&client, &inventory).await? {
+        match item {
+            InventoryItem::Stock(item) => {
+                if let Some(sku) = item.sku() {
+                    stock.insert(sku.to_owned(), i128::from(item.available));
+                }
+            }
+            InventoryItem::Decision(item) => {
+                if let Some(order) = item.order_id() {
+                    decisions.insert(order.to_owned(), item.clone());
+                }
+            }
         }
     }
-    let mut by_service: Vec<(&str, BTreeSet<String>)> = Vec::new();
-    for (service, table) in [
-        ("payment", "PaymentsTable"),
-        ("shipment", "ShipmentsTable"),
-        ("confirmation e-mail record", "NotificationsTable"),
-    ] {
-        let orders = scan(&client, &deployment.reference(table))
-            .await?
-            .iter()
-            .filter_map(|item| string_attribute(item, "orderId").map(str::to_owned))
-            .collect();
-        by_service.push((service, orders));
-    }
+    let orders = |ids: Vec<uuid::Uuid>| -> BTreeSet<String> {
+        ids.iter().map(uuid::Uuid::to_string).collect()
+    };
+    let payments: Vec<PaymentItem> = scan(
+        &client,
+        &table(deployment, "payment", PaymentItem::TABLE_VARIABLE)?,
+    )
+    .await?;
+    let shipments: Vec<ShipmentItem> = scan(
+        &client,
+        &table(deployment, "shipping", ShipmentItem::TABLE_VARIABLE)?,
+    )
+    .await?;
+    let notifications: Vec<NotificationItem> = scan(
+        &client,
+        &table(deployment, "notification", NotificationItem::TABLE_VARIABLE)?,
+    )
+    .await?;
+    let by_service: Vec<(&str, BTreeSet<String>)> = vec![
+        (
+            "payment",
+            orders(payments.iter().map(|p| p.order_id).collect()),
+        ),
+        (
+            "shipment",
+            orders(shipments.iter().map(|s| s.order_id).collect()),
+        ),
+        (
+            "confirmation e-mail record",
+            orders(notifications.iter().map(|n| n.order_id).collect()),
+        ),
+    ];
 
     let seen: BTreeSet<String> = decisions
         .keys()
@@ -126,24 +151,17 @@ pub async fn audit(
     for order in &accepted {
         match decisions.get(order) {
             None => report.problem(format!("order {order}"), "no inventory decision"),
-            Some(decision) => match string_attribute(decision, "decision") {
-                Some("RESERVED") => {
+            Some(decision) => match decision.decision {
+                Outcome::Reserved => {
                     report.reserved += 1;
-                    let lines: BTreeMap<String, u64> = string_attribute(decision, "lines")
-                        .and_then(|l| serde_json::from_str(l).ok())
-                        .unwrap_or_default();
-                    if lines.is_empty() {
+                    if decision.lines.is_empty() {
                         report.problem(format!("order {order}"), "reservation lists no lines");
                     }
-                    for (sku, quantity) in lines {
-                        *reserved_quantities.entry(sku).or_default() += quantity;
+                    for (sku, quantity) in &decision.lines {
+                        *reserved_quantities.entry(sku.clone()).or_default() += quantity;
                     }
                 }
-                Some("REJECTED") => report.rejected += 1,
-                other => report.problem(
-                    format!("order {order}"),
-                    format!("inventory decision is {other:?}"),
-                ),
+                Outcome::Rejected => report.rejected += 1,
             },
         }
         for (service, orders) in &by_service {

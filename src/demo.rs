@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use inventory::DynamoInventory;
 use serde_json::{json, Value};
 
-use crate::client::post_order;
 use crate::report::{order_report, OrderReport};
-use crate::runtime::{LocalRuntime, RuntimeError, RuntimeOptions};
+use local_runtime::client::post_order;
+use local_runtime::runtime::{LocalRuntime, RuntimeError, RuntimeOptions};
 
 /// Stock the local system starts with. `SKU-WEBCAM` is sold out.
 pub const CATALOGUE: &[(&str, u64)] = &[
@@ -98,7 +98,9 @@ pub async fn run(mut options: RuntimeOptions) -> Result<(), BoxError> {
     );
     println!("Starting the emulator and provisioning template.yaml ...");
     let started = Instant::now();
-    let runtime = LocalRuntime::start(options).await.map_err(boxed)?;
+    let runtime = LocalRuntime::start(options, crate::services::registry())
+        .await
+        .map_err(boxed)?;
     println!(
         "Up in {:.1} s: HTTP API at {}, AWS emulator at {}",
         started.elapsed().as_secs_f64(),

@@ -9,8 +9,8 @@
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
-use crate::provision::Deployment;
-use crate::template::Topology;
+use local_runtime::provision::Deployment;
+use local_runtime::template::Topology;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

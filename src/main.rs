@@ -1,51 +1,100 @@
-//! `orderflow`: run the order fan-out locally, and operate it.
-//!
-//! ```text
-//! orderflow demo                       bring everything up, push sample orders through, shut down
-//! orderflow up [--port N]              bring everything up and serve until Ctrl-C
-//! orderflow setup                      install the pinned emulator into .local/venv
-//! orderflow audit                      check the end state of every order
-//! orderflow dlq list <consumer>        what is in a consumer's dead-letter queue
-//! orderflow dlq redrive <consumer>     move it back to the consumer's queue
-//! orderflow dlq purge <consumer> --yes delete it
-//! ```
-//!
-//! The operator commands reach the system at `--endpoint URL` (or `AWS_ENDPOINT_URL`, or AWS)
-//! with resource names prefixed `--prefix P` (default `orderflow-`, what `up` uses).
+//! `orderflow`: run the order system locally, and operate it (`orderflow --help`).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use orderflow::provision::{locate, Deployment};
-use orderflow::runtime::{sdk_config, LocalRuntime, RuntimeOptions};
-use orderflow::template::Topology;
+use clap::{Args, Parser, Subcommand};
+use local_runtime::provision::{locate, Deployment};
+use local_runtime::runtime::{LocalRuntime, RuntimeOptions};
+use local_runtime::sdk::sdk_config;
+use local_runtime::template::Topology;
 
-const USAGE: &str = "usage: orderflow <demo | up [--port N] | setup | audit | dlq <list|redrive|purge> <consumer> [--yes]>
-  operator commands take [--endpoint URL] [--prefix PREFIX]";
+/// Runs the order system locally on an AWS emulator, and operates it (locally or on AWS).
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bring everything up, push sample orders through, print what each service did, shut down.
+    Demo,
+    /// Bring everything up and serve the HTTP API until Ctrl-C.
+    Up {
+        /// Port of the local HTTP API.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
+    /// Install the pinned emulator into .local/venv.
+    Setup,
+    /// Check the end state of every order against the system's promises.
+    Audit(Target),
+    /// Inspect and operate a consumer's dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// What is in the consumer's dead-letter queue.
+    List(DlqTarget),
+    /// Move the consumer's dead letters back to its queue.
+    Redrive(DlqTarget),
+    /// Delete the consumer's dead letters.
+    Purge {
+        #[command(flatten)]
+        target: DlqTarget,
+        /// Confirms the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Args)]
+struct DlqTarget {
+    /// The consumer: a function name (payment) or logical id (PaymentFunction).
+    consumer: String,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// Where the system runs.
+#[derive(Args)]
+struct Target {
+    /// AWS endpoint (default: AWS_ENDPOINT_URL, or AWS itself).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Prefix of the resource names (`up` uses orderflow-; a stack its NamePrefix).
+    #[arg(long, default_value = "orderflow-")]
+    prefix: String,
+}
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = Cli::parse();
     // The demo prints its own account of what happened; the services' logs would drown it.
-    let quiet = args.first().is_some_and(|a| a == "demo");
+    let quiet = matches!(cli.command, Command::Demo);
     lambda_kit::telemetry::init_with_default(if quiet { "warn" } else { "info" });
-    let result = match args.first().map(String::as_str) {
-        Some("demo") => {
+    let result = match cli.command {
+        Command::Demo => {
             orderflow::demo::run(RuntimeOptions {
                 http_address: SocketAddr::from(([127, 0, 0, 1], 0)),
                 ..RuntimeOptions::default()
             })
             .await
         }
-        Some("up") => up(&args[1..]).await,
-        Some("setup") => orderflow::emulator::install()
+        Command::Up { port } => up(port).await,
+        Command::Setup => local_runtime::emulator::install()
             .map(|python| println!("emulator installed: {}", python.display()))
             .map_err(Into::into),
-        Some("audit") => audit(&args[1..]).await,
-        Some("dlq") => dlq(&args[1..]).await,
-        _ => Err(USAGE.into()),
+        Command::Audit(target) => audit(&target).await,
+        Command::Dlq { action } => dlq(action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,22 +105,11 @@ async fn main() -> ExitCode {
     }
 }
 
-/// `--name value` from `args`.
-fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
-}
-
-async fn up(args: &[String]) -> Result<(), BoxError> {
+async fn up(port: u16) -> Result<(), BoxError> {
     let mut options = RuntimeOptions::default();
-    if let Some(port) = flag(args, "--port") {
-        let port = port.parse().map_err(|_| format!("bad port {port:?}"))?;
-        options.http_address.set_port(port);
-    }
+    options.http_address.set_port(port);
     let prefix = options.provision.prefix.clone();
-    let runtime = LocalRuntime::start(options).await?;
+    let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
     orderflow::demo::seed_catalogue(&runtime).await?;
     let endpoint = runtime.endpoint().unwrap_or_default();
     println!(
@@ -92,17 +130,17 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
 
 /// The SDK configuration, template and deployment the operator commands work on.
 async fn operated(
-    args: &[String],
+    target: &Target,
 ) -> Result<(aws_config::SdkConfig, Topology, Deployment), BoxError> {
-    let sdk = sdk_config(flag(args, "--endpoint")).await;
-    let topology = Topology::load(&orderflow::emulator::project_root().join("template.yaml"))?;
-    let prefix = flag(args, "--prefix").unwrap_or("orderflow-");
-    let deployment = locate(&topology, &sdk, prefix).await?;
+    let sdk = sdk_config(target.endpoint.as_deref()).await;
+    let template = local_runtime::emulator::project_root().join("template.yaml");
+    let topology = Topology::load(&template, &Default::default())?;
+    let deployment = locate(&topology, &sdk, &target.prefix).await?;
     Ok((sdk, topology, deployment))
 }
 
-async fn audit(args: &[String]) -> Result<(), BoxError> {
-    let (sdk, _, deployment) = operated(args).await?;
+async fn audit(target: &Target) -> Result<(), BoxError> {
+    let (sdk, _, deployment) = operated(target).await?;
     let expectations = orderflow::audit::Expectations::default();
     let report = orderflow::audit::audit(&sdk, &deployment, &expectations).await?;
     print!("{report}");
@@ -113,18 +151,18 @@ async fn audit(args: &[String]) -> Result<(), BoxError> {
     }
 }
 
-async fn dlq(args: &[String]) -> Result<(), BoxError> {
-    let (Some(action), Some(consumer)) = (args.first(), args.get(1)) else {
-        return Err(USAGE.into());
-    };
-    let (sdk, topology, deployment) = operated(args).await?;
+async fn dlq(action: DlqAction) -> Result<(), BoxError> {
+    let (DlqAction::List(target) | DlqAction::Redrive(target) | DlqAction::Purge { target, .. }) =
+        &action;
+    let consumer = &target.consumer;
+    let (sdk, topology, deployment) = operated(&target.target).await?;
     let (source, dead_letters) =
         orderflow::dlq::queues_of(&topology, consumer).ok_or_else(|| {
             format!("no consumer {consumer:?} with a dead-letter queue in the template")
         })?;
     let dlq_url = deployment.reference(&dead_letters);
-    match action.as_str() {
-        "list" => {
+    match action {
+        DlqAction::List(_) => {
             let listed = orderflow::dlq::list(&sdk, &dlq_url, 100).await?;
             println!("{} message(s) in {dead_letters}", listed.len());
             for letter in listed {
@@ -138,16 +176,15 @@ async fn dlq(args: &[String]) -> Result<(), BoxError> {
                 );
             }
         }
-        "redrive" => {
+        DlqAction::Redrive(_) => {
             let outcome =
                 orderflow::dlq::redrive(&sdk, &deployment, &source, &dead_letters).await?;
             println!("{dead_letters} -> {source}: {outcome:?}");
         }
-        "purge" => {
-            orderflow::dlq::purge(&sdk, &dlq_url, args.iter().any(|a| a == "--yes")).await?;
+        DlqAction::Purge { yes, .. } => {
+            orderflow::dlq::purge(&sdk, &dlq_url, yes).await?;
             println!("{dead_letters} purged");
         }
-        _ => return Err(USAGE.into()),
     }
     Ok(())
 }

@@ -1,12 +1,33 @@
-//! What each service did for an order, read back from the services' tables.
+//! What each service did for an order, read back as the services' own item types from their
+//! tables (found through the template: the table each function's environment names).
 
 use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
+use local_runtime::provision::Deployment;
+use serde::de::DeserializeOwned;
 
-use crate::provision::Deployment;
+/// Why a report could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("reading {table}: {source}")]
+    Read {
+        table: String,
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+    #[error("an item of {table} is not what its service writes: {source}")]
+    Item {
+        table: String,
+        source: serde_dynamo::Error,
+    },
+    #[error("the template gives the function {binary} no table in {variable}")]
+    NoTable {
+        binary: &'static str,
+        variable: &'static str,
+    },
+}
 
 /// One service's effect for an order: when, and a one-line summary.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,22 +64,22 @@ impl OrderReport {
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
-/// A string attribute of an item.
-pub(crate) fn string_attribute<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
+/// The physical name of the table the function built from `binary` names in `variable`.
+pub(crate) fn table(
+    deployment: &Deployment,
+    binary: &'static str,
+    variable: &'static str,
+) -> Result<String, ReportError> {
+    deployment
+        .referenced_by(binary, variable)
+        .ok_or(ReportError::NoTable { binary, variable })
 }
 
-fn text<'a>(item: &'a Item, name: &str) -> &'a str {
-    string_attribute(item, name).unwrap_or_default()
-}
-
-/// Every item of `table` (a physical name), read consistently, page by page.
-pub(crate) async fn scan(
+/// Every item of `table` (a physical name) as `T`, read consistently, page by page.
+pub(crate) async fn scan<T: DeserializeOwned>(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-) -> Result<Vec<Item>, aws_sdk_dynamodb::Error> {
+) -> Result<Vec<T>, ReportError> {
     let mut items = Vec::new();
     let mut start = None;
     loop {
@@ -68,8 +89,14 @@ pub(crate) async fn scan(
             .consistent_read(true)
             .set_exclusive_start_key(start)
             .send()
-            .await?;
-        items.extend(page.items.unwrap_or_default());
+            .await
+            .map_err(|e| ReportError::Read {
+                table: table.to_owned(),
+                source: Box::new(e.into()),
+            })?;
+        for item in page.items.unwrap_or_default() {
+            items.push(typed(table, item)?);
+        }
         start = page.last_evaluated_key;
         if start.is_none() {
             return Ok(items);
@@ -77,69 +104,96 @@ pub(crate) async fn scan(
     }
 }
 
-fn step(
-    item: Option<Item>,
-    time_attribute: &str,
-    summary: impl Fn(&Item) -> String,
-) -> Option<Step> {
-    let item = item?;
-    let at = DateTime::parse_from_rfc3339(text(&item, time_attribute))
-        .ok()?
-        .with_timezone(&Utc);
-    Some(Step {
-        at,
-        summary: summary(&item),
+fn typed<T: DeserializeOwned>(table: &str, item: Item) -> Result<T, ReportError> {
+    serde_dynamo::from_item(item).map_err(|source| ReportError::Item {
+        table: table.to_owned(),
+        source,
     })
 }
 
-async fn get(
+/// The item of `table` whose `key` attribute is `value`, as `T`.
+async fn get<T: DeserializeOwned>(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     key: &str,
     value: String,
-) -> Result<Option<Item>, aws_sdk_dynamodb::Error> {
-    Ok(client
+) -> Result<Option<T>, ReportError> {
+    let item = client
         .get_item()
         .table_name(table)
         .key(key, AttributeValue::S(value))
         .consistent_read(true)
         .send()
-        .await?
-        .item)
+        .await
+        .map_err(|e| ReportError::Read {
+            table: table.to_owned(),
+            source: Box::new(e.into()),
+        })?
+        .item;
+    item.map(|item| typed(table, item)).transpose()
 }
 
-/// Reads every service's record of `order_id`.
+/// Reads every service's item about `order_id`.
 pub async fn order_report(
     sdk: &SdkConfig,
     deployment: &Deployment,
     order_id: &str,
-) -> Result<OrderReport, aws_sdk_dynamodb::Error> {
+) -> Result<OrderReport, ReportError> {
+    use inventory::items::{self as stock, DecisionItem, Outcome};
+    use notification::NotificationItem;
+    use payment::PaymentItem;
+    use shipping::ShipmentItem;
+
     let client = aws_sdk_dynamodb::Client::new(sdk);
-    let table = |logical_id| deployment.reference(logical_id);
     let order = || order_id.to_owned();
-    let inventory = get(
+    let decision: Option<DecisionItem> = get(
         &client,
-        &table("InventoryTable"),
-        "pk",
-        format!("ORDER#{order_id}"),
+        &table(deployment, "inventory", stock::TABLE_VARIABLE)?,
+        stock::KEY,
+        stock::order_key(order_id),
     )
     .await?;
-    let payment = get(&client, &table("PaymentsTable"), "orderId", order()).await?;
-    let shipment = get(&client, &table("ShipmentsTable"), "orderId", order()).await?;
-    let notification = get(&client, &table("NotificationsTable"), "orderId", order()).await?;
+    let payment: Option<PaymentItem> = get(
+        &client,
+        &table(deployment, "payment", PaymentItem::TABLE_VARIABLE)?,
+        PaymentItem::KEY,
+        order(),
+    )
+    .await?;
+    let shipment: Option<ShipmentItem> = get(
+        &client,
+        &table(deployment, "shipping", ShipmentItem::TABLE_VARIABLE)?,
+        ShipmentItem::KEY,
+        order(),
+    )
+    .await?;
+    let notification: Option<NotificationItem> = get(
+        &client,
+        &table(deployment, "notification", NotificationItem::TABLE_VARIABLE)?,
+        NotificationItem::KEY,
+        order(),
+    )
+    .await?;
     Ok(OrderReport {
-        inventory: step(inventory, "decidedAt", |i| match text(i, "reason") {
-            "" => text(i, "decision").to_lowercase(),
-            reason => format!("{}: {reason}", text(i, "decision").to_lowercase()),
+        inventory: decision.map(|d| Step {
+            at: d.decided_at,
+            summary: match (d.decision, d.reason) {
+                (Outcome::Reserved, _) => "reserved".to_owned(),
+                (Outcome::Rejected, Some(reason)) => format!("rejected: {reason}"),
+                (Outcome::Rejected, None) => "rejected".to_owned(),
+            },
         }),
-        payment: step(payment, "paidAt", |i| {
-            format!("charged ({})", text(i, "chargeId"))
+        payment: payment.map(|p| Step {
+            at: p.paid_at,
+            summary: format!("charged ({})", p.charge_id),
         }),
-        shipment: step(shipment, "createdAt", |i| {
-            format!("shipment created, tracking {}", text(i, "trackingNumber"))
+        shipment: shipment.map(|s| Step {
+            at: s.created_at,
+            summary: format!("shipment created, tracking {}", s.tracking_number),
         }),
-        notification: step(notification, "sentAt", |i| {
-            format!("confirmation e-mailed to {}", text(i, "recipient"))
+        notification: notification.map(|n| Step {
+            at: n.sent_at,
+            summary: format!("confirmation e-mailed to {}", n.recipient),
         }),
     })
 }
@@ -149,7 +203,8 @@ pub async fn count_items(
     sdk: &SdkConfig,
     deployment: &Deployment,
     table: &str,
-) -> Result<usize, aws_sdk_dynamodb::Error> {
+) -> Result<usize, ReportError> {
     let client = aws_sdk_dynamodb::Client::new(sdk);
-    Ok(scan(&client, &deployment.reference(table)).await?.len())
+    let items: Vec<serde::de::IgnoredAny> = scan(&client, &deployment.reference(table)).await?;
+    Ok(items.len())
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 fn template() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
     let text = std::fs::read_to_string(path).expect("template.yaml is readable");
-    orderflow::template::document(&text).expect("template.yaml parses")
+    local_runtime::template::document(&text).expect("template.yaml parses")
 }
 
 fn resources(template: &Value) -> impl Iterator<Item = (&String, &Value)> {

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use lambda_kit::batch::BatchProcessor;
 use lambda_kit::consumer::SqsConsumer;
+use lambda_kit::effect::MemoryEffectStore;
 use lambda_kit::idempotency::{IdempotencyKey, Idempotent, MemoryIdempotency};
-use lambda_kit::record::MemoryRecordStore;
 use order_events::testing::{event_batch, sample_event};
 use order_events::OrderPlaced;
 
@@ -74,7 +74,7 @@ fn idempotency(c: &mut Criterion) {
 
 fn consumer(c: &mut Criterion) {
     let rt = runtime();
-    let shipping = shipping::Shipping::new(MemoryRecordStore::default());
+    let shipping = shipping::Shipping::new(MemoryEffectStore::default());
     c.bench_function("consumer/shipping, 10 records (memory store)", |b| {
         b.iter_batched(
             fresh_batch,

@@ -4,24 +4,16 @@
 use std::path::Path;
 use std::time::Duration;
 
-use orderflow::emulator::project_root;
+use local_runtime::emulator::project_root;
+use local_runtime::template::{FunctionSpec, Resolver, Topology};
 
 use crate::report::Table;
 use crate::runtime_api::run_function;
 use crate::stats::{ms, Summary};
 use crate::system::BenchResult;
 
-/// (cargo binary, the template's function) of the five functions.
-pub const FUNCTIONS: [(&str, &str); 5] = [
-    ("order-api", "OrderApiFunction"),
-    ("inventory", "InventoryFunction"),
-    ("payment", "PaymentFunction"),
-    ("shipping", "ShippingFunction"),
-    ("notification", "NotificationFunction"),
-];
-
 pub struct Row {
-    pub binary: &'static str,
+    pub binary: String,
     pub x86_64_bytes: Option<u64>,
     pub arm64_bytes: Option<u64>,
     pub init: Summary,
@@ -34,45 +26,62 @@ pub struct Results {
     pub rows: Vec<Row>,
 }
 
-/// Every setting any function reads at start, with placeholder values: a function's init
-/// reads its configuration and builds its clients, and calls no AWS API.
-fn environment() -> Vec<(String, String)> {
-    [
-        ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:orders"),
-        ("IDEMPOTENCY_TABLE", "idempotency"),
-        ("INVENTORY_TABLE", "inventory"),
-        ("PAYMENTS_TABLE", "payments"),
-        ("SHIPMENTS_TABLE", "shipments"),
-        ("NOTIFICATIONS_TABLE", "notifications"),
-        ("SENDER_EMAIL", "orders@example.com"),
+/// The function's environment as the template gives it, with placeholders for the resources
+/// (nothing is provisioned: a function's init reads its configuration and builds its clients,
+/// and calls no AWS API), and dummy credentials.
+fn environment(spec: &FunctionSpec, parameters: &Resolver) -> Vec<(String, String)> {
+    let mut environment: Vec<(String, String)> = spec
+        .environment
+        .iter()
+        .map(|(name, value)| {
+            let resolved = parameters.string(value).unwrap_or_else(|_| {
+                let resource = value["Ref"].as_str().unwrap_or("placeholder");
+                if name.ends_with("_ARN") {
+                    format!("arn:aws:sns:us-east-1:123456789012:{resource}")
+                } else {
+                    resource.to_owned()
+                }
+            });
+            (name.clone(), resolved)
+        })
+        .collect();
+    for (name, value) in [
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+    ] {
+        environment.push((name.to_owned(), value.to_owned()));
+    }
+    environment
 }
 
 pub async fn run(binaries: &Path, profile: &str, runs: usize) -> BenchResult<Results> {
+    let template = project_root().join("template.yaml");
+    let topology = Topology::load(&template, &Default::default())?;
+    let parameters = Resolver {
+        parameters: topology.parameters.clone(),
+        ..Resolver::default()
+    };
     let mut rows = Vec::new();
-    for (binary, function) in FUNCTIONS {
-        let path = binaries.join(binary);
+    for spec in &topology.functions {
+        let binary = spec.binary.clone();
+        let path = binaries.join(&binary);
         let arm64 = project_root()
             .join(".aws-sam/build")
-            .join(function)
+            .join(&spec.logical_id)
             .join("bootstrap");
+        let environment = environment(spec, &parameters);
         let mut inits = Vec::new();
         let mut init_cpu = Vec::new();
         let mut rss_kib = 0;
         for _ in 0..runs {
-            let run = run_function(&path, &[], &environment(), Vec::new()).await?;
+            let run = run_function(&path, &[], &environment, Vec::new()).await?;
             inits.push(run.init);
             init_cpu.push(run.init_cpu);
             rss_kib = rss_kib.max(run.peak_rss_kib);
         }
         let row = Row {
-            binary,
+            binary: binary.clone(),
             x86_64_bytes: std::fs::metadata(&path).ok().map(|m| m.len()),
             arm64_bytes: std::fs::metadata(&arm64).ok().map(|m| m.len()),
             init: Summary::of(&inits),
@@ -112,7 +121,7 @@ impl Results {
         ]);
         for row in &self.rows {
             table.row(vec![
-                row.binary.to_owned(),
+                row.binary.clone(),
                 size(row.x86_64_bytes),
                 size(row.arm64_bytes),
                 ms(row.init.p50),

@@ -16,7 +16,7 @@ pub const DYNAMODB_READ_UNITS_PER_MILLION: f64 = 0.125;
 pub const MEMORY_GB: f64 = 0.25;
 
 /// DynamoDB units per order, from the code: transactional writes cost 2 units per item.
-/// Inventory: 1 transaction of (2 skus + decision + idempotency record) = 8; payment: a
+/// Inventory: 1 transaction of (2 skus + decision + idempotency entry) = 8; payment: a
 /// strongly consistent read of the record (1 read unit), then 1 transaction of 2 items = 4;
 /// shipping: 1 transaction of 2 items = 4; notification: the claim (1) and 1 transaction of
 /// 2 items (4) = 5.
@@ -25,7 +25,7 @@ pub const READ_UNITS_PER_ORDER: f64 = 1.0;
 
 /// One consumer's measured invocations.
 pub struct ConsumerLoad {
-    pub name: &'static str,
+    pub name: String,
     pub invocations: u64,
     pub records: u64,
     pub busy: Duration,
@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn the_estimate_adds_up_its_lines() {
         let consumers = [ConsumerLoad {
-            name: "inventory",
+            name: "inventory".to_owned(),
             invocations: 100,
             records: 1000,
             busy: Duration::from_secs(10),

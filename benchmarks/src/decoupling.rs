@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use crate::report::{log_bar_chart, BarGroup, Table};
 use crate::stats::{ms, Summary};
-use crate::system::{post_orders, BenchResult, Client, OrderEndpoint, System, CAREFUL, PATIENT};
+use lambda_kit::http::HttpFunction;
+
+use crate::system::{post_orders, BenchResult, Client, System, CAREFUL, PATIENT};
 
 pub struct Settings {
     pub orders: usize,
@@ -17,7 +19,7 @@ impl Settings {
     async fn burst(
         &self,
         system: &System,
-        endpoint: &dyn OrderEndpoint,
+        endpoint: &dyn HttpFunction,
         client: Client,
     ) -> Vec<(u16, Duration)> {
         post_orders(

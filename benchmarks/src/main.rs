@@ -21,7 +21,7 @@ mod throughput;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use orderflow::emulator::project_root;
+use local_runtime::emulator::project_root;
 
 use crate::system::{BenchResult, System};
 
@@ -283,7 +283,7 @@ times with it (a retry is the same order, on either design).
 Orders per second end to end (POST to all four services done) through the local runtime, and,
 in the same run, a minimal SDK loop making the calls an order
 needs at the emulator: one `Publish`, then per queue a `ReceiveMessage` of up to 10, per
-message a `TransactWriteItems` of a conditional put (the idempotency record) and a put (the
+message a `TransactWriteItems` of a conditional put (the idempotency entry) and a put (the
 effect), as the consumers commit, and one `DeleteMessageBatch`, on the same template's topic
 and queues. Each run has a fresh emulator of its own. {pollers} pollers per queue in both. A ratio near 1 means our code adds little to what the emulator itself costs.
 

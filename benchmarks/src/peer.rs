@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use inventory::DynamoInventory;
-use orderflow::emulator::project_root;
-use orderflow::provision::{provision, ProvisionOptions};
-use orderflow::template::Topology;
+use local_runtime::emulator::project_root;
+use local_runtime::provision::{provision, ProvisionOptions};
+use local_runtime::template::Topology;
 
 use crate::report::Table;
 use crate::runtime_api::{run_function, ProcessRun};
@@ -71,7 +71,7 @@ pub async fn run_peers(
         })
         .collect::<Result<_, _>>()?;
     let records = batches.len() * 10;
-    let topology = Topology::load(&project_root().join("template.yaml"))?;
+    let topology = Topology::load(&project_root().join("template.yaml"), &Default::default())?;
 
     let bootstrap = project_root().join("benchmarks/powertools/bootstrap.py");
     let peers: [(&str, &Path, Vec<&str>); 2] = [

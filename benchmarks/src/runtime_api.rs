@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::TokioIo;
 use tokio::sync::Notify;
 
 use crate::system::BenchResult;
@@ -56,7 +55,14 @@ pub async fn run_function(
     let drained = Arc::new(Notify::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
-    let server = tokio::spawn(serve(listener, state.clone(), drained.clone()));
+    let (_stop, never) = tokio::sync::watch::channel(false);
+    let server = {
+        let (state, drained) = (state.clone(), drained.clone());
+        local_runtime::http::serve(listener, never, move |request| {
+            let (state, drained) = (state.clone(), drained.clone());
+            async move { answer(request, &state, &drained).await }
+        })
+    };
 
     let started = Instant::now();
     let mut child = tokio::process::Command::new(program)
@@ -144,21 +150,6 @@ fn cpu_and_peak_memory(pid: u32) -> Option<(Duration, u64)> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
     Some((cpu, peak))
-}
-
-async fn serve(listener: tokio::net::TcpListener, state: Arc<Mutex<State>>, drained: Arc<Notify>) {
-    while let Ok((stream, _)) = listener.accept().await {
-        let (state, drained) = (state.clone(), drained.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let (state, drained) = (state.clone(), drained.clone());
-                async move { Ok::<_, std::convert::Infallible>(answer(request, &state, &drained).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
 }
 
 async fn answer(

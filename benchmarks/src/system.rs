@@ -7,29 +7,32 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use inventory::DynamoInventory;
+use lambda_kit::http::HttpFunction;
 use lambda_kit::idempotency::MemoryIdempotency;
+use local_runtime::functions::Function;
+use local_runtime::runtime::{LocalRuntime, RuntimeOptions};
 use order_api::OrderApi;
-use orderflow::functions::{Function, HttpApi};
-use orderflow::runtime::{LocalRuntime, RuntimeOptions};
 use payment::SimulatedGateway;
 
 use crate::chain::ChainPublisher;
 
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-pub const CONSUMERS: [(&str, &str); 4] = [
-    ("InventoryFunction", "inventory"),
-    ("PaymentFunction", "payment"),
-    ("ShippingFunction", "shipping"),
-    ("NotificationFunction", "notification"),
-];
+/// A consumer of the template: its function (logical id), cargo binary and queue.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub function: String,
+    pub binary: String,
+    pub queue: String,
+}
 pub const SKUS: [&str; 2] = ["SKU-KEYBOARD", "SKU-MOUSE"];
 /// Concurrent pollers per queue, for the runtime and the raw loop alike.
 pub const POLLERS: usize = 2;
 
 pub struct System {
     pub runtime: LocalRuntime,
-    pub fanout: Arc<HttpApi>,
+    pub consumers: Vec<Consumer>,
+    pub fanout: Arc<dyn HttpFunction>,
     pub chain: Arc<OrderApi<ChainPublisher, MemoryIdempotency>>,
     pub chain_gateway: Arc<SimulatedGateway>,
     pub order: serde_json::Value,
@@ -50,20 +53,32 @@ impl System {
         options.provision.visibility_timeout_override = Some(10);
         options.provision.parameter_overrides =
             BTreeMap::from([("MaxReceiveCount".to_owned(), "1000".to_owned())]);
-        let runtime = LocalRuntime::start(options).await?;
+        let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
+        let consumers: Vec<Consumer> = runtime
+            .topology()
+            .consumers()
+            .filter_map(|f| {
+                Some(Consumer {
+                    function: f.logical_id.clone(),
+                    binary: f.binary.clone(),
+                    queue: f.sqs_sources.first()?.queue.clone(),
+                })
+            })
+            .collect();
 
-        let Function::Http(fanout) = runtime.build_function("OrderApiFunction", &[])?.0 else {
+        let Function::Http(fanout) = runtime.build_function("OrderApiFunction", &[])?.function
+        else {
             return Err("OrderApiFunction is not an HTTP function".into());
         };
         let mut services = Vec::new();
         let mut chain_gateway = None;
-        for (function, name) in CONSUMERS {
-            let (built, handles) = runtime.build_function(function, &[])?;
-            let Function::Queue(consumer) = built else {
-                return Err(format!("{function} is not a queue consumer").into());
+        for consumer in &consumers {
+            let built = runtime.build_function(&consumer.function, &[])?;
+            chain_gateway = chain_gateway.or(built.handle::<SimulatedGateway>());
+            let Function::Queue(handler) = built.function else {
+                return Err(format!("{} is not a queue consumer", consumer.function).into());
             };
-            chain_gateway = chain_gateway.or(handles.payment_gateway);
-            services.push((name.to_owned(), consumer));
+            services.push((consumer.binary.clone(), handler));
         }
         let chain_gateway = chain_gateway.ok_or("the chain has no payment gateway")?;
         let chain = OrderApi::new(
@@ -74,10 +89,11 @@ impl System {
             inventory(&runtime).set_stock(sku, 100_000_000).await?;
         }
         let order = serde_json::from_str(&std::fs::read_to_string(
-            orderflow::emulator::project_root().join("events/order-request.json"),
+            local_runtime::emulator::project_root().join("events/order-request.json"),
         )?)?;
         Ok(Self {
             runtime,
+            consumers,
             fanout,
             chain: Arc::new(chain),
             chain_gateway,
@@ -85,16 +101,19 @@ impl System {
         })
     }
 
-    pub fn gateway(&self) -> BenchResult<&SimulatedGateway> {
-        Ok(self.runtime.payment_gateway().ok_or("no payment gateway")?)
+    pub fn gateway(&self) -> BenchResult<Arc<SimulatedGateway>> {
+        Ok(self
+            .runtime
+            .handle::<SimulatedGateway>()
+            .ok_or("no payment gateway")?)
     }
 
     /// Orders every consumer of the fan-out has completed (deleted from its queue), the least
     /// of the four.
     pub fn completed_by_all(&self) -> u64 {
-        CONSUMERS
+        self.consumers
             .iter()
-            .map(|(function, _)| self.runtime.stats(function).deleted)
+            .map(|c| self.runtime.stats(&c.function).deleted)
             .min()
             .unwrap_or(0)
     }
@@ -118,8 +137,8 @@ impl System {
     /// Disables or enables every consumer's event source mapping. Disabling waits out a long
     /// poll the mappings abandoned, which would otherwise take (and hide) the next messages.
     pub async fn set_consumers_enabled(&self, enabled: bool) {
-        for (function, _) in CONSUMERS {
-            self.runtime.set_source_enabled(function, enabled);
+        for consumer in &self.consumers {
+            self.runtime.set_source_enabled(&consumer.function, enabled);
         }
         if !enabled {
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -139,32 +158,22 @@ fn inventory(runtime: &LocalRuntime) -> DynamoInventory {
     )
 }
 
-/// An HTTP handler of orders: the deployed API or the chain.
-pub trait OrderEndpoint: Send + Sync {
-    /// POSTs one order, with an `Idempotency-Key` when one is given; the status.
-    fn post(&self, body: String, key: Option<String>) -> futures::future::BoxFuture<'_, u16>;
-}
-
-impl<P, S> OrderEndpoint for OrderApi<P, S>
-where
-    P: order_api::EventPublisher,
-    S: lambda_kit::idempotency::IdempotencyStore,
-{
-    fn post(&self, body: String, key: Option<String>) -> futures::future::BoxFuture<'_, u16> {
-        Box::pin(async move {
-            let mut request = http::Request::builder()
-                .method("POST")
-                .uri("/orders")
-                .header("content-type", "application/json");
-            if let Some(key) = key {
-                request = request.header("idempotency-key", key);
-            }
-            let request = request.body(lambda_http::Body::Text(body));
-            match request {
-                Ok(request) => self.handle(request).await.status().as_u16(),
-                Err(_) => 0,
-            }
-        })
+/// POSTs one order to `endpoint` (the deployed API or the chain), with an `Idempotency-Key`
+/// when one is given; the status.
+async fn post(endpoint: &dyn HttpFunction, body: String, key: Option<String>) -> u16 {
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri("/orders")
+        .header("content-type", "application/json");
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    match request.body(body.into_bytes()) {
+        Ok(request) => {
+            let request = local_runtime::gateway::request_for(order_api::PLACE_ORDER, request);
+            endpoint.handle(request).await.status().as_u16()
+        }
+        Err(_) => 0,
     }
 }
 
@@ -195,7 +204,7 @@ pub const CAREFUL: Client = Client {
 /// POSTs `orders` orders, `concurrency` at a time, as `client` does. (final status, latency
 /// until that answer) of each.
 pub async fn post_orders(
-    endpoint: &dyn OrderEndpoint,
+    endpoint: &dyn HttpFunction,
     body: &serde_json::Value,
     orders: usize,
     concurrency: usize,
@@ -213,7 +222,7 @@ pub async fn post_orders(
                     if attempt > 0 {
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
-                    status = endpoint.post(body.clone(), key.clone()).await;
+                    status = post(endpoint, body.clone(), key.clone()).await;
                     if status != 503 && status != 409 {
                         break;
                     }

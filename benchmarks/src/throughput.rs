@@ -12,7 +12,7 @@ use futures::StreamExt;
 
 use crate::cost::ConsumerLoad;
 use crate::report::Table;
-use crate::system::{post_orders, BenchResult, System, CONSUMERS, PATIENT, POLLERS};
+use crate::system::{post_orders, BenchResult, System, PATIENT, POLLERS};
 
 pub struct Results {
     pub orders: usize,
@@ -49,9 +49,10 @@ impl CallTimes {
 pub async fn run(orders: usize, concurrency: usize) -> BenchResult<Results> {
     let system = System::start().await?;
     // Ours: from the first POST until all four services have completed every order.
-    let stats_before: Vec<_> = CONSUMERS
+    let stats_before: Vec<_> = system
+        .consumers
         .iter()
-        .map(|(function, _)| system.runtime.stats(function))
+        .map(|c| system.runtime.stats(&c.function))
         .collect();
     let before = system.completed_by_all();
     let started = Instant::now();
@@ -70,13 +71,14 @@ pub async fn run(orders: usize, concurrency: usize) -> BenchResult<Results> {
         .wait_completed(before + orders as u64, Duration::from_secs(900))
         .await?;
     let ours = orders as f64 / started.elapsed().as_secs_f64();
-    let consumers = CONSUMERS
+    let consumers = system
+        .consumers
         .iter()
         .zip(stats_before)
-        .map(|((function, name), before)| {
-            let after = system.runtime.stats(function);
+        .map(|(consumer, before)| {
+            let after = system.runtime.stats(&consumer.function);
             ConsumerLoad {
-                name,
+                name: consumer.binary.clone(),
                 invocations: after.invocations - before.invocations,
                 records: after.records - before.records,
                 busy: after.busy.saturating_sub(before.busy),
@@ -93,13 +95,13 @@ pub async fn run(orders: usize, concurrency: usize) -> BenchResult<Results> {
     let started = Instant::now();
     let publishers = publish_raw(&system, orders, concurrency, times.clone());
     let mut pollers = Vec::new();
-    for (function, _) in CONSUMERS {
-        let queue = function.replace("Function", "Queue");
+    for consumer in &system.consumers {
+        let queue = &consumer.queue;
         let handled = Arc::new(AtomicU64::new(0));
         for _ in 0..POLLERS {
             pollers.push(consume_raw(
                 &system,
-                system.runtime.deployment().reference(&queue),
+                system.runtime.deployment().reference(queue),
                 orders as u64,
                 handled.clone(),
                 times.clone(),
@@ -171,7 +173,7 @@ async fn publish_raw(
 }
 
 /// Receives from `queue_url` until `handled` reaches `orders`; per message a transaction of a
-/// conditional put (the idempotency record) and a put (the effect), then one batch delete.
+/// conditional put (the idempotency entry) and a put (the effect), then one batch delete.
 async fn consume_raw(
     system: &System,
     queue_url: String,

@@ -5,7 +5,7 @@
 # pyenv's 3.13, or LOCALSTACK_PYTHON. Extra arguments go to `cargo test`.
 #
 #   infra/localstack/run-e2e.sh                  # every end-to-end test
-#   infra/localstack/run-e2e.sh --test fanout    # one test binary
+#   infra/localstack/run-e2e.sh --test e2e fanout   # one module (arguments go to cargo test)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -55,6 +55,6 @@ export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$moto_port"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 if [ $# -eq 0 ]; then
-    set -- --test fanout --test idempotency --test idempotent_api --test scenarios
+    set -- --test e2e
 fi
 cargo test "$@"

@@ -57,7 +57,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 pub use futures::future::BoxFuture;
 use lambda_runtime::{service_fn, LambdaEvent};
 
-use crate::batch::{BatchError, BatchProcessor};
+use crate::batch::BatchProcessor;
 use crate::RecordError;
 
 /// A function fed by an SQS event source that answers with a partial batch response.
@@ -70,8 +70,11 @@ pub trait SqsConsumer: Send + Sync {
         &self,
         batch: SqsEvent,
         deadline: SystemTime,
-    ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>>;
+    ) -> BoxFuture<'_, Result<SqsBatchResponse, InvocationError>>;
 }
+
+/// A failed invocation, as Lambda sees a function error: every record of the batch is retried.
+pub type InvocationError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A message body type: how a record body becomes one, and the span its processing logs in.
 pub trait QueueEvent: Sized + Send {
@@ -106,9 +109,10 @@ impl<H: EventHandler> SqsConsumer for H {
         &self,
         batch: SqsEvent,
         deadline: SystemTime,
-    ) -> BoxFuture<'_, Result<SqsBatchResponse, BatchError>> {
+    ) -> BoxFuture<'_, Result<SqsBatchResponse, InvocationError>> {
         Box::pin(async move {
-            self.batch_processor()
+            Ok(self
+                .batch_processor()
                 .process_events(
                     batch,
                     deadline,
@@ -116,7 +120,7 @@ impl<H: EventHandler> SqsConsumer for H {
                     H::Event::span,
                     |event| self.apply(event, deadline),
                 )
-                .await
+                .await?)
         })
     }
 }
@@ -126,21 +130,9 @@ pub async fn run_on_lambda(consumer: impl SqsConsumer) -> Result<(), lambda_runt
     let consumer = &consumer;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
         let deadline = event.context.deadline();
-        consumer
-            .handle(event.payload, deadline)
-            .await
-            .map_err(lambda_runtime::Error::from)
+        consumer.handle(event.payload, deadline).await
     }))
     .await
-}
-
-/// What a consumer's effect store reports for one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect<T> {
-    /// The effect happened now; `T` describes it.
-    Applied(T),
-    /// The effect had already happened for this event (or for this order): nothing was done.
-    AlreadyApplied,
 }
 
 /// A required setting is missing or invalid.

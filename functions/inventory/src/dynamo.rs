@@ -5,27 +5,20 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use lambda_kit::consumer::{ConfigError, Effect, FunctionEnv};
-use lambda_kit::idempotency::{n, s, Commit, DynamoIdempotency};
+use lambda_kit::consumer::{ConfigError, FunctionEnv};
+use lambda_kit::idempotency::{n, s, DynamoIdempotency, Effect, IdempotencyError};
 use lambda_kit::RecordError;
 use order_events::OrderPlacedEvent;
 
+use crate::items::{self, DecisionItem, Outcome, StockItem, AVAILABLE, KEY};
 use crate::{quantities_by_sku, Decision, InventoryStore, Rejection, SERVICE};
 
-/// Stock and decisions in DynamoDB, committed with the idempotency record.
+/// Stock and decisions in DynamoDB, committed with the idempotency entry.
 #[derive(Debug, Clone)]
 pub struct DynamoInventory {
     client: aws_sdk_dynamodb::Client,
     table: String,
     idempotency: DynamoIdempotency,
-}
-
-fn sku_key(sku: &str) -> AttributeValue {
-    s(format!("SKU#{sku}"))
-}
-
-fn order_key(event: &OrderPlacedEvent) -> AttributeValue {
-    s(format!("ORDER#{}", event.order_id()))
 }
 
 impl DynamoInventory {
@@ -41,18 +34,21 @@ impl DynamoInventory {
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         Ok(Self::new(
             aws_sdk_dynamodb::Client::new(sdk),
-            env.require("INVENTORY_TABLE")?,
+            env.require(items::TABLE_VARIABLE)?,
             env.require("IDEMPOTENCY_TABLE")?,
         ))
     }
 
     /// Sets the available stock of `sku` (operators and tests stock the shelves with this).
     pub async fn set_stock(&self, sku: &str, available: u64) -> Result<(), RecordError> {
+        let item = StockItem {
+            pk: items::sku_key(sku),
+            available,
+        };
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", sku_key(sku))
-            .item("available", n(available))
+            .set_item(Some(serde_dynamo::to_item(item)?))
             .send()
             .await?;
         Ok(())
@@ -64,7 +60,7 @@ impl DynamoInventory {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", sku_key(sku))
+            .key(KEY, s(items::sku_key(sku)))
             .consistent_read(true)
             .send()
             .await?
@@ -72,52 +68,55 @@ impl DynamoInventory {
         Ok(item.as_ref().and_then(available))
     }
 
-    fn decision_put(&self, event: &OrderPlacedEvent, decision: &Decision) -> TransactWriteItem {
-        let (status, reason) = match decision {
-            Decision::Reserved => ("RESERVED", String::new()),
-            Decision::Rejected(reason) => ("REJECTED", reason.to_string()),
+    fn decision_put(
+        &self,
+        event: &OrderPlacedEvent,
+        decision: &Decision,
+    ) -> Result<TransactWriteItem, RecordError> {
+        let (outcome, reason) = match decision {
+            Decision::Reserved => (Outcome::Reserved, None),
+            Decision::Rejected(reason) => (Outcome::Rejected, Some(reason.to_string())),
         };
-        let mut put = Put::builder()
+        let item = DecisionItem {
+            pk: items::order_key(event.order_id()),
+            decision: outcome,
+            reason,
+            event_id: event.id,
+            lines: quantities_by_sku(&event.data)
+                .into_iter()
+                .map(|(sku, quantity)| (sku.to_owned(), quantity))
+                .collect(),
+            decided_at: chrono::Utc::now(),
+        };
+        let put = Put::builder()
             .table_name(&self.table)
-            .item("pk", order_key(event))
-            .item("decision", s(status))
-            .item("eventId", s(event.id.to_string()))
-            // What the decision covers, so an audit can recompute stock from decisions.
-            .item("lines", s(lines_json(event)))
-            .item("decidedAt", s(chrono::Utc::now().to_rfc3339()))
+            .set_item(Some(serde_dynamo::to_item(item)?))
             // One decision per order, even if two distinct events name the same order.
-            .condition_expression("attribute_not_exists(pk)");
-        if !reason.is_empty() {
-            put = put.item("reason", s(reason));
-        }
-        TransactWriteItem::builder()
-            .put(put.build().expect("table, item and condition are set"))
-            .build()
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", KEY)
+            .build()?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn decrement(&self, sku: &str, quantity: u64) -> TransactWriteItem {
+    fn decrement(&self, sku: &str, quantity: u64) -> Result<TransactWriteItem, RecordError> {
         let update = Update::builder()
             .table_name(&self.table)
-            .key("pk", sku_key(sku))
-            .update_expression("SET available = available - :q")
-            .condition_expression("attribute_exists(pk) AND available >= :q")
+            .key(KEY, s(items::sku_key(sku)))
+            .update_expression("SET #available = #available - :q")
+            .condition_expression("attribute_exists(#pk) AND #available >= :q")
+            .expression_attribute_names("#pk", KEY)
+            .expression_attribute_names("#available", AVAILABLE)
             .expression_attribute_values(":q", n(quantity))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .expect("table, key and update expression are set");
-        TransactWriteItem::builder().update(update).build()
+            .build()?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
-}
-
-/// `{"sku": quantity, ...}` of the order.
-fn lines_json(event: &OrderPlacedEvent) -> String {
-    serde_json::to_string(&quantities_by_sku(&event.data)).unwrap_or_default()
 }
 
 fn available(item: &HashMap<String, AttributeValue>) -> Option<u64> {
-    item.get("available")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
+    serde_dynamo::from_item::<_, StockItem>(item.clone())
+        .ok()
+        .map(|stock| stock.available)
 }
 
 impl InventoryStore for DynamoInventory {
@@ -125,14 +124,17 @@ impl InventoryStore for DynamoInventory {
         let key = event.idempotency_key();
         let wanted: Vec<(&str, u64)> = quantities_by_sku(&event.data).into_iter().collect();
 
-        let mut writes = vec![self.decision_put(event, &Decision::Reserved)];
-        writes.extend(wanted.iter().map(|(sku, q)| self.decrement(sku, *q)));
-        let rejection = match self.idempotency.commit(&key, writes).await? {
-            Commit::Committed => return Ok(Effect::Applied(Decision::Reserved)),
-            Commit::AlreadyCompleted | Commit::EffectConditionFailed { index: 0, .. } => {
+        let mut writes = vec![self.decision_put(event, &Decision::Reserved)?];
+        for (sku, quantity) in &wanted {
+            writes.push(self.decrement(sku, *quantity)?);
+        }
+        let rejection = match self.idempotency.commit(&key, writes).await {
+            Ok(Effect::Applied(())) => return Ok(Effect::Applied(Decision::Reserved)),
+            Ok(Effect::AlreadyApplied)
+            | Err(IdempotencyError::EffectConditionFailed { index: 0, .. }) => {
                 return Ok(Effect::AlreadyApplied)
             }
-            Commit::EffectConditionFailed { index, item } => {
+            Err(IdempotencyError::EffectConditionFailed { index, item }) => {
                 let (sku, requested) = wanted[index - 1];
                 match item.as_ref().and_then(available) {
                     None => Rejection::UnknownSku(sku.to_owned()),
@@ -143,15 +145,17 @@ impl InventoryStore for DynamoInventory {
                     },
                 }
             }
+            Err(other) => return Err(other.into()),
         };
 
         let decision = Decision::Rejected(rejection);
-        let writes = vec![self.decision_put(event, &decision)];
-        match self.idempotency.commit(&key, writes).await? {
-            Commit::Committed => Ok(Effect::Applied(decision)),
-            Commit::AlreadyCompleted | Commit::EffectConditionFailed { .. } => {
+        let writes = vec![self.decision_put(event, &decision)?];
+        match self.idempotency.commit(&key, writes).await {
+            Ok(Effect::Applied(())) => Ok(Effect::Applied(decision)),
+            Ok(Effect::AlreadyApplied) | Err(IdempotencyError::EffectConditionFailed { .. }) => {
                 Ok(Effect::AlreadyApplied)
             }
+            Err(other) => Err(other.into()),
         }
     }
 }

@@ -1,23 +1,25 @@
 //! Inventory: reserves stock for every line of a placed order, or records why it cannot.
 //!
-//! Stock and decisions live in one table (`INVENTORY_TABLE`, key `pk`): `SKU#<sku>` items hold
-//! `available`, `ORDER#<orderId>` items hold the decision for the order. An unknown sku or short
+//! Stock and decisions live in one table (`INVENTORY_TABLE`, key `pk`, see [`items`]): `SKU#<sku>`
+//! items hold `available`, `ORDER#<orderId>` items hold the decision for the order. An unknown sku or short
 //! stock is a business outcome (the order is recorded as rejected for inventory), not a
 //! technical failure: the message is acknowledged.
 //!
 //! Idempotency mode: transactional. The stock decrements, the decision and the COMPLETED
-//! idempotency record are one `TransactWriteItems`, so stock moves exactly once per event and
+//! idempotency entry are one `TransactWriteItems`, so stock moves exactly once per event and
 //! never below zero (each decrement is conditional on `available >= quantity`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::SystemTime;
 
-use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
+use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
+use lambda_kit::idempotency::Effect;
 use lambda_kit::RecordError;
 use order_events::{OrderPlaced, OrderPlacedEvent};
 
 mod dynamo;
+pub mod items;
 pub use dynamo::DynamoInventory;
 
 /// The name idempotency keys are scoped by.

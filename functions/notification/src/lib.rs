@@ -1,8 +1,8 @@
 //! Notification: e-mails the customer a confirmation of the placed order (Amazon SES v2).
 //!
 //! Idempotency mode: claim / complete. SES has no idempotency key, so the event is first
-//! claimed (INPROGRESS record), then the e-mail is sent, then the notification record
-//! (`NOTIFICATIONS_TABLE`, one per order, with the SES message id) and the COMPLETED record are
+//! claimed (INPROGRESS idempotency entry), then the e-mail is sent, then the notification item
+//! (`NOTIFICATIONS_TABLE`, one per order, with the SES message id) and the COMPLETED entry are
 //! written in one transaction. A duplicate delivery during the send sees INPROGRESS and is
 //! retried later; a failed send releases the claim. Only a crash after SES accepted the e-mail
 //! and before the commit can lead to a second e-mail, once the claim expires at the invocation
@@ -11,14 +11,36 @@
 use std::future::Future;
 use std::time::SystemTime;
 
-use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
-use lambda_kit::idempotency::{Claim, DynamoIdempotency};
-use lambda_kit::record::{DynamoRecordStore, RecordStore};
+use chrono::{DateTime, Utc};
+use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
+use lambda_kit::effect::{DynamoEffectStore, EffectStore};
+use lambda_kit::idempotency::{Claim, DynamoIdempotency, Effect};
 use lambda_kit::RecordError;
 use order_events::{format_amount, OrderPlaced, OrderPlacedEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// The name idempotency keys are scoped by.
 pub const SERVICE: &str = "notification";
+
+/// A sent e-mail as the notifications table holds it: one per order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationItem {
+    pub order_id: Uuid,
+    /// The mail service's message id.
+    pub message_id: String,
+    pub recipient: String,
+    pub event_id: Uuid,
+    pub sent_at: DateTime<Utc>,
+}
+
+impl NotificationItem {
+    /// The function environment variable naming the notifications table.
+    pub const TABLE_VARIABLE: &'static str = "NOTIFICATIONS_TABLE";
+    /// The table's partition key.
+    pub const KEY: &'static str = "orderId";
+}
 
 /// An e-mail to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +119,7 @@ pub struct Notification<M, S> {
     store: S,
 }
 
-impl<M: Mailer, S: RecordStore> Notification<M, S> {
+impl<M: Mailer, S: EffectStore> Notification<M, S> {
     pub fn new(mailer: M, store: S) -> Self {
         Self { mailer, store }
     }
@@ -111,14 +133,17 @@ impl<M: Mailer, S: RecordStore> Notification<M, S> {
     }
 }
 
-impl Notification<SesMailer, DynamoRecordStore> {
+impl Notification<SesMailer, DynamoEffectStore> {
     /// Reads `NOTIFICATIONS_TABLE`, `IDEMPOTENCY_TABLE` and `SENDER_EMAIL`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =
             DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
-        let store =
-            DynamoRecordStore::new(env.require("NOTIFICATIONS_TABLE")?, "orderId", idempotency);
+        let store = DynamoEffectStore::new(
+            env.require(NotificationItem::TABLE_VARIABLE)?,
+            NotificationItem::KEY,
+            idempotency,
+        );
         let mailer = SesMailer::new(
             aws_sdk_sesv2::Client::new(sdk),
             env.require("SENDER_EMAIL")?,
@@ -127,7 +152,7 @@ impl Notification<SesMailer, DynamoRecordStore> {
     }
 }
 
-impl<M: Mailer, S: RecordStore> EventHandler for Notification<M, S> {
+impl<M: Mailer, S: EffectStore> EventHandler for Notification<M, S> {
     type Event = OrderPlacedEvent;
 
     async fn apply(
@@ -148,14 +173,14 @@ impl<M: Mailer, S: RecordStore> EventHandler for Notification<M, S> {
                 return Err(error);
             }
         };
-        let record = serde_json::json!({
-            "orderId": event.order_id().to_string(),
-            "messageId": message_id,
-            "recipient": email.to,
-            "eventId": event.id.to_string(),
-            "sentAt": chrono::Utc::now().to_rfc3339(),
-        });
-        match self.store.commit(&key, record, true).await? {
+        let item = NotificationItem {
+            order_id: event.order_id(),
+            message_id: message_id.clone(),
+            recipient: email.to.clone(),
+            event_id: event.id,
+            sent_at: Utc::now(),
+        };
+        match self.store.commit(&key, &item, true).await? {
             Effect::Applied(()) => tracing::info!(%message_id, "confirmation e-mail sent"),
             Effect::AlreadyApplied => tracing::warn!(
                 %message_id,

@@ -1,7 +1,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use lambda_kit::record::MemoryRecordStore;
+use lambda_kit::effect::MemoryEffectStore;
 use order_events::testing::{event_batch, sample_event, sample_order};
 
 use lambda_kit::consumer::SqsConsumer;
@@ -47,7 +47,7 @@ fn the_confirmation_lists_lines_and_total() {
 #[tokio::test]
 async fn sends_one_email_per_event_however_often_delivered() {
     let notification =
-        Notification::new(MemoryMailer::default(), MemoryRecordStore::new("orderId"));
+        Notification::new(MemoryMailer::default(), MemoryEffectStore::new("orderId"));
     let event = sample_event();
     for _ in 0..2 {
         let response = notification
@@ -57,15 +57,16 @@ async fn sends_one_email_per_event_however_often_delivered() {
         assert!(response.batch_item_failures.is_empty());
     }
     assert_eq!(notification.mailer().sent.lock().unwrap().len(), 1);
-    let records = notification.store().records();
-    assert_eq!(records.len(), 1);
-    assert_eq!(records[0]["messageId"], "msg-1");
+    let items = notification.store().items::<NotificationItem>();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].message_id, "msg-1");
+    assert_eq!(items[0].recipient, "ada@example.com");
 }
 
 #[tokio::test]
 async fn a_failed_send_releases_the_claim_so_the_retry_sends() {
     let notification =
-        Notification::new(MemoryMailer::default(), MemoryRecordStore::new("orderId"));
+        Notification::new(MemoryMailer::default(), MemoryEffectStore::new("orderId"));
     let event = sample_event();
     notification
         .mailer()
@@ -76,7 +77,7 @@ async fn a_failed_send_releases_the_claim_so_the_retry_sends() {
         .await
         .unwrap();
     assert_eq!(response.batch_item_failures.len(), 1);
-    assert!(notification.store().records().is_empty());
+    assert!(notification.store().items::<NotificationItem>().is_empty());
 
     notification
         .mailer()
@@ -88,5 +89,5 @@ async fn a_failed_send_releases_the_claim_so_the_retry_sends() {
         .unwrap();
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(notification.mailer().sent.lock().unwrap().len(), 1);
-    assert_eq!(notification.store().records().len(), 1);
+    assert_eq!(notification.store().items::<NotificationItem>().len(), 1);
 }

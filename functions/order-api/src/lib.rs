@@ -6,7 +6,7 @@
 //! | 202 `{"orderId", "status": "ACCEPTED"}` | the event was published |
 //! | 202 + `Idempotent-Replayed: true` | the same `Idempotency-Key` and body were accepted before: the stored answer, nothing published again |
 //! | 400 | the body is not JSON; a malformed `Idempotency-Key`; a missing one when required |
-//! | 404 / 405 | another path / method |
+//! | 404 | a route the template does not give this function (API Gateway answers those itself) |
 //! | 409 + `Retry-After` | a request with the same `Idempotency-Key` is still in flight |
 //! | 413 | the body is over 64 KiB |
 //! | 415 | the content type is not `application/json` |
@@ -15,9 +15,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::http::{header, StatusCode};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use lambda_kit::consumer::{ConfigError, FunctionEnv};
+use lambda_kit::http::{BoxFuture, HttpFunction};
 use lambda_kit::idempotency::{
     DynamoIdempotency, IdempotencyError, IdempotencyKey, IdempotencyStore, Idempotent, RunError,
 };
@@ -38,7 +40,12 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 /// Request header carrying a caller-chosen correlation id (echoed in the response).
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
-/// The idempotency records of the order API are scoped by this name.
+/// The route that places an order.
+pub const PLACE_ORDER: &str = "POST /orders";
+/// Every route this function serves: the template routes exactly these to it.
+pub const ROUTES: &[&str] = &[PLACE_ORDER];
+
+/// The idempotency entries of the order API are scoped by this name.
 pub const SERVICE: &str = "order-api";
 /// Request header carrying the client's idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -146,17 +153,17 @@ impl<P: EventPublisher, S: IdempotencyStore> OrderApi<P, S> {
     /// Answers one HTTP request. Every answer, including errors, is JSON.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let correlation_id = correlation_id(&request);
-        let mut response = match (request.method(), request.uri().path()) {
-            (&Method::POST, "/orders") => self.place_order(&request, &correlation_id).await,
-            (_, "/orders") => error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "use POST /orders",
-            ),
-            (_, path) => error(
+        // API Gateway has matched the request to one of the template's routes already; the
+        // function dispatches on that route key instead of matching paths a second time.
+        let mut response = match route_key(&request) {
+            Some(PLACE_ORDER) => self.place_order(&request, &correlation_id).await,
+            other => error(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                &format!("no route for {path}"),
+                &format!(
+                    "this function serves no route {}",
+                    other.unwrap_or("(none)")
+                ),
             ),
         };
         if let Ok(value) = correlation_id.parse() {
@@ -281,6 +288,12 @@ impl<P: EventPublisher, S: IdempotencyStore> OrderApi<P, S> {
     }
 }
 
+impl<P: EventPublisher, S: IdempotencyStore> HttpFunction for OrderApi<P, S> {
+    fn handle(&self, request: Request) -> BoxFuture<'_, Response<Body>> {
+        Box::pin(OrderApi::handle(self, request))
+    }
+}
+
 fn accepted_response(accepted: &Accepted, replayed: bool) -> Response<Body> {
     let body = serde_json::to_value(accepted).unwrap_or_default();
     let mut response = json_response(StatusCode::ACCEPTED, body);
@@ -304,6 +317,15 @@ fn unavailable(code: &str, detail: &str) -> Response<Body> {
         .headers_mut()
         .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
     response
+}
+
+/// The route API Gateway matched (payload format 2.0 `routeKey`, e.g. `POST /orders`).
+fn route_key(request: &Request) -> Option<&str> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.route_key.as_deref(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
 }
 
 fn is_json(request: &Request) -> bool {

@@ -60,13 +60,20 @@ fn valid_body() -> Value {
     })
 }
 
+/// A request as the function receives it for `route` (`METHOD /path`): the API Gateway event
+/// the local gateway builds, turned into a request by `lambda_http`.
+fn routed(route: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Request {
+    let (method, path) = route.split_once(' ').unwrap();
+    let mut request = HttpRequest::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(body.into()).unwrap();
+    local_runtime::gateway::request_for(route, request)
+}
+
 fn post(content_type: &str, body: impl Into<Vec<u8>>) -> Request {
-    HttpRequest::builder()
-        .method("POST")
-        .uri("/orders")
-        .header("content-type", content_type)
-        .body(Body::Binary(body.into()))
-        .unwrap()
+    routed(PLACE_ORDER, &[("content-type", content_type)], body)
 }
 
 async fn call(api: &Api, request: Request) -> (StatusCode, Value) {
@@ -116,12 +123,8 @@ async fn transport_problems_get_their_codes() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(body["message"].as_str().unwrap().contains("65536"));
 
-    let get = HttpRequest::builder()
-        .method("GET")
-        .uri("/orders")
-        .body(Body::Empty)
-        .unwrap();
-    assert_eq!(call(&api, get).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    let get = routed("GET /orders", &[], "");
+    assert_eq!(call(&api, get).await.0, StatusCode::NOT_FOUND);
     assert!(api.publisher().published.lock().unwrap().is_empty());
 }
 
@@ -405,18 +408,17 @@ mod properties {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let answer = runtime.block_on(async {
                 let api = new_api();
-                let mut request = HttpRequest::builder().method("POST").uri("/orders");
+                let mut headers = Vec::new();
                 if let Some(value) = &content_type {
-                    request = request.header("content-type", value.as_str());
+                    headers.push(("content-type", value.as_str()));
                 }
                 if let Some(value) = &idempotency_key {
-                    request = request.header(IDEMPOTENCY_HEADER, value.as_str());
+                    headers.push((IDEMPOTENCY_HEADER, value.as_str()));
                 }
                 if let Some(value) = &correlation_id {
-                    request = request.header(CORRELATION_HEADER, value.as_str());
+                    headers.push((CORRELATION_HEADER, value.as_str()));
                 }
-                let request = request.body(Body::Binary(body.clone())).unwrap();
-                api.handle(request).await
+                api.handle(routed(PLACE_ORDER, &headers, body.clone())).await
             });
             let status = answer.status();
             prop_assert!(!status.is_server_error(), "{status}");

@@ -1,9 +1,10 @@
 //! Payment: charges the customer for a placed order through a payment gateway, once.
 //!
 //! Idempotency mode: transactional, with the gateway's own idempotency key. The gateway is
-//! called with the order id as its idempotency key, so calling it again for the same order
-//! returns the first charge instead of charging twice. The payment record (`PAYMENTS_TABLE`, one
-//! per order) and the COMPLETED idempotency record are then written in one transaction. A crash
+//! called with the event's idempotency key (event type and order id), so calling it again for
+//! the same order returns the first charge instead of charging twice. The payment item
+//! (`PAYMENTS_TABLE`, one per order) and the COMPLETED idempotency entry are then written in one
+//! transaction. A crash
 //! between the charge and that commit is therefore harmless: the redelivered event calls the
 //! gateway again, gets the same charge back, and commits.
 
@@ -11,17 +12,39 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
-use lambda_kit::idempotency::DynamoIdempotency;
-use lambda_kit::record::{DynamoRecordStore, RecordStore};
+use chrono::{DateTime, Utc};
+use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
+use lambda_kit::effect::{DynamoEffectStore, EffectStore};
+use lambda_kit::idempotency::{DynamoIdempotency, Effect};
 use lambda_kit::RecordError;
 use order_events::OrderPlacedEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 mod gateway;
 pub use gateway::{Charge, ChargeRequest, GatewayError, SimulatedGateway};
 
 /// The name idempotency keys are scoped by.
 pub const SERVICE: &str = "payment";
+
+/// A payment as the payments table holds it: one per order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentItem {
+    pub order_id: Uuid,
+    pub charge_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub event_id: Uuid,
+    pub paid_at: DateTime<Utc>,
+}
+
+impl PaymentItem {
+    /// The function environment variable naming the payments table.
+    pub const TABLE_VARIABLE: &'static str = "PAYMENTS_TABLE";
+    /// The table's partition key.
+    pub const KEY: &'static str = "orderId";
+}
 
 /// A payment service provider.
 pub trait PaymentGateway: Send + Sync {
@@ -39,7 +62,7 @@ pub struct Payment<G, S> {
     store: S,
 }
 
-impl<G: PaymentGateway, S: RecordStore> Payment<G, S> {
+impl<G: PaymentGateway, S: EffectStore> Payment<G, S> {
     pub fn new(gateway: G, store: S) -> Self {
         Self { gateway, store }
     }
@@ -53,19 +76,23 @@ impl<G: PaymentGateway, S: RecordStore> Payment<G, S> {
     }
 }
 
-impl Payment<Arc<SimulatedGateway>, DynamoRecordStore> {
+impl Payment<Arc<SimulatedGateway>, DynamoEffectStore> {
     /// Reads `PAYMENTS_TABLE`, `IDEMPOTENCY_TABLE`, and the simulated gateway's
     /// `PAYMENT_LATENCY_MS` and `PAYMENT_FAILURE_RATE`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =
             DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
-        let store = DynamoRecordStore::new(env.require("PAYMENTS_TABLE")?, "orderId", idempotency);
+        let store = DynamoEffectStore::new(
+            env.require(PaymentItem::TABLE_VARIABLE)?,
+            PaymentItem::KEY,
+            idempotency,
+        );
         Ok(Self::new(Arc::new(SimulatedGateway::from_env(env)?), store))
     }
 }
 
-impl<G: PaymentGateway, S: RecordStore> EventHandler for Payment<G, S> {
+impl<G: PaymentGateway, S: EffectStore> EventHandler for Payment<G, S> {
     type Event = OrderPlacedEvent;
 
     async fn apply(
@@ -86,15 +113,15 @@ impl<G: PaymentGateway, S: RecordStore> EventHandler for Payment<G, S> {
             currency: order.currency.clone(),
         };
         let charge = self.gateway.charge(&request).await?;
-        let record = serde_json::json!({
-            "orderId": order.order_id.to_string(),
-            "chargeId": charge.charge_id,
-            "amountMinor": order.total_minor,
-            "currency": order.currency,
-            "eventId": event.id.to_string(),
-            "paidAt": chrono::Utc::now().to_rfc3339(),
-        });
-        match self.store.commit(&key, record, false).await? {
+        let item = PaymentItem {
+            order_id: order.order_id,
+            charge_id: charge.charge_id.clone(),
+            amount_minor: order.total_minor,
+            currency: order.currency.clone(),
+            event_id: event.id,
+            paid_at: Utc::now(),
+        };
+        match self.store.commit(&key, &item, false).await? {
             Effect::Applied(()) => {
                 tracing::info!(charge_id = %charge.charge_id, amount_minor = order.total_minor, "payment captured")
             }

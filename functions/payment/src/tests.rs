@@ -1,16 +1,16 @@
 use std::time::Duration;
 
-use lambda_kit::record::MemoryRecordStore;
+use lambda_kit::effect::MemoryEffectStore;
 use order_events::testing::{event_batch, sample_event};
 
 use lambda_kit::consumer::SqsConsumer;
 
 use super::*;
 
-fn payment(failure_rate: f64) -> Payment<SimulatedGateway, MemoryRecordStore> {
+fn payment(failure_rate: f64) -> Payment<SimulatedGateway, MemoryEffectStore> {
     Payment::new(
         SimulatedGateway::new(Duration::ZERO, failure_rate),
-        MemoryRecordStore::new("orderId"),
+        MemoryEffectStore::new("orderId"),
     )
 }
 
@@ -19,7 +19,7 @@ fn deadline() -> SystemTime {
 }
 
 #[tokio::test]
-async fn charges_once_and_records_the_payment() {
+async fn charges_once_and_writes_the_payment() {
     let payment = payment(0.0);
     let event = sample_event();
     for _ in 0..3 {
@@ -30,22 +30,23 @@ async fn charges_once_and_records_the_payment() {
         assert!(response.batch_item_failures.is_empty());
     }
     assert_eq!(payment.gateway().charges_made(), 1);
-    let records = payment.store().records();
-    assert_eq!(records.len(), 1);
-    assert_eq!(records[0]["orderId"], event.order_id().to_string());
-    assert_eq!(records[0]["amountMinor"], 11_997);
-    assert!(records[0]["chargeId"].as_str().unwrap().starts_with("ch_"));
+    let items = payment.store().items::<PaymentItem>();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].order_id, event.order_id());
+    assert_eq!(items[0].amount_minor, 11_997);
+    assert_eq!(items[0].event_id, event.id);
+    assert!(items[0].charge_id.starts_with("ch_"));
 }
 
 #[tokio::test]
-async fn a_gateway_failure_fails_the_record_and_records_nothing() {
+async fn a_gateway_failure_fails_the_record_and_writes_nothing() {
     let payment = payment(1.0);
     let response = payment
         .handle(event_batch([&sample_event()]), deadline())
         .await
         .unwrap();
     assert_eq!(response.batch_item_failures.len(), 1);
-    assert!(payment.store().records().is_empty());
+    assert!(payment.store().items::<PaymentItem>().is_empty());
 }
 
 #[tokio::test]

@@ -1,20 +1,41 @@
 //! Shipping: creates the shipment, with a tracking number, for a placed order.
 //!
 //! Idempotency mode: transactional. The shipment (`SHIPMENTS_TABLE`, one per order) and the
-//! COMPLETED idempotency record are written in one transaction: both or neither, so a
-//! redelivered event finds the record and creates no second shipment.
+//! COMPLETED idempotency entry are written in one transaction: both or neither, so a
+//! redelivered event finds the entry and creates no second shipment.
 
 use std::time::SystemTime;
 
-use lambda_kit::consumer::{ConfigError, Effect, EventHandler, FunctionEnv};
-use lambda_kit::idempotency::{sha256_hex, DynamoIdempotency};
-use lambda_kit::record::{DynamoRecordStore, RecordStore};
+use chrono::{DateTime, Utc};
+use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
+use lambda_kit::effect::{DynamoEffectStore, EffectStore};
+use lambda_kit::idempotency::{sha256_hex, DynamoIdempotency, Effect};
 use lambda_kit::RecordError;
 use order_events::OrderPlacedEvent;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The name idempotency keys are scoped by.
 pub const SERVICE: &str = "shipping";
+
+/// A shipment as the shipments table holds it: one per order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipmentItem {
+    pub order_id: Uuid,
+    pub tracking_number: String,
+    pub customer_id: String,
+    pub units: u64,
+    pub event_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+impl ShipmentItem {
+    /// The function environment variable naming the shipments table.
+    pub const TABLE_VARIABLE: &'static str = "SHIPMENTS_TABLE";
+    /// The table's partition key.
+    pub const KEY: &'static str = "orderId";
+}
 
 /// The carrier tracking number of an order's shipment. Derived from the order id, so a retried
 /// attempt proposes the same number.
@@ -28,7 +49,7 @@ pub struct Shipping<S> {
     store: S,
 }
 
-impl<S: RecordStore> Shipping<S> {
+impl<S: EffectStore> Shipping<S> {
     pub fn new(store: S) -> Self {
         Self { store }
     }
@@ -38,18 +59,22 @@ impl<S: RecordStore> Shipping<S> {
     }
 }
 
-impl Shipping<DynamoRecordStore> {
+impl Shipping<DynamoEffectStore> {
     /// Reads `SHIPMENTS_TABLE` and `IDEMPOTENCY_TABLE`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =
             DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
-        let store = DynamoRecordStore::new(env.require("SHIPMENTS_TABLE")?, "orderId", idempotency);
+        let store = DynamoEffectStore::new(
+            env.require(ShipmentItem::TABLE_VARIABLE)?,
+            ShipmentItem::KEY,
+            idempotency,
+        );
         Ok(Self::new(store))
     }
 }
 
-impl<S: RecordStore> EventHandler for Shipping<S> {
+impl<S: EffectStore> EventHandler for Shipping<S> {
     type Event = OrderPlacedEvent;
 
     async fn apply(
@@ -61,15 +86,15 @@ impl<S: RecordStore> EventHandler for Shipping<S> {
         let order = &event.data;
         let tracking = tracking_number(order.order_id);
         let units: u64 = order.items.iter().map(|l| u64::from(l.quantity)).sum();
-        let record = serde_json::json!({
-            "orderId": order.order_id.to_string(),
-            "trackingNumber": tracking,
-            "customerId": order.customer_id,
-            "units": units,
-            "eventId": event.id.to_string(),
-            "createdAt": chrono::Utc::now().to_rfc3339(),
-        });
-        match self.store.commit(&key, record, false).await? {
+        let item = ShipmentItem {
+            order_id: order.order_id,
+            tracking_number: tracking.clone(),
+            customer_id: order.customer_id.clone(),
+            units,
+            event_id: event.id,
+            created_at: Utc::now(),
+        };
+        match self.store.commit(&key, &item, false).await? {
             Effect::Applied(()) => tracing::info!(tracking_number = %tracking, "shipment created"),
             Effect::AlreadyApplied => tracing::info!("shipment exists; acknowledged"),
         }
@@ -82,14 +107,14 @@ mod tests {
     use std::time::Duration;
 
     use lambda_kit::consumer::SqsConsumer;
-    use lambda_kit::record::MemoryRecordStore;
+    use lambda_kit::effect::MemoryEffectStore;
     use order_events::testing::{event_batch, sample_event};
 
     use super::*;
 
     #[tokio::test]
     async fn one_shipment_per_order_however_often_delivered() {
-        let shipping = Shipping::new(MemoryRecordStore::new("orderId"));
+        let shipping = Shipping::new(MemoryEffectStore::new("orderId"));
         let event = sample_event();
         let mut twin = event.clone();
         twin.id = Uuid::now_v7(); // a second event about the same order
@@ -98,13 +123,11 @@ mod tests {
             let response = shipping.handle(batch, deadline).await.unwrap();
             assert!(response.batch_item_failures.is_empty());
         }
-        let records = shipping.store().records();
-        assert_eq!(records.len(), 1);
-        assert_eq!(
-            records[0]["trackingNumber"],
-            tracking_number(event.order_id())
-        );
-        assert_eq!(records[0]["units"], 3);
+        let items = shipping.store().items::<ShipmentItem>();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].tracking_number, tracking_number(event.order_id()));
+        assert_eq!(items[0].units, 3);
+        assert_eq!(items[0].event_id, event.id);
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Idempotency records in DynamoDB.
+//! Idempotency entries in DynamoDB.
 //!
-//! The record layout follows Powertools for AWS Lambda: `id` (`{function}#{sha256 of the key}`),
+//! The entry layout follows Powertools for AWS Lambda: `id` (`{function}#{sha256 of the key}`),
 //! `status` (`INPROGRESS` / `COMPLETED`), `expiration` (epoch seconds; the table's TTL
 //! attribute), `in_progress_expiration` (epoch milliseconds), `data` (the stored result) and
-//! `validation` (sha256 of the payload); the names are configurable ([`RecordAttributes`]).
+//! `validation` (sha256 of the payload); the names are configurable ([`EntryAttributes`]).
 //! Expiry is checked in the condition expressions, never left to TTL, which deletes items up to
 //! days late. A failed condition returns the existing item with the error, so no second read is
 //! needed to tell a replay from an in-progress duplicate.
@@ -11,21 +11,21 @@
 //! Two modes, chosen by where the effect lives:
 //!
 //! - **Transactional** ([`DynamoIdempotency::commit`]), for effects that are DynamoDB writes:
-//!   the effect's writes and the COMPLETED record go into one `TransactWriteItems`. DynamoDB
+//!   the effect's writes and the COMPLETED entry go into one `TransactWriteItems`. DynamoDB
 //!   applies all of it or none of it, so after any crash either both exist (a redelivery finds
-//!   the record and does nothing) or neither does (a redelivery applies the effect). They cannot
+//!   the entry and does nothing) or neither does (a redelivery applies the effect). They cannot
 //!   disagree.
 //! - **Claim / complete** ([`IdempotencyStore`], plus [`DynamoIdempotency::complete_with`]),
-//!   for effects outside DynamoDB (an e-mail, an HTTP call): an INPROGRESS record is written
-//!   first with one conditional put, the effect runs, then the COMPLETED record (with the
+//!   for effects outside DynamoDB (an e-mail, an HTTP call): an INPROGRESS entry is written
+//!   first with one conditional put, the effect runs, then the COMPLETED entry (with the
 //!   effect's own DynamoDB writes, if any, in the same transaction). A concurrent duplicate sees
 //!   INPROGRESS and fails retryably. If the process dies after the external effect and before
-//!   the commit, the INPROGRESS record expires at the invocation deadline and the retry runs the
+//!   the commit, the INPROGRESS entry expires at the invocation deadline and the retry runs the
 //!   effect again: the one window where an external call without its own idempotency key can
 //!   happen twice. Prefer APIs that take an idempotency key (as the payment gateway does).
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -35,21 +35,24 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
+use super::decision::{decide, Decision, Entry, Status};
 use super::{
-    epoch, sha256_hex, Claim, Commit, IdempotencyError, IdempotencyKey, IdempotencyStore,
-    RecordAttributes, DEFAULT_EXPIRES_AFTER,
+    epoch, sha256_hex, Claim, Effect, EntryAttributes, IdempotencyError, IdempotencyKey,
+    IdempotencyStore, DEFAULT_EXPIRES_AFTER,
 };
 
 const INPROGRESS: &str = "INPROGRESS";
 const COMPLETED: &str = "COMPLETED";
 
 type Item = HashMap<String, AttributeValue>;
+/// A condition expression with its attribute names and values.
+type Condition = (String, HashMap<String, String>, Item);
 
 fn store_error<E: std::error::Error>(error: E) -> IdempotencyError {
     IdempotencyError::Store(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
 }
 
-/// Idempotency records for one function in one DynamoDB table (partition key `id`, a string;
+/// Idempotency entries for one function in one DynamoDB table (partition key `id`, a string;
 /// TTL on `expiration`).
 #[derive(Debug, Clone)]
 pub struct DynamoIdempotency {
@@ -57,11 +60,11 @@ pub struct DynamoIdempotency {
     table: String,
     function_name: String,
     expires_after: Duration,
-    attributes: RecordAttributes,
+    attributes: EntryAttributes,
 }
 
 impl DynamoIdempotency {
-    /// Records of `function_name` (it scopes the keys) in `table`.
+    /// Entries of `function_name` (it scopes the keys) in `table`.
     pub fn new(
         client: aws_sdk_dynamodb::Client,
         table: impl Into<String>,
@@ -72,32 +75,32 @@ impl DynamoIdempotency {
             table: table.into(),
             function_name: function_name.into(),
             expires_after: DEFAULT_EXPIRES_AFTER,
-            attributes: RecordAttributes::default(),
+            attributes: EntryAttributes::default(),
         }
     }
 
-    /// How long a COMPLETED record prevents a replay (default one hour).
+    /// How long a COMPLETED entry prevents a replay (default one hour).
     pub fn expires_after(mut self, expires_after: Duration) -> Self {
         self.expires_after = expires_after;
         self
     }
 
     /// Attribute names other than the Powertools defaults.
-    pub fn with_attributes(mut self, attributes: RecordAttributes) -> Self {
+    pub fn with_attributes(mut self, attributes: EntryAttributes) -> Self {
         self.attributes = attributes;
         self
     }
 
-    /// The record's `id`: the function name scopes keys, the hash bounds their length.
-    pub fn record_id(&self, key: &IdempotencyKey) -> String {
+    /// The entry's `id`: the function name scopes keys, the hash bounds their length.
+    pub fn entry_id(&self, key: &IdempotencyKey) -> String {
         format!("{}#{}", self.function_name, sha256_hex(&key.key))
     }
 
-    fn record(&self, key: &IdempotencyKey, status: &str, data: Option<String>) -> Item {
+    fn entry_item(&self, key: &IdempotencyKey, status: &str, data: Option<String>) -> Item {
         let names = &self.attributes;
         let expiration = epoch(SystemTime::now() + self.expires_after).as_secs();
         let mut item = HashMap::from([
-            (names.id.clone(), s(self.record_id(key))),
+            (names.id.clone(), s(self.entry_id(key))),
             (names.status.clone(), s(status)),
             (names.expiration.clone(), n(expiration)),
             (names.validation.clone(), s(&key.payload_hash)),
@@ -108,41 +111,64 @@ impl DynamoIdempotency {
         item
     }
 
-    /// The COMPLETED record's put, before its condition; a failed condition returns the old item.
+    /// The COMPLETED entry's put, before its condition; a failed condition returns the old item.
     fn completed_put(&self, key: &IdempotencyKey, data: Option<String>) -> PutBuilder {
         Put::builder()
             .table_name(&self.table)
-            .set_item(Some(self.record(key, COMPLETED, data)))
+            .set_item(Some(self.entry_item(key, COMPLETED, data)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
     }
 
-    /// Transactional mode: writes `effect` and the COMPLETED record in one transaction, unless
-    /// an unexpired record for `key` exists.
+    /// Transactional mode: writes `effect` and the COMPLETED entry in one transaction, unless
+    /// an unexpired entry for `key` exists.
     pub async fn commit(
         &self,
         key: &IdempotencyKey,
         effect: Vec<TransactWriteItem>,
-    ) -> Result<Commit, IdempotencyError> {
-        let record = self
+    ) -> Result<Effect<()>, IdempotencyError> {
+        let (expression, names, values) = self.claimable();
+        let entry = self
             .completed_put(key, None)
-            .condition_expression("attribute_not_exists(#id) OR #expiration < :now")
-            .expression_attribute_names("#id", &self.attributes.id)
-            .expression_attribute_names("#expiration", &self.attributes.expiration)
-            .expression_attribute_values(":now", n(epoch(SystemTime::now()).as_secs()))
+            .condition_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .build()
             .map_err(store_error)?;
-        self.transact(key, record, effect).await
+        self.transact(key, entry, effect).await
+    }
+
+    /// The condition under which [`decide`] lets an attempt claim the key: no entry, an expired
+    /// one, or one in progress past its holder's deadline. (expression, names, values)
+    fn claimable(&self) -> Condition {
+        let names = &self.attributes;
+        let now = epoch(SystemTime::now());
+        (
+            "attribute_not_exists(#id) OR #expiration < :now_s \
+             OR (#status = :inprogress AND #ipe < :now_ms)"
+                .to_owned(),
+            HashMap::from([
+                ("#id".to_owned(), names.id.clone()),
+                ("#expiration".to_owned(), names.expiration.clone()),
+                ("#status".to_owned(), names.status.clone()),
+                ("#ipe".to_owned(), names.in_progress_expiration.clone()),
+            ]),
+            HashMap::from([
+                (":now_s".to_owned(), n(now.as_secs())),
+                (":now_ms".to_owned(), n(now.as_millis())),
+                (":inprogress".to_owned(), s(INPROGRESS)),
+            ]),
+        )
     }
 
     /// Claim mode, step two, with the effect's own DynamoDB writes committed in the same
-    /// transaction as the COMPLETED record.
+    /// transaction as the COMPLETED entry.
     pub async fn complete_with(
         &self,
         key: &IdempotencyKey,
         data: Option<String>,
         effect: Vec<TransactWriteItem>,
-    ) -> Result<Commit, IdempotencyError> {
-        let record = self
+    ) -> Result<Effect<()>, IdempotencyError> {
+        let entry = self
             .completed_put(key, data)
             .condition_expression("#status = :inprogress AND #validation = :validation")
             .expression_attribute_names("#status", &self.attributes.status)
@@ -151,17 +177,63 @@ impl DynamoIdempotency {
             .expression_attribute_values(":validation", s(&key.payload_hash))
             .build()
             .map_err(store_error)?;
-        self.transact(key, record, effect).await
+        self.transact(key, entry, effect).await
     }
 
-    /// Whether an unexpired COMPLETED record exists for `key` (a cheap check before an
+    /// Whether an unexpired COMPLETED entry exists for `key` (a cheap check before an
     /// expensive effect; the commit re-checks atomically).
     pub async fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
         let existing = self.read(key).await?;
-        if existing.is_empty() || self.is_expired(&existing) {
-            return Ok(false);
+        match decide(
+            self.entry(&existing).as_ref(),
+            &key.payload_hash,
+            SystemTime::now(),
+        ) {
+            Decision::Replay(_) => Ok(true),
+            Decision::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
+            Decision::Claim | Decision::Takeover | Decision::InProgress => Ok(false),
         }
-        self.check_existing(key, &existing).map(|_| true)
+    }
+
+    /// What the existing entry (the item a failed condition returned, or a fresh read) means
+    /// for an attempt that could not write.
+    async fn refusal(
+        &self,
+        key: &IdempotencyKey,
+        returned: Option<Item>,
+    ) -> Result<Claim, IdempotencyError> {
+        let existing = match returned {
+            Some(item) => item,
+            None => self.read(key).await?,
+        };
+        decide(
+            self.entry(&existing).as_ref(),
+            &key.payload_hash,
+            SystemTime::now(),
+        )
+        .into_claim(key)
+    }
+
+    /// An item as an [`Entry`]; `None` for no item (or one that is not an entry).
+    fn entry(&self, item: &Item) -> Option<Entry> {
+        let names = &self.attributes;
+        let number = |name: &str| -> Option<u64> { item.get(name)?.as_n().ok()?.parse().ok() };
+        let status = match string(item, &names.status)? {
+            COMPLETED => Status::Completed {
+                data: string(item, &names.data).map(str::to_owned),
+            },
+            _ => Status::InProgress {
+                until: UNIX_EPOCH
+                    + Duration::from_millis(number(&names.in_progress_expiration).unwrap_or(0)),
+            },
+        };
+        Some(Entry {
+            status,
+            payload_hash: string(item, &names.validation)
+                .unwrap_or_default()
+                .to_owned(),
+            expires_at: UNIX_EPOCH + Duration::from_secs(number(&names.expiration).unwrap_or(0)),
+        })
     }
 
     async fn read(&self, key: &IdempotencyKey) -> Result<Item, IdempotencyError> {
@@ -169,7 +241,7 @@ impl DynamoIdempotency {
             .client
             .get_item()
             .table_name(&self.table)
-            .key(&self.attributes.id, s(self.record_id(key)))
+            .key(&self.attributes.id, s(self.entry_id(key)))
             .consistent_read(true)
             .send()
             .await
@@ -177,38 +249,13 @@ impl DynamoIdempotency {
         Ok(output.item.unwrap_or_default())
     }
 
-    /// Interprets an existing, unexpired record for `key`: its stored data if it is a COMPLETED
-    /// record of the same payload, otherwise the error saying why the work cannot proceed now.
-    fn check_existing(
-        &self,
-        key: &IdempotencyKey,
-        existing: &Item,
-    ) -> Result<Option<String>, IdempotencyError> {
-        let names = &self.attributes;
-        if string(existing, &names.validation).is_some_and(|v| v != key.payload_hash) {
-            return Err(IdempotencyError::PayloadMismatch(key.key.clone()));
-        }
-        match string(existing, &names.status) {
-            Some(COMPLETED) => Ok(string(existing, &names.data).map(str::to_owned)),
-            _ => Err(IdempotencyError::InProgress(key.key.clone())),
-        }
-    }
-
-    fn is_expired(&self, item: &Item) -> bool {
-        let now = epoch(SystemTime::now()).as_secs();
-        item.get(&self.attributes.expiration)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_none_or(|expiration| expiration < now)
-    }
-
     async fn transact(
         &self,
         key: &IdempotencyKey,
-        record: Put,
+        entry: Put,
         effect: Vec<TransactWriteItem>,
-    ) -> Result<Commit, IdempotencyError> {
-        let mut items = vec![TransactWriteItem::builder().put(record).build()];
+    ) -> Result<Effect<()>, IdempotencyError> {
+        let mut items = vec![TransactWriteItem::builder().put(entry).build()];
         items.extend(effect);
         let result = self
             .client
@@ -217,7 +264,7 @@ impl DynamoIdempotency {
             .send()
             .await;
         let cancelled = match result {
-            Ok(_) => return Ok(Commit::Committed),
+            Ok(_) => return Ok(Effect::Applied(())),
             Err(SdkError::ServiceError(failure)) => match failure.into_err() {
                 TransactWriteItemsError::TransactionCanceledException(e) => e,
                 other => return Err(store_error(other)),
@@ -228,12 +275,9 @@ impl DynamoIdempotency {
         let failed =
             |reason: &CancellationReason| reason.code.as_deref() == Some("ConditionalCheckFailed");
         if reasons.first().is_some_and(failed) {
-            let existing = match reasons.into_iter().next().and_then(|r| r.item) {
-                Some(item) => item,
-                None => self.read(key).await?,
-            };
-            self.check_existing(key, &existing)?;
-            return Ok(Commit::AlreadyCompleted);
+            let returned = reasons.into_iter().next().and_then(|r| r.item);
+            self.refusal(key, returned).await?;
+            return Ok(Effect::AlreadyApplied);
         }
         match reasons
             .into_iter()
@@ -241,7 +285,7 @@ impl DynamoIdempotency {
             .skip(1)
             .find(|(_, r)| failed(r))
         {
-            Some((index, reason)) => Ok(Commit::EffectConditionFailed {
+            Some((index, reason)) => Err(IdempotencyError::EffectConditionFailed {
                 index: index - 1,
                 item: reason.item,
             }),
@@ -259,43 +303,27 @@ impl IdempotencyStore for DynamoIdempotency {
         key: &IdempotencyKey,
         in_progress_until: SystemTime,
     ) -> Result<Claim, IdempotencyError> {
-        let names = &self.attributes;
-        let now = epoch(SystemTime::now());
-        let mut item = self.record(key, INPROGRESS, None);
+        let mut item = self.entry_item(key, INPROGRESS, None);
         item.insert(
-            names.in_progress_expiration.clone(),
+            self.attributes.in_progress_expiration.clone(),
             n(epoch(in_progress_until).as_millis()),
         );
+        let (expression, names, values) = self.claimable();
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(#id) OR #expiration < :now_s \
-                 OR (#status = :inprogress AND #ipe < :now_ms)",
-            )
-            .expression_attribute_names("#id", &names.id)
-            .expression_attribute_names("#expiration", &names.expiration)
-            .expression_attribute_names("#status", &names.status)
-            .expression_attribute_names("#ipe", &names.in_progress_expiration)
-            .expression_attribute_values(":now_s", n(now.as_secs()))
-            .expression_attribute_values(":now_ms", n(now.as_millis()))
-            .expression_attribute_values(":inprogress", s(INPROGRESS))
+            .condition_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(Claim::Acquired),
             Err(SdkError::ServiceError(failure)) => match failure.into_err() {
-                PutItemError::ConditionalCheckFailedException(e) => {
-                    let existing = match e.item {
-                        Some(item) => item,
-                        None => self.read(key).await?,
-                    };
-                    self.check_existing(key, &existing)
-                        .map(Claim::AlreadyCompleted)
-                }
+                PutItemError::ConditionalCheckFailedException(e) => self.refusal(key, e.item).await,
                 other => Err(store_error(other)),
             },
             Err(other) => Err(store_error(other)),
@@ -307,10 +335,11 @@ impl IdempotencyStore for DynamoIdempotency {
         key: &IdempotencyKey,
         data: Option<String>,
     ) -> Result<(), IdempotencyError> {
-        match self.complete_with(key, data, Vec::new()).await? {
-            Commit::Committed => Ok(()),
-            // The claim was taken over after our deadline and completed by the other attempt.
-            Commit::AlreadyCompleted | Commit::EffectConditionFailed { .. } => Ok(()),
+        match self.complete_with(key, data, Vec::new()).await {
+            // Or the claim was taken over after our deadline and completed by the other attempt.
+            Ok(Effect::Applied(()) | Effect::AlreadyApplied) => Ok(()),
+            Err(IdempotencyError::EffectConditionFailed { .. }) => Ok(()),
+            Err(other) => Err(other),
         }
     }
 
@@ -319,7 +348,7 @@ impl IdempotencyStore for DynamoIdempotency {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key(&self.attributes.id, s(self.record_id(key)))
+            .key(&self.attributes.id, s(self.entry_id(key)))
             .condition_expression("#status = :inprogress")
             .expression_attribute_names("#status", &self.attributes.status)
             .expression_attribute_values(":inprogress", s(INPROGRESS))

@@ -1,69 +1,45 @@
-//! Idempotency records in memory: the same rules as [`super::DynamoIdempotency`], for tests and
-//! examples.
+//! Idempotency entries in memory: the same rules as [`super::DynamoIdempotency`] (one
+//! [`decide`]), for tests and examples.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use super::decision::{decide, Decision, Entry, Status};
 use super::{
     lock, Claim, IdempotencyError, IdempotencyKey, IdempotencyStore, DEFAULT_EXPIRES_AFTER,
 };
-
-#[derive(Debug, Clone)]
-struct Record {
-    completed: bool,
-    payload_hash: String,
-    data: Option<String>,
-    expires_at: SystemTime,
-    in_progress_until: SystemTime,
-}
 
 /// An in-memory [`IdempotencyStore`].
 #[derive(Debug)]
 pub struct MemoryIdempotency {
     expires_after: Duration,
-    records: Mutex<HashMap<String, Record>>,
+    entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl Default for MemoryIdempotency {
     fn default() -> Self {
         Self {
             expires_after: DEFAULT_EXPIRES_AFTER,
-            records: Mutex::default(),
+            entries: Mutex::default(),
         }
     }
 }
 
 impl MemoryIdempotency {
-    pub fn expires_after(mut self, expires_after: Duration) -> Self {
-        self.expires_after = expires_after;
-        self
+    /// Drops every entry (as if the store were emptied).
+    #[cfg(test)]
+    pub(crate) fn forget_all(&self) {
+        lock(&self.entries).clear();
     }
 
-    /// Drops every record (as if the store were emptied).
-    pub fn forget_all(&self) {
-        lock(&self.records).clear();
-    }
-
-    /// How many records exist.
-    pub fn len(&self) -> usize {
-        lock(&self.records).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether an unexpired COMPLETED record exists for `key` (of the same payload).
+    /// Whether an unexpired COMPLETED entry exists for `key` (of the same payload).
     pub fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
-        match lock(&self.records).get(&key.key) {
-            Some(record) if record.completed && record.expires_at >= SystemTime::now() => {
-                if record.payload_hash != key.payload_hash {
-                    return Err(IdempotencyError::PayloadMismatch(key.key.clone()));
-                }
-                Ok(true)
-            }
-            _ => Ok(false),
+        let entries = lock(&self.entries);
+        match decide(entries.get(&key.key), &key.payload_hash, SystemTime::now()) {
+            Decision::Replay(_) => Ok(true),
+            Decision::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
+            Decision::Claim | Decision::Takeover | Decision::InProgress => Ok(false),
         }
     }
 }
@@ -75,31 +51,21 @@ impl IdempotencyStore for MemoryIdempotency {
         in_progress_until: SystemTime,
     ) -> Result<Claim, IdempotencyError> {
         let now = SystemTime::now();
-        let mut records = lock(&self.records);
-        if let Some(existing) = records.get(&key.key) {
-            let expired = existing.expires_at < now;
-            let abandoned = !existing.completed && existing.in_progress_until < now;
-            if !expired && !abandoned {
-                if existing.payload_hash != key.payload_hash {
-                    return Err(IdempotencyError::PayloadMismatch(key.key.clone()));
-                }
-                if existing.completed {
-                    return Ok(Claim::AlreadyCompleted(existing.data.clone()));
-                }
-                return Err(IdempotencyError::InProgress(key.key.clone()));
+        let mut entries = lock(&self.entries);
+        match decide(entries.get(&key.key), &key.payload_hash, now) {
+            Decision::Claim | Decision::Takeover => {
+                let entry = Entry {
+                    status: Status::InProgress {
+                        until: in_progress_until,
+                    },
+                    payload_hash: key.payload_hash.clone(),
+                    expires_at: now + self.expires_after,
+                };
+                entries.insert(key.key.clone(), entry);
+                Ok(Claim::Acquired)
             }
+            decision => decision.into_claim(key),
         }
-        records.insert(
-            key.key.clone(),
-            Record {
-                completed: false,
-                payload_hash: key.payload_hash.clone(),
-                data: None,
-                expires_at: now + self.expires_after,
-                in_progress_until,
-            },
-        );
-        Ok(Claim::Acquired)
     }
 
     async fn complete(
@@ -107,15 +73,15 @@ impl IdempotencyStore for MemoryIdempotency {
         key: &IdempotencyKey,
         data: Option<String>,
     ) -> Result<(), IdempotencyError> {
-        let mut records = lock(&self.records);
-        match records.get_mut(&key.key) {
-            Some(record) if !record.completed && record.payload_hash == key.payload_hash => {
-                record.completed = true;
-                record.data = data;
-                record.expires_at = SystemTime::now() + self.expires_after;
+        let mut entries = lock(&self.entries);
+        match entries.get_mut(&key.key) {
+            Some(entry) if entry.payload_hash == key.payload_hash => {
+                if let Status::InProgress { .. } = entry.status {
+                    entry.status = Status::Completed { data };
+                    entry.expires_at = SystemTime::now() + self.expires_after;
+                }
                 Ok(())
             }
-            Some(record) if record.completed => Ok(()),
             _ => Err(IdempotencyError::Store(format!(
                 "no claim of {:?} to complete",
                 key.key
@@ -124,9 +90,12 @@ impl IdempotencyStore for MemoryIdempotency {
     }
 
     async fn release(&self, key: &IdempotencyKey) -> Result<(), IdempotencyError> {
-        let mut records = lock(&self.records);
-        if records.get(&key.key).is_some_and(|r| !r.completed) {
-            records.remove(&key.key);
+        let mut entries = lock(&self.entries);
+        if entries
+            .get(&key.key)
+            .is_some_and(|e| matches!(e.status, Status::InProgress { .. }))
+        {
+            entries.remove(&key.key);
         }
         Ok(())
     }

@@ -1,8 +1,10 @@
 //! Idempotency: processing the same event (or request) twice has the effect of processing it
 //! once, with the semantics of the Powertools for AWS Lambda idempotency utility.
 //!
-//! A record per key moves through `INPROGRESS` (claimed, work running) to `COMPLETED` (work
-//! done, result stored); a failed attempt deletes its record so a retry can run.
+//! An entry per key moves through `INPROGRESS` (claimed, work running) to `COMPLETED` (work
+//! done, result stored); a failed attempt deletes its entry so a retry can run. What an
+//! existing entry means for a new attempt is decided in one place (`decision.rs`), for both
+//! stores.
 //!
 //! | situation | outcome |
 //! |---|---|
@@ -10,14 +12,14 @@
 //! | same key, same payload, completed | the stored result is replayed; the work does not run |
 //! | same key while in progress | [`IdempotencyError::InProgress`]: retry later |
 //! | in progress past its deadline (the first attempt crashed or timed out) | taken over: the work runs |
-//! | completed record past its expiry | the work runs again |
+//! | completed entry past its expiry | the work runs again |
 //! | same key, different payload | [`IdempotencyError::PayloadMismatch`] |
-//! | the work fails | the record is deleted; the error is returned |
+//! | the work fails | the entry is deleted; the error is returned |
 //!
-//! Stores: [`DynamoIdempotency`] (the Powertools record layout, conditional writes, and a
-//! transactional mode that commits an effect's own DynamoDB writes with the record) and
+//! Stores: [`DynamoIdempotency`] (the Powertools layout, conditional writes, and a
+//! transactional mode that commits an effect's own DynamoDB writes with the entry) and
 //! [`MemoryIdempotency`] (for tests). [`Idempotent`] runs a piece of work once per key over any
-//! store, with an optional bounded cache of completed records for warm invocations.
+//! store, with an optional bounded cache of completed entries for warm invocations.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -44,13 +46,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+mod decision;
 mod dynamodb;
 mod memory;
 
 pub use dynamodb::{n, s, DynamoIdempotency};
 pub use memory::MemoryIdempotency;
 
-/// How long a COMPLETED record protects against a replay unless configured otherwise.
+/// How long a COMPLETED entry protects against a replay unless configured otherwise.
 pub const DEFAULT_EXPIRES_AFTER: Duration = Duration::from_secs(3600);
 
 /// sha256 of `bytes`, lowercase hex.
@@ -77,21 +80,9 @@ impl IdempotencyKey {
     }
 }
 
-/// Typed key extraction: how to get the idempotency key of an event of type `E`. Closures
-/// `Fn(&E) -> IdempotencyKey` are extractors.
-pub trait KeyOf<E: ?Sized>: Send + Sync {
-    fn key_of(&self, event: &E) -> IdempotencyKey;
-}
-
-impl<E: ?Sized, F: Fn(&E) -> IdempotencyKey + Send + Sync> KeyOf<E> for F {
-    fn key_of(&self, event: &E) -> IdempotencyKey {
-        self(event)
-    }
-}
-
-/// Attribute names of an idempotency record. The default is the Powertools layout.
+/// Attribute names of an idempotency entry. The default is the Powertools layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordAttributes {
+pub struct EntryAttributes {
     pub id: String,
     pub status: String,
     pub expiration: String,
@@ -100,7 +91,7 @@ pub struct RecordAttributes {
     pub validation: String,
 }
 
-impl Default for RecordAttributes {
+impl Default for EntryAttributes {
     fn default() -> Self {
         Self {
             id: "id".into(),
@@ -122,35 +113,37 @@ pub enum Claim {
     AlreadyCompleted(Option<String>),
 }
 
-/// The outcome of committing an effect with its COMPLETED record (transactional mode).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Commit {
-    /// Effect and record were written together.
-    Committed,
-    /// A COMPLETED record for this key already exists: the effect was applied before.
-    AlreadyCompleted,
-    /// The effect write at `index` failed its own condition; nothing was written. `item` holds
-    /// that write's target item as it was, when the write asked for it.
-    EffectConditionFailed {
-        index: usize,
-        item: Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
-    },
+/// What became of an effect that is applied at most once per key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect<T> {
+    /// The effect happened now; `T` describes it.
+    Applied(T),
+    /// The effect had already happened for this key (or this entity): nothing was done.
+    AlreadyApplied,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum IdempotencyError {
     #[error("another invocation is processing key {0:?}; retry later")]
     InProgress(String),
     #[error("key {0:?} was already used with a different payload")]
     PayloadMismatch(String),
+    /// In a transaction with an effect: the effect write at `index` failed its own condition,
+    /// so nothing was written. `item` holds that write's target item as it was, when the write
+    /// asked for it.
+    #[error("effect write {index} failed its condition; nothing was written")]
+    EffectConditionFailed {
+        index: usize,
+        item: Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+    },
     #[error("idempotency store: {0}")]
     Store(String),
 }
 
-/// Where idempotency records live.
+/// Where idempotency entries live.
 pub trait IdempotencyStore: Send + Sync {
     /// Marks `key` INPROGRESS until `in_progress_until` (use the invocation deadline), unless an
-    /// unexpired record exists. An INPROGRESS record past its own deadline is taken over.
+    /// unexpired entry exists. An INPROGRESS entry past its own deadline is taken over.
     fn claim(
         &self,
         key: &IdempotencyKey,
@@ -164,7 +157,7 @@ pub trait IdempotencyStore: Send + Sync {
         data: Option<String>,
     ) -> impl Future<Output = Result<(), IdempotencyError>> + Send;
 
-    /// Deletes a claimed key's INPROGRESS record after the work failed, so a retry can run.
+    /// Deletes a claimed key's INPROGRESS entry after the work failed, so a retry can run.
     fn release(
         &self,
         key: &IdempotencyKey,
@@ -197,7 +190,7 @@ impl<T> Run<T> {
 pub enum RunError<E> {
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
-    /// The work failed; its record was released.
+    /// The work failed; its entry was released.
     #[error("{0}")]
     Work(E),
     #[error("stored result cannot be read back: {0}")]
@@ -217,7 +210,7 @@ impl<S: IdempotencyStore> Idempotent<S> {
     }
 
     /// Keeps up to `capacity` completed results in memory, so a warm invocation replays them
-    /// without a store round trip. Entries expire with `expires_after` of the records.
+    /// without a store round trip. They expire with the entries ([`DEFAULT_EXPIRES_AFTER`]).
     pub fn with_cache(mut self, capacity: usize) -> Self {
         self.cache = Some(CompletedCache::new(capacity, DEFAULT_EXPIRES_AFTER));
         self
@@ -232,7 +225,7 @@ impl<S: IdempotencyStore> Idempotent<S> {
     ///
     /// When the work succeeded but its result cannot be stored, the result is still returned
     /// (the effect happened; failing now would invite a retry that repeats it) and the failure
-    /// is logged; the record stays INPROGRESS until `deadline`.
+    /// is logged; the entry stays INPROGRESS until `deadline`.
     pub async fn run<T, E, F, Fut>(
         &self,
         key: &IdempotencyKey,
@@ -274,25 +267,6 @@ impl<S: IdempotencyStore> Idempotent<S> {
         }
     }
 
-    /// [`Idempotent::run`] with the key extracted from a typed event.
-    pub async fn run_for<Ev, K, T, E, F, Fut>(
-        &self,
-        extractor: &K,
-        event: &Ev,
-        deadline: SystemTime,
-        work: F,
-    ) -> Result<Run<T>, RunError<E>>
-    where
-        Ev: ?Sized,
-        K: KeyOf<Ev>,
-        T: Serialize + DeserializeOwned,
-        F: FnOnce(&Ev) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        let key = extractor.key_of(event);
-        self.run(&key, deadline, || work(event)).await
-    }
-
     fn cached(&self, key: &IdempotencyKey) -> Result<Option<Option<String>>, IdempotencyError> {
         match &self.cache {
             Some(cache) => cache.get(key),
@@ -314,7 +288,7 @@ fn replay<T: DeserializeOwned, E>(data: Option<String>) -> Result<Run<T>, RunErr
         .map_err(|e| RunError::StoredResult(e.to_string()))
 }
 
-/// A bounded cache of completed records (oldest evicted first).
+/// A bounded cache of completed entries (oldest evicted first).
 #[derive(Debug)]
 struct CompletedCache {
     capacity: usize,
@@ -460,24 +434,5 @@ mod tests {
             .run(&key, later(), || async { Ok::<_, ()>(5) })
             .await;
         assert_eq!(evicted.unwrap(), Run::Executed(5));
-    }
-
-    #[tokio::test]
-    async fn keys_come_from_typed_events() {
-        struct Order {
-            id: u32,
-            amount: u32,
-        }
-        let by_id =
-            |order: &Order| IdempotencyKey::new(order.id.to_string(), order.amount.to_string());
-        let idempotent = Idempotent::new(MemoryIdempotency::default());
-        let order = Order { id: 1, amount: 10 };
-        let run = idempotent
-            .run_for(&by_id, &order, later(), |o| {
-                let amount = o.amount;
-                async move { Ok::<_, ()>(amount * 2) }
-            })
-            .await;
-        assert_eq!(run.unwrap(), Run::Executed(20));
     }
 }

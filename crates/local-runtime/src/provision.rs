@@ -40,13 +40,28 @@ pub struct ProvisionOptions {
     pub visibility_timeout_override: Option<u32>,
 }
 
-/// What was created: physical resources by logical id, and a resolver over them.
+/// What was created: physical resources by logical id, a resolver over them, and the template
+/// they came from.
 #[derive(Debug, Clone)]
 pub struct Deployment {
     pub resolver: Resolver,
+    pub topology: Topology,
 }
 
 impl Deployment {
+    /// The physical name (what `Ref` gives) of the resource that the function built from
+    /// `binary` names in its environment variable `variable` (`TABLE: !Ref PaymentsTable`): how
+    /// operator tools find a service's table without naming it.
+    pub fn referenced_by(&self, binary: &str, variable: &str) -> Option<String> {
+        let function = self
+            .topology
+            .functions
+            .iter()
+            .find(|f| f.binary == binary)?;
+        let logical_id = function.environment.get(variable)?.get("Ref")?.as_str()?;
+        self.physical(logical_id).map(|p| p.reference.clone())
+    }
+
     pub fn physical(&self, logical_id: &str) -> Option<&Physical> {
         self.resolver.resources.get(logical_id)
     }
@@ -216,7 +231,10 @@ pub async fn provision(
         }
     }
 
-    Ok(Deployment { resolver })
+    Ok(Deployment {
+        resolver,
+        topology: topology.clone(),
+    })
 }
 
 /// A queue's physical name: the prefix and its logical id (FIFO queues end in `.fifo`).
@@ -362,5 +380,8 @@ pub async fn locate(
             .resources
             .insert(queue.logical_id.clone(), physical);
     }
-    Ok(Deployment { resolver })
+    Ok(Deployment {
+        resolver,
+        topology: topology.clone(),
+    })
 }

@@ -1,29 +1,29 @@
-//! The DynamoDB idempotency records and the inventory store against the emulator's DynamoDB:
+//! The DynamoDB idempotency entries and the inventory store against the emulator's DynamoDB:
 //! every state transition the exactly-once effects rest on (first call, replay with the stored
 //! result, in-progress duplicate, takeover of an expired claim, expired completed record,
 //! payload mismatch, failed work releasing its claim, transactional commit and rollback).
-
-mod common;
 
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use inventory::{Decision, DynamoInventory, InventoryStore, Rejection};
-use lambda_kit::consumer::Effect;
 use lambda_kit::idempotency::{
-    s, Claim, Commit, DynamoIdempotency, IdempotencyError, IdempotencyKey, IdempotencyStore,
-    Idempotent, RecordAttributes, Run, RunError,
+    s, Claim, DynamoIdempotency, Effect, EntryAttributes, IdempotencyError, IdempotencyKey,
+    IdempotencyStore, Idempotent, Run, RunError,
 };
+use local_runtime::provision::{provision, Deployment};
+use local_runtime::sdk::sdk_config;
+use local_runtime::template::Topology;
 use order_events::testing::sample_event;
-use orderflow::provision::{provision, Deployment};
-use orderflow::runtime::sdk_config;
-use orderflow::template::Topology;
 
 async fn deploy() -> (aws_config::SdkConfig, Deployment) {
-    let sdk = sdk_config(common::endpoint().as_deref()).await;
-    let topology =
-        Topology::load(&orderflow::emulator::project_root().join("template.yaml")).unwrap();
-    let deployment = provision(&topology, &sdk, &common::options().provision)
+    let sdk = sdk_config(crate::common::endpoint().as_deref()).await;
+    let topology = Topology::load(
+        &local_runtime::emulator::project_root().join("template.yaml"),
+        &Default::default(),
+    )
+    .unwrap();
+    let deployment = provision(&topology, &sdk, &crate::common::options().provision)
         .await
         .unwrap();
     (sdk, deployment)
@@ -57,12 +57,12 @@ async fn a_committed_key_is_not_committed_again_and_a_changed_payload_is_refused
         .commit(&key, vec![shipment(&deployment, "o-1")])
         .await
         .unwrap();
-    assert_eq!(first, Commit::Committed);
+    assert_eq!(first, Effect::Applied(()));
     let again = idempotency
         .commit(&key, vec![shipment(&deployment, "o-1b")])
         .await
         .unwrap();
-    assert_eq!(again, Commit::AlreadyCompleted);
+    assert_eq!(again, Effect::AlreadyApplied);
     assert!(idempotency.is_completed(&key).await.unwrap());
 
     let changed = IdempotencyKey::new("event-1", "another payload");
@@ -79,7 +79,7 @@ async fn a_committed_key_is_not_committed_again_and_a_changed_payload_is_refused
 }
 
 #[tokio::test]
-async fn a_failed_effect_condition_writes_neither_effect_nor_record() {
+async fn a_failed_effect_condition_writes_neither_effect_nor_entry() {
     let (sdk, deployment) = deploy().await;
     let idempotency = idempotency(&sdk, &deployment);
     let first = IdempotencyKey::new("event-a", "a");
@@ -92,15 +92,17 @@ async fn a_failed_effect_condition_writes_neither_effect_nor_record() {
     let second = IdempotencyKey::new("event-b", "b");
     let outcome = idempotency
         .commit(&second, vec![shipment(&deployment, "o-2")])
-        .await
-        .unwrap();
+        .await;
     assert!(
-        matches!(outcome, Commit::EffectConditionFailed { index: 0, .. }),
+        matches!(
+            outcome,
+            Err(IdempotencyError::EffectConditionFailed { index: 0, .. })
+        ),
         "{outcome:?}"
     );
     assert!(
         !idempotency.is_completed(&second).await.unwrap(),
-        "no record for the failed commit"
+        "no idempotency entry for the failed commit"
     );
 }
 
@@ -135,7 +137,7 @@ async fn claim_complete_release_and_takeover() {
         )
         .await
         .unwrap();
-    assert_eq!(done, Commit::Committed);
+    assert_eq!(done, Effect::Applied(()));
     assert_eq!(
         idempotency.claim(&key, later).await.unwrap(),
         Claim::AlreadyCompleted(Some("\"result\"".into())),
@@ -215,7 +217,7 @@ async fn attribute_names_are_configurable() {
         .send()
         .await
         .unwrap();
-    let attributes = RecordAttributes {
+    let attributes = EntryAttributes {
         id: "pk".into(),
         status: "state".into(),
         expiration: "ttl".into(),
@@ -232,7 +234,7 @@ async fn attribute_names_are_configurable() {
     let item = client
         .get_item()
         .table_name(&table)
-        .key("pk", s(store.record_id(&key)))
+        .key("pk", s(store.entry_id(&key)))
         .send()
         .await
         .unwrap()
@@ -248,19 +250,19 @@ async fn attribute_names_are_configurable() {
 }
 
 #[tokio::test]
-async fn an_expired_completed_record_no_longer_blocks() {
+async fn an_expired_completed_entry_no_longer_blocks() {
     let (sdk, deployment) = deploy().await;
     let idempotency = idempotency(&sdk, &deployment).expires_after(Duration::ZERO);
     let key = IdempotencyKey::new("event-e", "e");
     assert_eq!(
         idempotency.commit(&key, vec![]).await.unwrap(),
-        Commit::Committed
+        Effect::Applied(())
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(!idempotency.is_completed(&key).await.unwrap());
     assert_eq!(
         idempotency.commit(&key, vec![]).await.unwrap(),
-        Commit::Committed
+        Effect::Applied(())
     );
 }
 

@@ -1,28 +1,29 @@
-//! One record per entity (an order's payment, shipment, e-mail), written once per event
-//! together with the event's idempotency record.
+//! A service's effect as one item per entity (an order's payment, shipment, e-mail), written
+//! once per event together with the event's idempotency entry.
 //!
-//! [`RecordStore`] is what a consumer whose effect is "write this record" depends on;
-//! [`DynamoRecordStore`] is the real one, [`MemoryRecordStore`] the in-memory one for unit tests.
-//! Records are flat JSON objects (strings, numbers, booleans) turned into DynamoDB items.
+//! [`EffectStore`] is what a consumer whose effect is "write this item" depends on;
+//! [`DynamoEffectStore`] is the real one, [`MemoryEffectStore`] the in-memory one for unit tests.
+//! Items are the service's own serde types, turned into DynamoDB items by `serde_dynamo`.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::consumer::Effect;
 use crate::idempotency::{
-    lock, s, Claim, Commit, DynamoIdempotency, IdempotencyError, IdempotencyKey, IdempotencyStore,
+    lock, Claim, DynamoIdempotency, Effect, IdempotencyError, IdempotencyKey, IdempotencyStore,
     MemoryIdempotency,
 };
 
-/// Where a consumer writes its one record per entity, at most once per idempotency key.
-pub trait RecordStore: Send + Sync {
+/// Where a consumer writes its one item per entity, at most once per idempotency key.
+pub trait EffectStore: Send + Sync {
     /// Whether the work for `key` was completed before (a cheap check before a costly effect;
-    /// [`RecordStore::commit`] decides atomically).
+    /// [`EffectStore::commit`] decides atomically).
     fn is_completed(
         &self,
         key: &IdempotencyKey,
@@ -42,46 +43,30 @@ pub trait RecordStore: Send + Sync {
         key: &IdempotencyKey,
     ) -> impl Future<Output = Result<(), IdempotencyError>> + Send;
 
-    /// Writes `record` and marks `key` completed, atomically. `claimed` says whether
-    /// [`RecordStore::claim`] was called first. A record that already exists for the same entity
+    /// Writes `item` and marks `key` completed, atomically. `claimed` says whether
+    /// [`EffectStore::claim`] was called first. An item that already exists for the same entity
     /// (another event about the same order) is [`Effect::AlreadyApplied`] too: one per entity.
-    fn commit(
+    fn commit<T: Serialize + Sync>(
         &self,
         key: &IdempotencyKey,
-        record: Value,
+        item: &T,
         claimed: bool,
     ) -> impl Future<Output = Result<Effect<()>, IdempotencyError>> + Send;
 }
 
-/// Turns a flat JSON object into a DynamoDB item (nested values are stored as JSON strings).
-pub fn to_item(record: &Value) -> HashMap<String, AttributeValue> {
-    let Value::Object(fields) = record else {
-        return HashMap::new();
-    };
-    fields
-        .iter()
-        .map(|(name, value)| {
-            let attribute = match value {
-                Value::String(text) => s(text),
-                Value::Number(number) => AttributeValue::N(number.to_string()),
-                Value::Bool(flag) => AttributeValue::Bool(*flag),
-                Value::Null => AttributeValue::Null(true),
-                nested => s(nested.to_string()),
-            };
-            (name.clone(), attribute)
-        })
-        .collect()
+fn serialization(error: impl std::fmt::Display) -> IdempotencyError {
+    IdempotencyError::Store(format!("the item does not serialize: {error}"))
 }
 
-/// Records in a DynamoDB table keyed by `key_attribute`.
+/// Items in a DynamoDB table keyed by `key_attribute`.
 #[derive(Debug, Clone)]
-pub struct DynamoRecordStore {
+pub struct DynamoEffectStore {
     table: String,
     key_attribute: String,
     idempotency: DynamoIdempotency,
 }
 
-impl DynamoRecordStore {
+impl DynamoEffectStore {
     pub fn new(
         table: impl Into<String>,
         key_attribute: impl Into<String>,
@@ -95,7 +80,7 @@ impl DynamoRecordStore {
     }
 }
 
-impl RecordStore for DynamoRecordStore {
+impl EffectStore for DynamoEffectStore {
     async fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
         self.idempotency.is_completed(key).await
     }
@@ -112,44 +97,43 @@ impl RecordStore for DynamoRecordStore {
         self.idempotency.release(key).await
     }
 
-    async fn commit(
+    async fn commit<T: Serialize + Sync>(
         &self,
         key: &IdempotencyKey,
-        record: Value,
+        item: &T,
         claimed: bool,
     ) -> Result<Effect<()>, IdempotencyError> {
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(to_item(&record)))
+            .set_item(Some(serde_dynamo::to_item(item).map_err(serialization)?))
             .condition_expression("attribute_not_exists(#key)")
             .expression_attribute_names("#key", &self.key_attribute)
             .build()
             .map_err(|e| IdempotencyError::Store(e.to_string()))?;
         let writes = vec![TransactWriteItem::builder().put(put).build()];
-        let commit = if claimed {
-            self.idempotency.complete_with(key, None, writes).await?
+        let committed = if claimed {
+            self.idempotency.complete_with(key, None, writes).await
         } else {
-            self.idempotency.commit(key, writes).await?
+            self.idempotency.commit(key, writes).await
         };
-        Ok(match commit {
-            Commit::Committed => Effect::Applied(()),
-            Commit::AlreadyCompleted | Commit::EffectConditionFailed { .. } => {
-                Effect::AlreadyApplied
-            }
-        })
+        match committed {
+            // The entity's item exists already: another event about it applied the effect.
+            Err(IdempotencyError::EffectConditionFailed { .. }) => Ok(Effect::AlreadyApplied),
+            other => other,
+        }
     }
 }
 
-/// Records in memory, with the idempotency rules of [`MemoryIdempotency`] and one record per
+/// Items in memory, with the idempotency rules of [`MemoryIdempotency`] and one item per
 /// entity, for unit tests of consumers.
 #[derive(Debug, Default)]
-pub struct MemoryRecordStore {
+pub struct MemoryEffectStore {
     key_attribute: String,
-    records: Mutex<HashMap<String, Value>>,
+    items: Mutex<HashMap<String, Value>>,
     idempotency: MemoryIdempotency,
 }
 
-impl MemoryRecordStore {
+impl MemoryEffectStore {
     pub fn new(key_attribute: impl Into<String>) -> Self {
         Self {
             key_attribute: key_attribute.into(),
@@ -157,13 +141,16 @@ impl MemoryRecordStore {
         }
     }
 
-    /// Every record written, in no particular order.
-    pub fn records(&self) -> Vec<Value> {
-        lock(&self.records).values().cloned().collect()
+    /// Every item written, in no particular order, as the service's type.
+    pub fn items<T: DeserializeOwned>(&self) -> Vec<T> {
+        lock(&self.items)
+            .values()
+            .filter_map(|item| serde_json::from_value(item.clone()).ok())
+            .collect()
     }
 }
 
-impl RecordStore for MemoryRecordStore {
+impl EffectStore for MemoryEffectStore {
     async fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
         self.idempotency.is_completed(key)
     }
@@ -180,25 +167,26 @@ impl RecordStore for MemoryRecordStore {
         self.idempotency.release(key).await
     }
 
-    async fn commit(
+    async fn commit<T: Serialize + Sync>(
         &self,
         key: &IdempotencyKey,
-        record: Value,
+        item: &T,
         claimed: bool,
     ) -> Result<Effect<()>, IdempotencyError> {
+        let item = serde_json::to_value(item).map_err(serialization)?;
         if !claimed {
             let until = SystemTime::now() + Duration::from_secs(60);
             if let Claim::AlreadyCompleted(_) = self.idempotency.claim(key, until).await? {
                 return Ok(Effect::AlreadyApplied);
             }
         }
-        let entity = record
+        let entity = item
             .get(&self.key_attribute)
             .map(Value::to_string)
             .unwrap_or_default();
         let written = {
-            let mut records = lock(&self.records);
-            !records.contains_key(&entity) && records.insert(entity, record).is_none()
+            let mut items = lock(&self.items);
+            !items.contains_key(&entity) && items.insert(entity, item).is_none()
         };
         if !written {
             self.idempotency.release(key).await?;
@@ -206,21 +194,5 @@ impl RecordStore for MemoryRecordStore {
         }
         self.idempotency.complete(key, None).await?;
         Ok(Effect::Applied(()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flat_json_becomes_typed_attributes() {
-        let item = to_item(&serde_json::json!({
-            "orderId": "o-1", "amountMinor": 1299, "captured": true, "lines": [1, 2]
-        }));
-        assert_eq!(item["orderId"], s("o-1"));
-        assert_eq!(item["amountMinor"], AttributeValue::N("1299".into()));
-        assert_eq!(item["captured"], AttributeValue::Bool(true));
-        assert_eq!(item["lines"], s("[1,2]"));
     }
 }

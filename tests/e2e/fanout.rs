@@ -1,16 +1,14 @@
 //! End-to-end: the order API, SNS, the four queues and the four consumers, through the local
 //! runtime against the emulator, with the real SDK clients.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use aws_sdk_sns::types::MessageAttributeValue;
-use common::*;
+use local_runtime::client::{post_order, send};
+use local_runtime::{faults::Acknowledgements, runtime::LocalRuntime};
 use order_events::{OrderPlacedEvent, ORDER_PLACED};
-use orderflow::client::{post_order, send};
 use orderflow::report::{count_items, order_report};
-use orderflow::runtime::{Acknowledgements, LocalRuntime};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -66,7 +64,7 @@ async fn assert_effects_once(runtime: &LocalRuntime, orders: usize) {
 }
 
 async fn drained(runtime: &LocalRuntime) -> bool {
-    for queue in QUEUES {
+    for queue in &queues(runtime) {
         if depth(runtime, queue).await > 0 {
             return false;
         }
@@ -75,7 +73,7 @@ async fn drained(runtime: &LocalRuntime) -> bool {
 }
 
 async fn assert_dead_letter_queues_empty(runtime: &LocalRuntime) {
-    for queue in QUEUES {
+    for queue in &queues(runtime) {
         let dlq = queue.replace("Queue", "DeadLetterQueue");
         assert_eq!(depth(runtime, &dlq).await, 0, "{dlq}");
     }
@@ -94,7 +92,7 @@ async fn one_order_reaches_all_four_consumers_and_each_effect_happens_once() {
     assert_eq!(report.inventory.unwrap().summary, "reserved");
     assert_effects_once(&runtime, 1).await;
     wait_for_records(&runtime, 1).await;
-    for consumer in CONSUMERS {
+    for consumer in &consumers(&runtime) {
         let stats = runtime.stats(consumer);
         assert_eq!(
             (stats.records, stats.failed_records, stats.deleted),
@@ -137,7 +135,7 @@ async fn an_event_of_another_type_reaches_no_consumer() {
     wait_complete(&runtime, &order_id).await;
     eventually(WAIT, "the queues are drained", || drained(&runtime)).await;
     wait_for_records(&runtime, 1).await;
-    for consumer in CONSUMERS {
+    for consumer in &consumers(&runtime) {
         assert_eq!(
             runtime.stats(consumer).records,
             1,
@@ -151,7 +149,7 @@ async fn an_event_of_another_type_reaches_no_consumer() {
 #[tokio::test]
 async fn a_redelivered_message_produces_one_effect() {
     let runtime = start(options()).await;
-    for consumer in CONSUMERS {
+    for consumer in &consumers(&runtime) {
         runtime.set_acknowledgements(consumer, Acknowledgements::Lost);
     }
     let order_id = place(&runtime).await;
@@ -160,10 +158,14 @@ async fn a_redelivered_message_produces_one_effect() {
     eventually(
         WAIT,
         "every consumer received the message twice",
-        || async { CONSUMERS.iter().all(|c| runtime.stats(c).records >= 2) },
+        || async {
+            consumers(&runtime)
+                .iter()
+                .all(|c| runtime.stats(c).records >= 2)
+        },
     )
     .await;
-    for consumer in CONSUMERS {
+    for consumer in &consumers(&runtime) {
         runtime.set_acknowledgements(consumer, Acknowledgements::Kept);
     }
     eventually(WAIT, "the queues are drained", || drained(&runtime)).await;
@@ -295,7 +297,7 @@ async fn every_bad_request_gets_its_code_and_nothing_is_published() {
     let order_id = place(&runtime).await;
     wait_complete(&runtime, &order_id).await;
     wait_for_records(&runtime, 1).await;
-    for consumer in CONSUMERS {
+    for consumer in &consumers(&runtime) {
         assert_eq!(runtime.stats(consumer).records, 1, "{consumer}");
     }
     runtime.shutdown().await;

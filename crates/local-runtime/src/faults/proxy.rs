@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -56,7 +56,7 @@ impl FaultProxy {
     pub async fn start(
         upstream: &str,
         rates: FaultRates,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
@@ -80,24 +80,9 @@ impl FaultProxy {
             rates: rates.clone(),
             counts: counts.clone(),
         });
-        let task = tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    _ = shutdown.wait_for(|stop| *stop) => return,
-                    accepted = listener.accept() => accepted,
-                };
-                let Ok((stream, _)) = accepted else { continue };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, std::convert::Infallible>(shared.relay(request).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let task = crate::http::serve(listener, shutdown, move |request| {
+            let shared = shared.clone();
+            async move { shared.relay(request).await }
         });
         Ok((
             Self {

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 /// The project's root directory (where `template.yaml` and `infra/` are).
 pub fn project_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // This crate lives in crates/local-runtime.
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 fn local_dir() -> PathBuf {

@@ -1,15 +1,13 @@
 //! End-to-end: `POST /orders` with the `Idempotency-Key` header, through the local runtime,
-//! with the idempotency records in the emulator's DynamoDB.
-
-mod common;
+//! with the idempotency entries in the emulator's DynamoDB.
 
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::common::*;
 use lambda_kit::idempotency::{Claim, DynamoIdempotency, IdempotencyStore};
-use orderflow::client::{send, Answer};
+use local_runtime::client::{send, Answer};
+use local_runtime::runtime::LocalRuntime;
 use orderflow::report::{count_items, order_report};
-use orderflow::runtime::LocalRuntime;
 
 async fn post_with_key(runtime: &LocalRuntime, key: &str, body: &serde_json::Value) -> Answer {
     send(
@@ -43,7 +41,7 @@ async fn a_retried_request_gets_the_same_order_and_publishes_nothing_again() {
     })
     .await;
     wait_for_records(&runtime, 1).await;
-    for consumer in CONSUMERS {
+    for consumer in &consumers(&runtime) {
         assert_eq!(
             runtime.stats(consumer).records,
             1,

@@ -5,25 +5,31 @@
 //!
 //! Sizes: `SCENARIO_ORDERS` (default 200) orders for the bulk scenarios.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use aws_sdk_sns::types::MessageAttributeValue;
-use common::*;
 use futures::StreamExt;
+use local_runtime::client::send;
+use local_runtime::faults::FaultRates;
+use local_runtime::{
+    faults::Acknowledgements,
+    runtime::{LocalRuntime, RuntimeOptions},
+};
 use order_api::{EventPublisher, SnsPublisher};
 use order_events::{attribute, OrderPlacedEvent};
 use orderflow::audit::{audit, AuditReport, Expectations};
-use orderflow::client::send;
 use orderflow::dlq::Redrive;
-use orderflow::faults::FaultRates;
 use orderflow::report::count_items;
-use orderflow::runtime::{Acknowledgements, LocalRuntime, RuntimeOptions};
 
 const WAIT: Duration = Duration::from_secs(300);
+
+/// The scenarios' runtime options: on their own emulator.
+fn options() -> RuntimeOptions {
+    options_on(Emulators::Scenarios)
+}
 
 /// The scenarios run one at a time: each gets the whole emulator, so its numbers mean something
 /// and its timeouts are not another scenario's load.
@@ -131,7 +137,7 @@ async fn progress(runtime: &LocalRuntime) -> (Vec<usize>, String) {
         text.push_str(&format!("{table}={count} "));
         counts.push(count);
     }
-    for queue in QUEUES {
+    for queue in &queues(runtime) {
         let dlq = queue.replace("Queue", "DeadLetterQueue");
         text.push_str(&format!(
             "{queue}={} {dlq}={} ",
@@ -139,7 +145,7 @@ async fn progress(runtime: &LocalRuntime) -> (Vec<usize>, String) {
             depth(runtime, &dlq).await
         ));
     }
-    for consumer in CONSUMERS {
+    for consumer in &consumers(runtime) {
         text.push_str(&format!("{consumer}={:?} ", runtime.stats(consumer)));
     }
     (counts, text)
@@ -152,7 +158,7 @@ async fn wait_for_all(runtime: &LocalRuntime, n: usize) {
         let (counts, text) = progress(runtime).await;
         let tables_done = counts[0] >= n + 2 && counts[1..].iter().all(|c| *c >= n);
         let mut queued = 0;
-        for queue in QUEUES {
+        for queue in &queues(runtime) {
             queued += depth(runtime, queue).await;
         }
         if tables_done && queued == 0 {
@@ -166,8 +172,8 @@ async fn wait_for_all(runtime: &LocalRuntime, n: usize) {
 /// The audit of every table, with the e-mails the emulator's SES accepted, must be clean.
 async fn assert_audit_clean(runtime: &LocalRuntime, accepted: &BTreeSet<String>) -> AuditReport {
     let sent_email_subjects = match runtime.endpoint() {
-        Some(endpoint) if common::endpoint().is_some() => Some(
-            orderflow::emulator::sent_email_subjects(&endpoint)
+        Some(endpoint) if endpoint_of(Emulators::Scenarios).is_some() => Some(
+            local_runtime::emulator::sent_email_subjects(&endpoint)
                 .await
                 .unwrap(),
         ),
@@ -183,7 +189,7 @@ async fn assert_audit_clean(runtime: &LocalRuntime, accepted: &BTreeSet<String>)
         .unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.reserved, accepted.len(), "{report}");
-    for queue in QUEUES {
+    for queue in &queues(runtime) {
         let dlq = queue.replace("Queue", "DeadLetterQueue");
         let dead = depth(runtime, &dlq).await;
         if dead > 0 {
@@ -317,9 +323,12 @@ async fn duplicate_publishes_and_deliveries_have_one_effect() {
         runtime.stats("InventoryFunction").records >= 2 * publishes as u64
     })
     .await;
-    let gateway = runtime.payment_gateway().unwrap();
+    let gateway = runtime.handle::<payment::SimulatedGateway>().unwrap();
     assert_eq!(gateway.charges_made(), n, "one charge per order");
-    let deliveries: u64 = CONSUMERS.iter().map(|c| runtime.stats(c).records).sum();
+    let deliveries: u64 = consumers(&runtime)
+        .iter()
+        .map(|c| runtime.stats(c).records)
+        .sum();
     eprintln!(
         "duplicates: {n} orders, {publishes} publishes, {deliveries} deliveries, {} gateway calls, {} charges",
         gateway.calls(),
@@ -345,23 +354,25 @@ async fn a_crash_after_the_effect_redelivers_without_a_second_effect() {
         .insert("MaxReceiveCount".into(), "50".into());
     let resume_options = options.clone();
     let runtime = start_stocked(options).await;
-    for consumer in CONSUMERS {
+    for consumer in &consumers(&runtime) {
         runtime.set_acknowledgements(consumer, Acknowledgements::Lost);
     }
     let (accepted, _) = place_orders(&runtime, n).await;
     // Every consumer applies its effects and never acknowledges: the messages come back.
     eventually(WAIT, "every consumer saw each message twice", || async {
-        CONSUMERS
+        consumers(&runtime)
             .iter()
             .all(|c| runtime.stats(c).records >= 2 * n as u64)
     })
     .await;
     // The process dies. A new one starts on the same resources and resumes.
     runtime.shutdown().await;
-    let resumed = LocalRuntime::start(resume_options).await.unwrap();
+    let resumed = LocalRuntime::start(resume_options, orderflow::services::registry())
+        .await
+        .unwrap();
     wait_for_all(&resumed, n).await;
     assert_audit_clean(&resumed, &accepted).await;
-    let gateway = resumed.payment_gateway().unwrap();
+    let gateway = resumed.handle::<payment::SimulatedGateway>().unwrap();
     eprintln!(
         "crash: {n} orders; after the restart {} gateway calls, {} new charges",
         gateway.calls(),
@@ -413,7 +424,7 @@ async fn transient_failures_are_absorbed_by_retries() {
             .failed_after
             .load(std::sync::atomic::Ordering::Relaxed),
     );
-    let gateway = runtime.payment_gateway().unwrap();
+    let gateway = runtime.handle::<payment::SimulatedGateway>().unwrap();
     eprintln!(
         "transient failures: {n} orders; {before} calls failed before reaching AWS, {after} after; \
          {} gateway calls for {} charges",
@@ -506,7 +517,7 @@ async fn poison_messages_end_in_the_dlqs_and_the_log_says_why() {
         publish(&runtime, event).await;
     }
 
-    for queue in QUEUES {
+    for queue in &queues(&runtime) {
         let dlq = queue.replace("Queue", "DeadLetterQueue");
         eventually(WAIT, &format!("three poison messages in {dlq}"), || async {
             depth(&runtime, &dlq).await == 3
@@ -548,7 +559,7 @@ async fn a_dead_letter_is_redriven_once_its_cause_is_fixed() {
     let _serial = ONE_AT_A_TIME.lock().await;
     log();
     let runtime = start_stocked(options()).await;
-    let gateway = runtime.payment_gateway().unwrap();
+    let gateway = runtime.handle::<payment::SimulatedGateway>().unwrap();
     gateway.set_failure_rate(1.0);
     let (accepted, _) = place_orders(&runtime, 1).await;
     let order_id = accepted.iter().next().unwrap().clone();

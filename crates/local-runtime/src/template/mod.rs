@@ -4,9 +4,18 @@
 //! Only what the local runtime needs is interpreted: topics, queues and their redrive policies,
 //! subscriptions, queue policies, tables, functions with their environment and SQS event
 //! sources, and HTTP routes (SAM `HttpApi` events or `AWS::ApiGatewayV2::Route`s integrated
-//! with a function). Resources with a `Condition` are AWS-only extras (the alarm topic, the JWT
-//! authorizer) and are left out. Intrinsic functions (`Ref`, `Fn::GetAtt`, `Fn::Sub`, short or long
-//! form) are kept as JSON and resolved against the provisioned resources by [`Resolver`].
+//! with a function). `Conditions` are evaluated from the parameters' values ([`conditions`]):
+//! a resource whose condition is false is left out, and `Fn::If` takes its branch. The
+//! remaining intrinsic functions (`Ref`, `Fn::GetAtt`, `Fn::Sub`) are kept as JSON and resolved
+//! against the provisioned resources by [`Resolver`]; any other one in a resource the runtime
+//! reads is refused with an error naming the resource.
+
+mod conditions;
+mod intrinsics;
+mod yaml;
+
+pub use intrinsics::{Physical, Resolver, SUPPORTED};
+pub use yaml::document;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,7 +30,7 @@ pub enum TemplateError {
         source: std::io::Error,
     },
     #[error("template is not valid YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
     #[error("resource {resource}: {problem}")]
     Resource { resource: String, problem: String },
     #[error("cannot resolve {0}")]
@@ -86,6 +95,32 @@ pub struct SqsSource {
     pub report_batch_item_failures: bool,
 }
 
+/// How API Gateway authorizes a route's requests.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum RouteAuthorization {
+    #[default]
+    None,
+    /// A JWT authorizer: the issuer and audiences it accepts (unresolved).
+    Jwt { issuer: Value, audience: Value },
+    /// SigV4-signed requests, checked against IAM.
+    Iam,
+}
+
+/// An HTTP API route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteSpec {
+    pub method: String,
+    pub path: String,
+    pub authorization: RouteAuthorization,
+}
+
+impl RouteSpec {
+    /// `METHOD /path`, as API Gateway writes route keys.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
 /// A function.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionSpec {
@@ -96,8 +131,8 @@ pub struct FunctionSpec {
     /// Environment variables, globals merged in, unresolved.
     pub environment: BTreeMap<String, Value>,
     pub sqs_sources: Vec<SqsSource>,
-    /// (method, path) of HTTP API routes.
-    pub http_routes: Vec<(String, String)>,
+    /// The HTTP API routes to it.
+    pub http_routes: Vec<RouteSpec>,
     /// `ses:SendEmail` resources its policies allow, unresolved.
     pub ses_identities: Vec<Value>,
 }
@@ -105,8 +140,10 @@ pub struct FunctionSpec {
 /// Everything the local runtime builds from the template.
 #[derive(Debug, Clone, Default)]
 pub struct Topology {
-    /// Parameter defaults.
+    /// Parameter values: the defaults, with the overrides given to [`Topology::load`].
     pub parameters: BTreeMap<String, String>,
+    /// Every condition, evaluated.
+    pub conditions: BTreeMap<String, bool>,
     pub topics: Vec<String>,
     pub queues: Vec<QueueSpec>,
     pub subscriptions: Vec<SubscriptionSpec>,
@@ -116,15 +153,17 @@ pub struct Topology {
 }
 
 impl Topology {
-    pub fn load(path: &Path) -> Result<Self, TemplateError> {
+    /// Reads the template at `path` with `parameters` overriding the defaults.
+    pub fn load(path: &Path, parameters: &BTreeMap<String, String>) -> Result<Self, TemplateError> {
         let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text)
+        Self::parse(&text, parameters)
     }
 
-    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+    /// Reads a template's text with `parameters` overriding the defaults.
+    pub fn parse(text: &str, parameters: &BTreeMap<String, String>) -> Result<Self, TemplateError> {
         let template = document(text)?;
         let mut topology = Topology::default();
 
@@ -133,14 +172,39 @@ impl Topology {
                 topology.parameters.insert(name.clone(), default);
             }
         }
+        topology.parameters.extend(parameters.clone());
+        topology.conditions = conditions::evaluate(&template["Conditions"], &topology.parameters)?;
         let globals = &template["Globals"]["Function"];
-        let resources = &template["Resources"];
-        for (id, resource) in object(resources) {
-            if resource.get("Condition").is_some() {
-                continue;
+        let mut resources = Map::new();
+        for (id, resource) in object(&template["Resources"]) {
+            if let Some(condition) = resource.get("Condition") {
+                let name = condition.as_str().unwrap_or_default();
+                match topology.conditions.get(name) {
+                    Some(true) => {}
+                    Some(false) => continue,
+                    None => return Err(problem(id, format!("no condition {name:?}"))),
+                }
             }
+            let chosen = conditions::choose(resource, &topology.conditions)
+                .map_err(|e| problem(id, e.to_string()))?
+                .unwrap_or_default();
+            resources.insert(id.clone(), chosen);
+        }
+        let resources = Value::Object(resources);
+        for (id, resource) in object(&resources) {
             let properties = &resource["Properties"];
-            match resource["Type"].as_str().unwrap_or_default() {
+            let kind = resource["Type"].as_str().unwrap_or_default();
+            if INTERPRETED.contains(&kind) {
+                if let Some(function) = intrinsics::unsupported(resource) {
+                    return Err(problem(
+                        id,
+                        format!(
+                            "{function} cannot be evaluated locally (supported: {SUPPORTED:?})"
+                        ),
+                    ));
+                }
+            }
+            match kind {
                 "AWS::SNS::Topic" => topology.topics.push(id.clone()),
                 "AWS::SQS::Queue" => topology.queues.push(queue(id, properties)?),
                 "AWS::SNS::Subscription" => {
@@ -161,16 +225,21 @@ impl Topology {
                 _ => {}
             }
         }
-        for (method, path, function) in gateway_routes(resources) {
+        for (route, function) in gateway_routes(&resources) {
             if let Some(spec) = topology
                 .functions
                 .iter_mut()
                 .find(|f| f.logical_id == function)
             {
-                spec.http_routes.push((method, path));
+                spec.http_routes.push(route);
             }
         }
         Ok(topology)
+    }
+
+    /// The functions fed by an SQS event source.
+    pub fn consumers(&self) -> impl Iterator<Item = &FunctionSpec> {
+        self.functions.iter().filter(|f| !f.sqs_sources.is_empty())
     }
 
     pub fn function(&self, logical_id: &str) -> Option<&FunctionSpec> {
@@ -178,11 +247,17 @@ impl Topology {
     }
 }
 
-/// A template as JSON, short-form tags (`!Ref X`) turned into their long form.
-pub fn document(text: &str) -> Result<Value, TemplateError> {
-    let yaml: serde_yaml::Value = serde_yaml::from_str(text)?;
-    Ok(to_json(yaml))
-}
+/// The resource types the runtime reads; their intrinsic functions must be ones it evaluates.
+const INTERPRETED: &[&str] = &[
+    "AWS::SNS::Topic",
+    "AWS::SQS::Queue",
+    "AWS::SNS::Subscription",
+    "AWS::SQS::QueuePolicy",
+    "AWS::DynamoDB::Table",
+    "AWS::Serverless::Function",
+    "AWS::ApiGatewayV2::Route",
+    "AWS::ApiGatewayV2::Integration",
+];
 
 fn queue(id: &str, properties: &Value) -> Result<QueueSpec, TemplateError> {
     let redrive = match properties.get("RedrivePolicy") {
@@ -226,9 +301,9 @@ fn subscription(id: &str, properties: &Value) -> Result<SubscriptionSpec, Templa
     })
 }
 
-/// (method, path, function) of every `AWS::ApiGatewayV2::Route` whose target is an
-/// integration with a function (`IntegrationUri: !GetAtt F.Arn`).
-fn gateway_routes(resources: &Value) -> Vec<(String, String, String)> {
+/// (route, function) of every `AWS::ApiGatewayV2::Route` whose target is an integration with a
+/// function (`IntegrationUri: !GetAtt F.Arn`).
+fn gateway_routes(resources: &Value) -> Vec<(RouteSpec, String)> {
     let mut routes = Vec::new();
     for (_, route) in object(resources) {
         if route["Type"] != "AWS::ApiGatewayV2::Route" {
@@ -251,10 +326,27 @@ fn gateway_routes(resources: &Value) -> Vec<(String, String, String)> {
         else {
             continue;
         };
+        let authorization = match properties["AuthorizationType"].as_str() {
+            Some("JWT") => {
+                let authorizer = ref_target(&properties["AuthorizerId"]).unwrap_or_default();
+                let jwt = &resources[authorizer.as_str()]["Properties"]["JwtConfiguration"];
+                RouteAuthorization::Jwt {
+                    issuer: jwt["Issuer"].clone(),
+                    audience: jwt["Audience"].clone(),
+                }
+            }
+            Some("AWS_IAM") => RouteAuthorization::Iam,
+            _ => RouteAuthorization::None,
+        };
         if let Some(function) =
             getatt_target(&resources[integration]["Properties"]["IntegrationUri"])
         {
-            routes.push((method.to_uppercase(), path.to_owned(), function));
+            let route = RouteSpec {
+                method: method.to_uppercase(),
+                path: path.to_owned(),
+                authorization,
+            };
+            routes.push((route, function));
         }
     }
     routes
@@ -316,13 +408,15 @@ fn function(id: &str, resource: &Value, globals: &Value) -> Result<FunctionSpec,
                     .iter()
                     .any(|t| t == "ReportBatchItemFailures"),
             }),
-            "HttpApi" => http_routes.push((
-                event_properties["Method"]
+            "HttpApi" => http_routes.push(RouteSpec {
+                method: event_properties["Method"]
                     .as_str()
                     .unwrap_or("ANY")
                     .to_uppercase(),
-                event_properties["Path"].as_str().unwrap_or("/").to_owned(),
-            )),
+                path: event_properties["Path"].as_str().unwrap_or("/").to_owned(),
+                // SAM's own authorizers are not read; this template declares its routes.
+                authorization: RouteAuthorization::None,
+            }),
             _ => {}
         }
     }
@@ -351,44 +445,6 @@ fn function(id: &str, resource: &Value, globals: &Value) -> Result<FunctionSpec,
     })
 }
 
-/// YAML to JSON, turning CloudFormation short-form tags (`!Ref X`) into their long form
-/// (`{"Ref": "X"}`, `{"Fn::GetAtt": ...}`).
-fn to_json(value: serde_yaml::Value) -> Value {
-    use serde_yaml::Value as Y;
-    match value {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => serde_json::to_value(&n).unwrap_or(Value::Null),
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
-        Y::Mapping(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (yaml_key(k), to_json(v)))
-                .collect(),
-        ),
-        Y::Tagged(tagged) => {
-            let tag = tagged.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let key = if name == "Ref" {
-                "Ref".to_owned()
-            } else {
-                format!("Fn::{name}")
-            };
-            Value::Object(Map::from_iter([(key, to_json(tagged.value))]))
-        }
-    }
-}
-
-fn yaml_key(key: serde_yaml::Value) -> String {
-    match key {
-        serde_yaml::Value::String(s) => s,
-        other => serde_yaml::to_string(&other)
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
-    }
-}
-
 fn object(value: &Value) -> impl Iterator<Item = (&String, &Value)> {
     value.as_object().into_iter().flatten()
 }
@@ -404,7 +460,7 @@ fn number(value: &Value) -> Option<u32> {
         .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
 }
 
-fn scalar(value: &Value) -> Option<String> {
+pub(crate) fn scalar(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -427,150 +483,13 @@ fn getatt_target(value: &Value) -> Option<String> {
     }
 }
 
-/// What a provisioned resource answers to `Ref` and `Fn::GetAtt X.Arn`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Physical {
-    /// The physical name (queue name, table name, topic name).
-    pub name: String,
-    /// What `Ref` returns: a queue's URL, a topic's ARN, a table's name.
-    pub reference: String,
-    pub arn: String,
-}
-
-/// Resolves intrinsic functions against provisioned resources and parameter values.
-#[derive(Debug, Clone, Default)]
-pub struct Resolver {
-    pub resources: BTreeMap<String, Physical>,
-    pub parameters: BTreeMap<String, String>,
-    pub region: String,
-    pub account_id: String,
-}
-
-impl Resolver {
-    /// Resolves `value` to a string (numbers and booleans as their text).
-    pub fn string(&self, value: &Value) -> Result<String, TemplateError> {
-        match self.resolve(value)? {
-            Value::String(s) => Ok(s),
-            other => scalar(&other).ok_or_else(|| TemplateError::Unresolved(other.to_string())),
-        }
-    }
-
-    /// Resolves every intrinsic function inside `value`.
-    pub fn resolve(&self, value: &Value) -> Result<Value, TemplateError> {
-        match value {
-            Value::Object(map) if map.len() == 1 => {
-                let (key, argument) = map
-                    .iter()
-                    .next()
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| TemplateError::Unresolved(value.to_string()))?;
-                match key.as_str() {
-                    "Ref" => self
-                        .reference(argument.as_str().unwrap_or_default())
-                        .map(Value::String),
-                    "Fn::GetAtt" => {
-                        let path = match argument {
-                            Value::Array(parts) => parts
-                                .iter()
-                                .filter_map(Value::as_str)
-                                .collect::<Vec<_>>()
-                                .join("."),
-                            other => other.as_str().unwrap_or_default().to_owned(),
-                        };
-                        self.attribute(&path).map(Value::String)
-                    }
-                    "Fn::Sub" => self.substitute(argument).map(Value::String),
-                    _ => Ok(Value::Object(self.resolve_map(map)?)),
-                }
-            }
-            Value::Object(map) => Ok(Value::Object(self.resolve_map(map)?)),
-            Value::Array(items) => items
-                .iter()
-                .map(|item| self.resolve(item))
-                .collect::<Result<_, _>>()
-                .map(Value::Array),
-            other => Ok(other.clone()),
-        }
-    }
-
-    fn resolve_map(&self, map: &Map<String, Value>) -> Result<Map<String, Value>, TemplateError> {
-        map.iter()
-            .map(|(k, v)| Ok((k.clone(), self.resolve(v)?)))
-            .collect()
-    }
-
-    fn reference(&self, name: &str) -> Result<String, TemplateError> {
-        let pseudo = match name {
-            "AWS::Region" => Some(self.region.clone()),
-            "AWS::AccountId" => Some(self.account_id.clone()),
-            "AWS::Partition" => Some("aws".to_owned()),
-            "AWS::URLSuffix" => Some("amazonaws.com".to_owned()),
-            "AWS::StackName" => Some("local".to_owned()),
-            _ => None,
-        };
-        pseudo
-            .or_else(|| self.parameters.get(name).cloned())
-            .or_else(|| self.resources.get(name).map(|r| r.reference.clone()))
-            .ok_or_else(|| TemplateError::Unresolved(format!("Ref {name}")))
-    }
-
-    /// `Fn::GetAtt resource.attribute` (`Arn`, `QueueUrl`, `QueueName`/`TopicName`/`Name`).
-    pub fn attribute_of(&self, resource: &str, attribute: &str) -> Result<String, TemplateError> {
-        self.attribute(&format!("{resource}.{attribute}"))
-    }
-
-    fn attribute(&self, path: &str) -> Result<String, TemplateError> {
-        let (resource, attribute) = path.split_once('.').unwrap_or((path, ""));
-        let physical = self
-            .resources
-            .get(resource)
-            .ok_or_else(|| TemplateError::Unresolved(format!("GetAtt {path}")))?;
-        match attribute {
-            "Arn" => Ok(physical.arn.clone()),
-            "QueueName" | "TopicName" | "Name" => Ok(physical.name.clone()),
-            "QueueUrl" => Ok(physical.reference.clone()),
-            _ => Err(TemplateError::Unresolved(format!("GetAtt {path}"))),
-        }
-    }
-
-    fn substitute(&self, argument: &Value) -> Result<String, TemplateError> {
-        let (text, variables) = match argument {
-            Value::Array(parts) => (
-                parts.first().and_then(Value::as_str).unwrap_or_default(),
-                parts.get(1).and_then(Value::as_object),
-            ),
-            other => (other.as_str().unwrap_or_default(), None),
-        };
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| TemplateError::Unresolved(format!("Sub {text}")))?;
-            let name = &after[..end];
-            let value = match variables.and_then(|v| v.get(name)) {
-                Some(value) => self.string(value)?,
-                None if name.contains('.') && !name.starts_with("AWS::") => self.attribute(name)?,
-                None => self.reference(name)?,
-            };
-            out.push_str(&value);
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn project_template() -> Topology {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
-        Topology::load(&path).unwrap()
+        let path = crate::emulator::project_root().join("template.yaml");
+        Topology::load(&path, &BTreeMap::new()).unwrap()
     }
 
     #[test]
@@ -582,7 +501,9 @@ mod tests {
         assert_eq!(topology.tables.len(), 5);
         assert_eq!(topology.functions.len(), 5);
         let api = topology.function("OrderApiFunction").unwrap();
-        assert_eq!(api.http_routes, [("POST".to_owned(), "/orders".to_owned())]);
+        let keys: Vec<String> = api.http_routes.iter().map(RouteSpec::key).collect();
+        assert_eq!(keys, ["POST /orders"]);
+        assert_eq!(api.http_routes[0].authorization, RouteAuthorization::None);
         for subscription in &topology.subscriptions {
             assert!(
                 subscription.raw_message_delivery,
@@ -600,6 +521,7 @@ mod tests {
     fn intrinsics_resolve_in_short_and_long_form() {
         let topology = Topology::parse(
             "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildProperties: {Binary: f}}\n    Properties:\n      Environment:\n        Variables:\n          A: !Ref T\n          B: {\"Fn::GetAtt\": [Q, Arn]}\n          C: !Sub \"${AWS::Region}/${Q.Arn}/${P}\"\n",
+            &BTreeMap::new(),
         )
         .unwrap();
         let mut resolver = Resolver {
@@ -628,5 +550,54 @@ mod tests {
         assert_eq!(resolver.string(&env["A"]).unwrap(), "arn:t");
         assert_eq!(resolver.string(&env["B"]).unwrap(), "arn:q");
         assert_eq!(resolver.string(&env["C"]).unwrap(), "eu-west-1/arn:q/p");
+    }
+
+    #[test]
+    fn conditions_decide_which_resources_exist() {
+        let text = "Parameters:\n  Auth: {Type: String, Default: NONE}\nConditions:\n  UseJwt: !Equals [!Ref Auth, JWT]\n  NoJwt: !Not [!Condition UseJwt]\nResources:\n  Jwt:\n    Type: AWS::SNS::Topic\n    Condition: UseJwt\n  Plain:\n    Type: AWS::SNS::Topic\n    Condition: NoJwt\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      VisibilityTimeout: !If [UseJwt, 60, 30]\n      MessageRetentionPeriod: !If [UseJwt, 10, !Ref AWS::NoValue]\n";
+        let defaults = Topology::parse(text, &BTreeMap::new()).unwrap();
+        assert_eq!(defaults.topics, ["Plain"]);
+        assert_eq!(defaults.queues[0].visibility_timeout, Some(30));
+        assert_eq!(defaults.queues[0].message_retention, None);
+        let jwt = BTreeMap::from([("Auth".to_owned(), "JWT".to_owned())]);
+        let with_jwt = Topology::parse(text, &jwt).unwrap();
+        assert_eq!(with_jwt.topics, ["Jwt"]);
+        assert_eq!(with_jwt.queues[0].visibility_timeout, Some(60));
+        assert_eq!(with_jwt.queues[0].message_retention, Some(10));
+    }
+
+    #[test]
+    fn the_project_template_has_the_jwt_authorizer_only_when_asked_for() {
+        let path = crate::emulator::project_root().join("template.yaml");
+        let jwt = BTreeMap::from([
+            ("ApiAuthorization".to_owned(), "JWT".to_owned()),
+            ("JwtIssuer".to_owned(), "https://issuer.example".to_owned()),
+        ]);
+        assert!(!Topology::load(&path, &BTreeMap::new()).unwrap().conditions["UseJwtAuthorizer"]);
+        let with_jwt = Topology::load(&path, &jwt).unwrap();
+        assert!(with_jwt.conditions["UseJwtAuthorizer"]);
+        let route = &with_jwt.function("OrderApiFunction").unwrap().http_routes[0];
+        assert_eq!(
+            route.authorization,
+            RouteAuthorization::Jwt {
+                issuer: serde_json::json!({"Ref": "JwtIssuer"}),
+                audience: serde_json::json!({"Ref": "JwtAudience"}),
+            }
+        );
+    }
+
+    #[test]
+    fn an_intrinsic_the_runtime_cannot_evaluate_is_refused_naming_the_resource() {
+        let text = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Join [\"-\", [a, b]]\n";
+        let error = Topology::parse(text, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("resource Q") && error.contains("Fn::Join"),
+            "{error}"
+        );
+        let resolver = Resolver::default();
+        let unresolved = resolver.resolve(&serde_json::json!({"Fn::Select": [0, ["a"]]}));
+        assert!(unresolved.is_err());
     }
 }

@@ -1,7 +1,6 @@
-//! Shared set-up of the end-to-end tests: one moto server per test binary (it dies with the
-//! process), one local runtime per test with its own resource names.
-
-#![allow(dead_code)]
+//! Shared set-up of the end-to-end tests: two moto servers for the test binary (they die with
+//! the process), one for the failure scenarios and one for every other test, and one local
+//! runtime per test with its own resource names.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,25 +9,49 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use inventory::DynamoInventory;
-use orderflow::emulator::Emulator;
-use orderflow::runtime::{LocalRuntime, RuntimeOptions};
+use local_runtime::emulator::Emulator;
+use local_runtime::runtime::{LocalRuntime, RuntimeOptions};
 
-/// The shared emulator's endpoint; `None` when `AWS_ENDPOINT_URL` (with any per-service
+/// Which emulator a test runs on. The scenarios run one at a time on one of their own, so their
+/// bulk loads and timeouts are nobody else's; the other tests share the other one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emulators {
+    Shared,
+    Scenarios,
+}
+
+/// The endpoint of `which` emulator; `None` when `AWS_ENDPOINT_URL` (with any per-service
 /// variants) says where AWS is.
-pub fn endpoint() -> Option<String> {
+pub fn endpoint_of(which: Emulators) -> Option<String> {
     if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
         return None;
     }
-    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
-    let emulator = EMULATOR.get_or_init(|| Emulator::start().expect("the emulator starts"));
+    static SHARED: OnceLock<Emulator> = OnceLock::new();
+    static SCENARIOS: OnceLock<Emulator> = OnceLock::new();
+    let cell = match which {
+        Emulators::Shared => &SHARED,
+        Emulators::Scenarios => &SCENARIOS,
+    };
+    let emulator = cell.get_or_init(|| Emulator::start().expect("the emulator starts"));
     Some(emulator.endpoint().to_owned())
 }
 
-/// Options for a fast local runtime: unique names, a free port, one-second visibility timeouts
-/// and long polls, and `MaxReceiveCount` 3, so retries and DLQ moves take seconds.
+/// The shared emulator's endpoint.
+pub fn endpoint() -> Option<String> {
+    endpoint_of(Emulators::Shared)
+}
+
+/// Options for a fast local runtime on the shared emulator (see [`options_on`]).
 pub fn options() -> RuntimeOptions {
+    options_on(Emulators::Shared)
+}
+
+/// Options for a fast local runtime on `which` emulator: unique names, a free port, one-second
+/// visibility timeouts and long polls, and `MaxReceiveCount` 3, so retries and DLQ moves take
+/// seconds.
+pub fn options_on(which: Emulators) -> RuntimeOptions {
     let mut options = RuntimeOptions {
-        endpoint: endpoint(),
+        endpoint: endpoint_of(which),
         http_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         long_poll_seconds: 1,
         ..RuntimeOptions::default()
@@ -44,7 +67,7 @@ pub fn options() -> RuntimeOptions {
 pub const MAX_RECEIVE_COUNT: u32 = 3;
 
 pub async fn start(options: RuntimeOptions) -> LocalRuntime {
-    let runtime = LocalRuntime::start(options)
+    let runtime = LocalRuntime::start(options, orderflow::services::registry())
         .await
         .expect("the runtime starts");
     inventory(&runtime)
@@ -66,19 +89,23 @@ pub fn inventory(runtime: &LocalRuntime) -> DynamoInventory {
     )
 }
 
-pub const CONSUMERS: [&str; 4] = [
-    "InventoryFunction",
-    "PaymentFunction",
-    "ShippingFunction",
-    "NotificationFunction",
-];
+/// The template's consumers: the functions fed by an SQS event source (logical ids).
+pub fn consumers(runtime: &LocalRuntime) -> Vec<String> {
+    runtime
+        .topology()
+        .consumers()
+        .map(|f| f.logical_id.clone())
+        .collect()
+}
 
-pub const QUEUES: [&str; 4] = [
-    "InventoryQueue",
-    "PaymentQueue",
-    "ShippingQueue",
-    "NotificationQueue",
-];
+/// The queues the consumers are fed by (logical ids).
+pub fn queues(runtime: &LocalRuntime) -> Vec<String> {
+    runtime
+        .topology()
+        .consumers()
+        .flat_map(|f| f.sqs_sources.iter().map(|s| s.queue.clone()))
+        .collect()
+}
 
 /// Waits until `check` is true, polling; panics with `what` after `timeout`.
 pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
@@ -127,7 +154,11 @@ pub async fn wait_for_records(runtime: &LocalRuntime, n: u64) {
     eventually(
         Duration::from_secs(60),
         "every consumer's invocations ended",
-        || async { CONSUMERS.iter().all(|c| runtime.stats(c).records >= n) },
+        || async {
+            consumers(runtime)
+                .iter()
+                .all(|c| runtime.stats(c).records >= n)
+        },
     )
     .await;
 }

@@ -1,0 +1,141 @@
+//! The entry state machine, in one place: what an existing idempotency entry means for a new
+//! attempt. Both stores ask [`decide`]; the DynamoDB store also writes the same rules as the
+//! conditions of its writes, so DynamoDB applies them atomically.
+
+use std::time::SystemTime;
+
+use super::{Claim, IdempotencyError, IdempotencyKey};
+
+/// Where an entry stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Claimed; the attempt that holds it has until `until`.
+    InProgress { until: SystemTime },
+    /// Done; `data` is the stored result.
+    Completed { data: Option<String> },
+}
+
+/// An idempotency entry as both stores keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub status: Status,
+    pub payload_hash: String,
+    pub expires_at: SystemTime,
+}
+
+/// What an attempt may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// No live entry (none, or expired): claim the key.
+    Claim,
+    /// An entry in progress past its holder's deadline (the attempt crashed or timed out):
+    /// take it over.
+    Takeover,
+    /// Completed with the same payload: replay its stored result.
+    Replay(Option<String>),
+    /// Another attempt holds the key: retry later.
+    InProgress,
+    /// The key was used with another payload.
+    Mismatch,
+}
+
+impl Decision {
+    /// What an attempt that may not write its claim answers: a replay, or why not.
+    pub(crate) fn into_claim(self, key: &IdempotencyKey) -> Result<Claim, IdempotencyError> {
+        match self {
+            Decision::Replay(data) => Ok(Claim::AlreadyCompleted(data)),
+            Decision::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
+            // Held by another attempt, or (a race with an expiry) free again: retry later.
+            Decision::InProgress | Decision::Claim | Decision::Takeover => {
+                Err(IdempotencyError::InProgress(key.key.clone()))
+            }
+        }
+    }
+}
+
+/// What `existing` means, at `now`, for an attempt on its key with `payload_hash`.
+pub(crate) fn decide(existing: Option<&Entry>, payload_hash: &str, now: SystemTime) -> Decision {
+    let Some(entry) = existing else {
+        return Decision::Claim;
+    };
+    if entry.expires_at < now {
+        return Decision::Claim;
+    }
+    if let Status::InProgress { until } = entry.status {
+        if until < now {
+            return Decision::Takeover;
+        }
+    }
+    if entry.payload_hash != payload_hash {
+        return Decision::Mismatch;
+    }
+    match &entry.status {
+        Status::Completed { data } => Decision::Replay(data.clone()),
+        Status::InProgress { .. } => Decision::InProgress,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn every_state_and_time_decides_one_way() {
+        let now = SystemTime::now();
+        let (past, future) = (now - Duration::from_secs(5), now + Duration::from_secs(5));
+        let entry = |status: Status, payload: &str, expires_at| Entry {
+            status,
+            payload_hash: payload.to_owned(),
+            expires_at,
+        };
+        let done = || Status::Completed {
+            data: Some("7".into()),
+        };
+        let held = |until| Status::InProgress { until };
+        let table = [
+            (None, "p", Decision::Claim),
+            (Some(entry(done(), "p", past)), "p", Decision::Claim),
+            (Some(entry(done(), "other", past)), "p", Decision::Claim),
+            (Some(entry(held(future), "p", past)), "p", Decision::Claim),
+            (
+                Some(entry(held(past), "p", future)),
+                "p",
+                Decision::Takeover,
+            ),
+            (
+                Some(entry(held(past), "other", future)),
+                "p",
+                Decision::Takeover,
+            ),
+            (
+                Some(entry(done(), "p", future)),
+                "p",
+                Decision::Replay(Some("7".into())),
+            ),
+            (
+                Some(entry(done(), "other", future)),
+                "p",
+                Decision::Mismatch,
+            ),
+            (
+                Some(entry(held(future), "p", future)),
+                "p",
+                Decision::InProgress,
+            ),
+            (
+                Some(entry(held(future), "other", future)),
+                "p",
+                Decision::Mismatch,
+            ),
+        ];
+        for (existing, payload, expected) in table {
+            assert_eq!(
+                decide(existing.as_ref(), payload, now),
+                expected,
+                "{existing:?} with payload {payload}"
+            );
+        }
+    }
+}

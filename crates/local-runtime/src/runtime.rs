@@ -1,0 +1,350 @@
+//! [`LocalRuntime`]: provisions the template on an emulator, serves its HTTP API on localhost,
+//! and plays Lambda's SQS event source mapping for every consumer, running the functions the
+//! [`Registry`] builds in this process.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use lambda_kit::consumer::FunctionEnv;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::emulator::{Emulator, EmulatorError};
+use crate::event_source::{EventSourceMapping, SourceStats, Stats};
+use crate::faults::{Acknowledgements, FaultProxy, FaultRates, LostAnswers};
+use crate::functions::{Built, Function, FunctionError, Registry};
+use crate::gateway::{Gateway, Route};
+use crate::provision::{provision, Deployment, ProvisionError, ProvisionOptions};
+use crate::sdk::sdk_config;
+use crate::template::{FunctionSpec, RouteAuthorization, TemplateError, Topology};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Emulator(#[from] EmulatorError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error("function {function}: {source}")]
+    Function {
+        function: String,
+        source: FunctionError,
+    },
+    #[error("the template has no function {0}")]
+    UnknownFunction(String),
+    #[error("serving the HTTP API: {0}")]
+    Http(std::io::Error),
+    #[error("route {0} needs an authorizer the local gateway cannot play yet (ApiAuthorization=NONE runs locally)")]
+    UnsupportedAuthorization(String),
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    pub template: PathBuf,
+    /// AWS endpoint to use. `None`: the environment's `AWS_ENDPOINT_URL` (and per-service
+    /// variants) if set, otherwise a moto server started for this runtime.
+    pub endpoint: Option<String>,
+    /// Where the HTTP API listens; port 0 picks a free port.
+    pub http_address: SocketAddr,
+    pub provision: ProvisionOptions,
+    /// `WaitTimeSeconds` of the event source mapping's long polls (Lambda uses 20).
+    pub long_poll_seconds: i32,
+    /// Function environment variables that replace the template's (by function logical id).
+    pub environment_overrides: BTreeMap<String, BTreeMap<String, String>>,
+    /// Functions whose event source mappings start disabled.
+    pub disabled_sources: HashSet<String>,
+    /// Concurrent pollers per event source (Lambda scales these with the queue's backlog).
+    pub pollers_per_source: usize,
+    /// Faults injected between the functions and the AWS endpoint (see [`FaultProxy`]).
+    pub faults: Option<FaultRates>,
+    /// The functions' SDK retry configuration (on Lambda: `AWS_MAX_ATTEMPTS`,
+    /// `AWS_RETRY_MODE`). `None`: the SDK default (standard, 3 attempts).
+    pub retry: Option<aws_config::retry::RetryConfig>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            template: crate::emulator::project_root().join("template.yaml"),
+            endpoint: None,
+            http_address: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            provision: ProvisionOptions {
+                prefix: "orderflow-".to_owned(),
+                ..ProvisionOptions::default()
+            },
+            long_poll_seconds: 5,
+            environment_overrides: BTreeMap::new(),
+            disabled_sources: HashSet::new(),
+            pollers_per_source: 1,
+            faults: None,
+            retry: None,
+        }
+    }
+}
+
+/// A running local system. Call [`LocalRuntime::shutdown`] to stop it cleanly.
+pub struct LocalRuntime {
+    sdk: SdkConfig,
+    topology: Topology,
+    deployment: Deployment,
+    registry: Registry,
+    api_address: SocketAddr,
+    stats: Stats,
+    shutdown: watch::Sender<bool>,
+    switches: BTreeMap<String, watch::Sender<bool>>,
+    lost_answers: LostAnswers,
+    /// Every function as built, by logical id.
+    built: BTreeMap<String, Built>,
+    /// The environment of each function, by logical id, and the SDK configuration they reach
+    /// AWS with: what [`LocalRuntime::build_function`] builds another instance from.
+    environments: BTreeMap<String, FunctionEnv>,
+    function_sdk: SdkConfig,
+    fault_proxy: Option<FaultProxy>,
+    tasks: Vec<JoinHandle<()>>,
+    // Last, so the server stops after the tasks that use it.
+    emulator: Option<Emulator>,
+}
+
+impl LocalRuntime {
+    /// Starts the emulator (unless an endpoint is given), provisions the template, builds every
+    /// function of the template with `registry`, and starts the HTTP API and the event source
+    /// mappings.
+    pub async fn start(options: RuntimeOptions, registry: Registry) -> Result<Self, RuntimeError> {
+        let topology = Topology::load(&options.template, &options.provision.parameter_overrides)?;
+        let endpoint_from_env = std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty());
+        let (emulator, sdk) = match &options.endpoint {
+            Some(endpoint) => (None, sdk_config(Some(endpoint)).await),
+            // aws-config reads AWS_ENDPOINT_URL and the per-service AWS_ENDPOINT_URL_<SERVICE>.
+            None if endpoint_from_env => (None, sdk_config(None).await),
+            None => {
+                let emulator = tokio::task::spawn_blocking(Emulator::start)
+                    .await
+                    .map_err(|e| EmulatorError::Start(e.to_string()))??;
+                let sdk = sdk_config(Some(emulator.endpoint())).await;
+                (Some(emulator), sdk)
+            }
+        };
+        let deployment = provision(&topology, &sdk, &options.provision).await?;
+
+        let (shutdown, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        // The functions reach AWS through the fault proxy when faults are asked for; the event
+        // source mappings (Lambda's own machinery) do not.
+        let mut function_sdk = sdk.clone();
+        let mut fault_proxy = None;
+        if let Some(rates) = options.faults {
+            let upstream = sdk.endpoint_url().unwrap_or_default().to_owned();
+            let (proxy, task) = FaultProxy::start(&upstream, rates, shutdown.subscribe())
+                .await
+                .map_err(RuntimeError::Http)?;
+            function_sdk = sdk_config(Some(&proxy.endpoint())).await;
+            tasks.push(task);
+            fault_proxy = Some(proxy);
+        }
+        if let Some(retry) = options.retry.clone() {
+            function_sdk = function_sdk.to_builder().retry_config(retry).build();
+        }
+        tracing::info!(endpoint = ?sdk.endpoint_url(), prefix = %options.provision.prefix, "resources provisioned");
+
+        let stats = Stats::default();
+        let lost_answers = LostAnswers::default();
+        let mut switches = BTreeMap::new();
+        let mut routes = Vec::new();
+        let mut built = BTreeMap::new();
+        let mut environments = BTreeMap::new();
+        for spec in &topology.functions {
+            let env = function_env(spec, &deployment, &options)?;
+            let function = registry
+                .build(&spec.binary, &function_sdk, &env)
+                .map_err(|source| RuntimeError::Function {
+                    function: spec.logical_id.clone(),
+                    source,
+                })?;
+            environments.insert(spec.logical_id.clone(), env);
+            match &function.function {
+                Function::Http(handler) => {
+                    for route in &spec.http_routes {
+                        if route.authorization != RouteAuthorization::None {
+                            // Letting the requests through unchecked would hide what the
+                            // deployed API refuses.
+                            return Err(RuntimeError::UnsupportedAuthorization(route.key()));
+                        }
+                        routes.push(Route::new(&route.method, &route.path, handler.clone()));
+                    }
+                }
+                Function::Queue(consumer) => {
+                    let consumer = lost_answers.wrap(&spec.logical_id, consumer.clone());
+                    let enabled = !options.disabled_sources.contains(&spec.logical_id);
+                    let (switch, enabled) = watch::channel(enabled);
+                    switches.insert(spec.logical_id.clone(), switch);
+                    for source in &spec.sqs_sources {
+                        let mapping = EventSourceMapping {
+                            function: spec.logical_id.clone(),
+                            consumer: consumer.clone(),
+                            sqs: aws_sdk_sqs::Client::new(&sdk),
+                            queue_url: deployment.reference(&source.queue),
+                            queue_arn: deployment
+                                .physical(&source.queue)
+                                .map(|p| p.arn.clone())
+                                .unwrap_or_default(),
+                            region: deployment.resolver.region.clone(),
+                            batch_size: source.batch_size.clamp(1, 10) as i32,
+                            report_batch_item_failures: source.report_batch_item_failures,
+                            timeout: Duration::from_secs(u64::from(spec.timeout_seconds)),
+                            long_poll_seconds: options.long_poll_seconds,
+                            stats: stats.clone(),
+                        };
+                        for _ in 0..options.pollers_per_source.max(1) {
+                            tasks.push(tokio::spawn(
+                                mapping.clone().run(shutdown.subscribe(), enabled.clone()),
+                            ));
+                        }
+                    }
+                }
+            }
+            built.insert(spec.logical_id.clone(), function);
+        }
+
+        let listener = tokio::net::TcpListener::bind(options.http_address)
+            .await
+            .map_err(RuntimeError::Http)?;
+        let api_address = listener.local_addr().map_err(RuntimeError::Http)?;
+        let gateway = Arc::new(Gateway::new(routes, &deployment.resolver.account_id));
+        tasks.push(crate::http::serve(
+            listener,
+            shutdown.subscribe(),
+            move |request| {
+                let gateway = gateway.clone();
+                async move { gateway.answer(request).await }
+            },
+        ));
+
+        Ok(Self {
+            sdk,
+            topology,
+            deployment,
+            registry,
+            api_address,
+            stats,
+            shutdown,
+            switches,
+            lost_answers,
+            built,
+            environments,
+            function_sdk,
+            fault_proxy,
+            tasks,
+            emulator,
+        })
+    }
+
+    /// Builds another instance of `function` (a logical id), configured as this runtime
+    /// configured its own and with `overrides` on top of its environment: for callers that
+    /// invoke a handler themselves, such as the benchmarks' synchronous baseline.
+    pub fn build_function(
+        &self,
+        function: &str,
+        overrides: &[(&str, &str)],
+    ) -> Result<Built, RuntimeError> {
+        let (spec, env) = self
+            .topology
+            .function(function)
+            .zip(self.environments.get(function))
+            .ok_or_else(|| RuntimeError::UnknownFunction(function.to_owned()))?;
+        self.registry
+            .build(&spec.binary, &self.function_sdk, &env.with(overrides))
+            .map_err(|source| RuntimeError::Function {
+                function: function.to_owned(),
+                source,
+            })
+    }
+
+    /// Base URL of the local HTTP API, e.g. `http://127.0.0.1:3000`.
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api_address)
+    }
+
+    /// The SDK configuration pointing at the emulator.
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// The template as read.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The endpoint the resources live on.
+    pub fn endpoint(&self) -> Option<String> {
+        self.sdk.endpoint_url().map(str::to_owned)
+    }
+
+    /// The fault proxy between the functions and AWS, when faults were asked for.
+    pub fn fault_proxy(&self) -> Option<&FaultProxy> {
+        self.fault_proxy.as_ref()
+    }
+
+    /// The first handle of type `T` a running function exposes (the simulated payment gateway
+    /// the payment function calls, say).
+    pub fn handle<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.built.values().find_map(Built::handle::<T>)
+    }
+
+    /// The counters of `function`'s event source mapping.
+    pub fn stats(&self, function: &str) -> SourceStats {
+        self.stats.of(function)
+    }
+
+    /// Enables or disables `function`'s event source mapping, as `aws lambda
+    /// update-event-source-mapping --enabled/--no-enabled` would: while disabled, its queue
+    /// keeps the events. An invocation already running finishes.
+    pub fn set_source_enabled(&self, function: &str, enabled: bool) {
+        if let Some(switch) = self.switches.get(function) {
+            switch.send_replace(enabled);
+        }
+    }
+
+    /// Whether `function`'s invocation answers reach its event source mapping (see
+    /// [`crate::faults::lost_answers`]).
+    pub fn set_acknowledgements(&self, function: &str, mode: Acknowledgements) {
+        self.lost_answers.set(function, mode);
+    }
+
+    /// Stops polling and serving, lets in-flight invocations finish, and stops the emulator.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        }
+        drop(self.emulator);
+    }
+}
+
+/// The function's environment: the template's variables resolved against the deployment, then
+/// the overrides.
+fn function_env(
+    spec: &FunctionSpec,
+    deployment: &Deployment,
+    options: &RuntimeOptions,
+) -> Result<FunctionEnv, RuntimeError> {
+    let mut vars = std::collections::HashMap::new();
+    for (name, value) in &spec.environment {
+        vars.insert(name.clone(), deployment.resolver.string(value)?);
+    }
+    if let Some(overrides) = options.environment_overrides.get(&spec.logical_id) {
+        vars.extend(overrides.clone());
+    }
+    vars.insert("AWS_LAMBDA_FUNCTION_NAME".into(), spec.logical_id.clone());
+    Ok(FunctionEnv::from_map(vars))
+}

@@ -1,0 +1,9 @@
+//! The end-to-end tests, one binary: the order API, SNS, the queues and the consumers through
+//! the local runtime against the emulator, with the real SDK clients. One moto server serves
+//! them all (`common`).
+
+mod common;
+mod fanout;
+mod idempotency;
+mod idempotent_api;
+mod scenarios;
