@@ -81,7 +81,7 @@ async fn a_request_in_flight_answers_409_and_a_malformed_key_400() {
 }
 
 #[tokio::test]
-async fn a_publish_failure_leaves_no_completed_record() {
+async fn a_publish_failure_leaves_no_completed_entry() {
     let runtime = start(options()).await;
     delete_topic(&runtime).await;
     let failed = post_with_key(&runtime, "publish-fails", &order()).await;

@@ -22,30 +22,16 @@ use crate::idempotency::{
 
 /// Where a consumer writes its one item per entity, at most once per idempotency key.
 pub trait EffectStore: Send + Sync {
-    /// Whether the work for `key` was completed before (a cheap check before a costly effect;
-    /// [`EffectStore::commit`] decides atomically).
-    fn is_completed(
-        &self,
-        key: &IdempotencyKey,
-    ) -> impl Future<Output = Result<bool, IdempotencyError>> + Send;
+    /// Where the idempotency entries live.
+    type Entries: IdempotencyStore;
 
-    /// Marks `key` in progress before an effect outside the store (see
-    /// [`IdempotencyStore::claim`]).
-    fn claim(
-        &self,
-        key: &IdempotencyKey,
-        in_progress_until: SystemTime,
-    ) -> impl Future<Output = Result<Claim, IdempotencyError>> + Send;
+    /// The idempotency entries, to claim a key before an effect outside the store (and
+    /// release it if the effect fails), or check it before a costly effect.
+    fn entries(&self) -> &Self::Entries;
 
-    /// Gives up a claim after the effect failed, so a retry can run.
-    fn release(
-        &self,
-        key: &IdempotencyKey,
-    ) -> impl Future<Output = Result<(), IdempotencyError>> + Send;
-
-    /// Writes `item` and marks `key` completed, atomically. `claimed` says whether
-    /// [`EffectStore::claim`] was called first. An item that already exists for the same entity
-    /// (another event about the same order) is [`Effect::AlreadyApplied`] too: one per entity.
+    /// Writes `item` and marks `key` completed, atomically. `claimed` says whether the key was
+    /// claimed first. An item that already exists for the same entity (another event about
+    /// the same order) is [`Effect::AlreadyApplied`] too: one per entity.
     fn commit<T: Serialize + Sync>(
         &self,
         key: &IdempotencyKey,
@@ -81,20 +67,10 @@ impl DynamoEffectStore {
 }
 
 impl EffectStore for DynamoEffectStore {
-    async fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
-        self.idempotency.is_completed(key).await
-    }
+    type Entries = DynamoIdempotency;
 
-    async fn claim(
-        &self,
-        key: &IdempotencyKey,
-        in_progress_until: SystemTime,
-    ) -> Result<Claim, IdempotencyError> {
-        self.idempotency.claim(key, in_progress_until).await
-    }
-
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), IdempotencyError> {
-        self.idempotency.release(key).await
+    fn entries(&self) -> &DynamoIdempotency {
+        &self.idempotency
     }
 
     async fn commit<T: Serialize + Sync>(
@@ -151,20 +127,10 @@ impl MemoryEffectStore {
 }
 
 impl EffectStore for MemoryEffectStore {
-    async fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
-        self.idempotency.is_completed(key)
-    }
+    type Entries = MemoryIdempotency;
 
-    async fn claim(
-        &self,
-        key: &IdempotencyKey,
-        in_progress_until: SystemTime,
-    ) -> Result<Claim, IdempotencyError> {
-        self.idempotency.claim(key, in_progress_until).await
-    }
-
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), IdempotencyError> {
-        self.idempotency.release(key).await
+    fn entries(&self) -> &MemoryIdempotency {
+        &self.idempotency
     }
 
     async fn commit<T: Serialize + Sync>(

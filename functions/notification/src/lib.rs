@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{DynamoEffectStore, EffectStore};
-use lambda_kit::idempotency::{Claim, DynamoIdempotency, Effect};
+use lambda_kit::idempotency::{Claim, DynamoIdempotency, Effect, IdempotencyStore};
 use lambda_kit::RecordError;
 use order_events::{format_amount, OrderPlaced, OrderPlacedEvent};
 use serde::{Deserialize, Serialize};
@@ -161,7 +161,7 @@ impl<M: Mailer, S: EffectStore> EventHandler for Notification<M, S> {
         deadline: SystemTime,
     ) -> Result<(), RecordError> {
         let key = event.idempotency_key();
-        if let Claim::AlreadyCompleted(_) = self.store.claim(&key, deadline).await? {
+        if let Claim::AlreadyCompleted(_) = self.store.entries().claim(&key, deadline).await? {
             tracing::info!("confirmation already sent; acknowledged");
             return Ok(());
         }
@@ -169,7 +169,7 @@ impl<M: Mailer, S: EffectStore> EventHandler for Notification<M, S> {
         let message_id = match self.mailer.send(&email).await {
             Ok(id) => id,
             Err(error) => {
-                self.store.release(&key).await?;
+                self.store.entries().release(&key).await?;
                 return Err(error);
             }
         };

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{DynamoEffectStore, EffectStore};
-use lambda_kit::idempotency::{DynamoIdempotency, Effect};
+use lambda_kit::idempotency::{DynamoIdempotency, Effect, IdempotencyStore};
 use lambda_kit::RecordError;
 use order_events::OrderPlacedEvent;
 use serde::{Deserialize, Serialize};
@@ -101,7 +101,7 @@ impl<G: PaymentGateway, S: EffectStore> EventHandler for Payment<G, S> {
         _deadline: SystemTime,
     ) -> Result<(), RecordError> {
         let key = event.idempotency_key();
-        if self.store.is_completed(&key).await? {
+        if self.store.entries().is_completed(&key).await? {
             tracing::info!("already paid; acknowledged");
             return Ok(());
         }

@@ -40,6 +40,16 @@ pub(crate) enum Decision {
 }
 
 impl Decision {
+    /// Whether the key's work is done: a replay is; a mismatch is an error; anything else is not
+    /// (yet).
+    pub(crate) fn completed(self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
+        match self {
+            Decision::Replay(_) => Ok(true),
+            Decision::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
+            Decision::Claim | Decision::Takeover | Decision::InProgress => Ok(false),
+        }
+    }
+
     /// What an attempt that may not write its claim answers: a replay, or why not.
     pub(crate) fn into_claim(self, key: &IdempotencyKey) -> Result<Claim, IdempotencyError> {
         match self {

@@ -35,7 +35,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
-use super::decision::{decide, Decision, Entry, Status};
+use super::decision::{decide, Entry, Status};
 use super::{
     epoch, sha256_hex, Claim, Effect, EntryAttributes, IdempotencyError, IdempotencyKey,
     IdempotencyStore, DEFAULT_EXPIRES_AFTER,
@@ -180,21 +180,6 @@ impl DynamoIdempotency {
         self.transact(key, entry, effect).await
     }
 
-    /// Whether an unexpired COMPLETED entry exists for `key` (a cheap check before an
-    /// expensive effect; the commit re-checks atomically).
-    pub async fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
-        let existing = self.read(key).await?;
-        match decide(
-            self.entry(&existing).as_ref(),
-            &key.payload_hash,
-            SystemTime::now(),
-        ) {
-            Decision::Replay(_) => Ok(true),
-            Decision::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
-            Decision::Claim | Decision::Takeover | Decision::InProgress => Ok(false),
-        }
-    }
-
     /// What the existing entry (the item a failed condition returned, or a fresh read) means
     /// for an attempt that could not write.
     async fn refusal(
@@ -328,6 +313,12 @@ impl IdempotencyStore for DynamoIdempotency {
             },
             Err(other) => Err(store_error(other)),
         }
+    }
+
+    async fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
+        let existing = self.read(key).await?;
+        let entry = self.entry(&existing);
+        decide(entry.as_ref(), &key.payload_hash, SystemTime::now()).completed(key)
     }
 
     async fn complete(

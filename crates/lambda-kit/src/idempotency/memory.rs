@@ -32,16 +32,6 @@ impl MemoryIdempotency {
     pub(crate) fn forget_all(&self) {
         lock(&self.entries).clear();
     }
-
-    /// Whether an unexpired COMPLETED entry exists for `key` (of the same payload).
-    pub fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
-        let entries = lock(&self.entries);
-        match decide(entries.get(&key.key), &key.payload_hash, SystemTime::now()) {
-            Decision::Replay(_) => Ok(true),
-            Decision::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
-            Decision::Claim | Decision::Takeover | Decision::InProgress => Ok(false),
-        }
-    }
 }
 
 impl IdempotencyStore for MemoryIdempotency {
@@ -66,6 +56,11 @@ impl IdempotencyStore for MemoryIdempotency {
             }
             decision => decision.into_claim(key),
         }
+    }
+
+    async fn is_completed(&self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
+        let entries = lock(&self.entries);
+        decide(entries.get(&key.key), &key.payload_hash, SystemTime::now()).completed(key)
     }
 
     async fn complete(

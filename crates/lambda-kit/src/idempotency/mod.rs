@@ -157,6 +157,14 @@ pub trait IdempotencyStore: Send + Sync {
         data: Option<String>,
     ) -> impl Future<Output = Result<(), IdempotencyError>> + Send;
 
+    /// Whether an unexpired COMPLETED entry exists for `key` (a cheap check before a costly
+    /// effect; a claim or commit decides atomically). The key with another payload is
+    /// [`IdempotencyError::PayloadMismatch`].
+    fn is_completed(
+        &self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<bool, IdempotencyError>> + Send;
+
     /// Deletes a claimed key's INPROGRESS entry after the work failed, so a retry can run.
     fn release(
         &self,
