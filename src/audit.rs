@@ -1,7 +1,14 @@
-//! An audit of the end state: reads every service's table and checks the promises for a set of
-//! orders. Every accepted order has exactly one inventory decision, one payment, one shipment and
-//! one confirmation e-mail; stock went down by exactly the quantities of the orders that
-//! reserved it; nothing exists for an order that was not accepted.
+//! An audit of the end state, once the system is quiet: reads every service's table and checks
+//! the saga's invariants for every order.
+//!
+//! - confirmed: stock reserved (decremented once), the payment captured for the order's total,
+//!   one live shipment, a confirmation e-mail;
+//! - cancelled: no stock held, nothing captured (held amounts voided, captures refunded), no
+//!   live shipment, a cancellation e-mail;
+//! - no order undecided (every service is up when the audit runs);
+//! - stock conserved per sku: initial stock minus the quantities of reserved orders is what is
+//!   available (released reservations gave theirs back);
+//! - nothing exists for an order that was not accepted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -9,8 +16,9 @@ use std::fmt;
 use aws_config::SdkConfig;
 use inventory::items::{self as stock, DecisionItem, InventoryItem, Outcome};
 use local_runtime::provision::Deployment;
-use notification::NotificationItem;
-use payment::PaymentItem;
+use notification::{EmailKind, NotificationItem};
+use orders::{OrderItem, Status};
+use payment::{PaymentItem, PaymentStatus};
 use shipping::ShipmentItem;
 
 use crate::report::{scan, table, ReportError};
@@ -23,7 +31,7 @@ pub struct Expectations {
     /// Stock before the orders, per sku. Empty: stock is only checked for going negative.
     pub initial_stock: BTreeMap<String, u64>,
     /// Subjects of the e-mails the mail service accepted, when they can be listed (the local
-    /// emulator can); each accepted order must appear in exactly one.
+    /// emulator can); each order must appear in exactly one e-mail of its outcome.
     pub sent_email_subjects: Option<Vec<String>>,
 }
 
@@ -31,8 +39,8 @@ pub struct Expectations {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditReport {
     pub orders_checked: usize,
-    pub reserved: usize,
-    pub rejected: usize,
+    pub confirmed: usize,
+    pub cancelled: usize,
     pub problems: BTreeMap<String, Vec<String>>,
 }
 
@@ -53,10 +61,10 @@ impl fmt::Display for AuditReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} orders checked: {} reserved, {} rejected by inventory; {}",
+            "{} orders checked: {} confirmed, {} cancelled; {}",
             self.orders_checked,
-            self.reserved,
-            self.rejected,
+            self.confirmed,
+            self.cancelled,
             if self.is_clean() {
                 "every promise holds".to_owned()
             } else {
@@ -73,113 +81,113 @@ impl fmt::Display for AuditReport {
     }
 }
 
+/// Every service's items, by order id.
+#[derive(Default)]
+struct Tables {
+    orders: BTreeMap<String, OrderItem>,
+    decisions: BTreeMap<String, DecisionItem>,
+    stock: BTreeMap<String, i128>,
+    payments: BTreeMap<String, PaymentItem>,
+    shipments: BTreeMap<String, ShipmentItem>,
+    emails: BTreeMap<(String, EmailKindKey), NotificationItem>,
+}
+
+/// `EmailKind` as a map key.
+type EmailKindKey = &'static str;
+
+fn kind_key(kind: EmailKind) -> EmailKindKey {
+    match kind {
+        EmailKind::Confirmation => "confirmation",
+        EmailKind::Cancellation => "cancellation",
+    }
+}
+
+impl Tables {
+    async fn read(sdk: &SdkConfig, deployment: &Deployment) -> Result<Self, ReportError> {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let mut tables = Tables::default();
+        let inventory = table(deployment, "inventory", stock::TABLE_VARIABLE)?;
+        for item in scan::<InventoryItem>(&client, &inventory).await? {
+            match item {
+                InventoryItem::Stock(item) => {
+                    if let Some(sku) = item.sku() {
+                        tables
+                            .stock
+                            .insert(sku.to_owned(), i128::from(item.available));
+                    }
+                }
+                InventoryItem::Decision(item) => {
+                    if let Some(order) = item.order_id() {
+                        tables.decisions.insert(order.to_owned(), item.clone());
+                    }
+                }
+            }
+        }
+        let orders = table(deployment, "orders", OrderItem::TABLE_VARIABLE)?;
+        for item in scan::<OrderItem>(&client, &orders).await? {
+            tables.orders.insert(item.order_id.to_string(), item);
+        }
+        let payments = table(deployment, "payment", PaymentItem::TABLE_VARIABLE)?;
+        for item in scan::<PaymentItem>(&client, &payments).await? {
+            tables.payments.insert(item.order_id.to_string(), item);
+        }
+        let shipments = table(deployment, "shipping", ShipmentItem::TABLE_VARIABLE)?;
+        for item in scan::<ShipmentItem>(&client, &shipments).await? {
+            tables.shipments.insert(item.order_id.to_string(), item);
+        }
+        let emails = table(deployment, "notification", NotificationItem::TABLE_VARIABLE)?;
+        for item in scan::<NotificationItem>(&client, &emails).await? {
+            let key = (item.order_id.to_string(), kind_key(item.kind));
+            tables.emails.insert(key, item);
+        }
+        Ok(tables)
+    }
+
+    /// Every order any service has an item for.
+    fn seen(&self) -> BTreeSet<String> {
+        self.orders
+            .keys()
+            .chain(self.decisions.keys())
+            .chain(self.payments.keys())
+            .chain(self.shipments.keys())
+            .cloned()
+            .chain(self.emails.keys().map(|(order, _)| order.clone()))
+            .collect()
+    }
+}
+
 /// Reads the tables of `deployment` and checks `expectations`.
 pub async fn audit(
     sdk: &SdkConfig,
     deployment: &Deployment,
     expectations: &Expectations,
 ) -> Result<AuditReport, ReportError> {
-    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let tables = Tables::read(sdk, deployment).await?;
     let mut report = AuditReport::default();
-
-    let mut stock: BTreeMap<String, i128> = BTreeMap::new();
-    let mut decisions: BTreeMap<String, DecisionItem> = BTreeMap::new();
-    let inventory = table(deployment, "inventory", stock::TABLE_VARIABLE)?;
-    for item in scan::<InventoryItem>(&client, &inventory).await? {
-        match item {
-            InventoryItem::Stock(item) => {
-                if let Some(sku) = item.sku() {
-                    stock.insert(sku.to_owned(), i128::from(item.available));
-                }
-            }
-            InventoryItem::Decision(item) => {
-                if let Some(order) = item.order_id() {
-                    decisions.insert(order.to_owned(), item.clone());
-                }
-            }
-        }
-    }
-    let orders = |ids: Vec<uuid::Uuid>| -> BTreeSet<String> {
-        ids.iter().map(uuid::Uuid::to_string).collect()
-    };
-    let payments: Vec<PaymentItem> = scan(
-        &client,
-        &table(deployment, "payment", PaymentItem::TABLE_VARIABLE)?,
-    )
-    .await?;
-    let shipments: Vec<ShipmentItem> = scan(
-        &client,
-        &table(deployment, "shipping", ShipmentItem::TABLE_VARIABLE)?,
-    )
-    .await?;
-    let notifications: Vec<NotificationItem> = scan(
-        &client,
-        &table(deployment, "notification", NotificationItem::TABLE_VARIABLE)?,
-    )
-    .await?;
-    let by_service: Vec<(&str, BTreeSet<String>)> = vec![
-        (
-            "payment",
-            orders(payments.iter().map(|p| p.order_id).collect()),
-        ),
-        (
-            "shipment",
-            orders(shipments.iter().map(|s| s.order_id).collect()),
-        ),
-        (
-            "confirmation e-mail record",
-            orders(notifications.iter().map(|n| n.order_id).collect()),
-        ),
-    ];
-
-    let seen: BTreeSet<String> = decisions
-        .keys()
-        .cloned()
-        .chain(
-            by_service
-                .iter()
-                .flat_map(|(_, orders)| orders.iter().cloned()),
-        )
-        .collect();
+    let seen = tables.seen();
     let accepted = expectations
         .accepted_orders
         .clone()
         .unwrap_or_else(|| seen.clone());
     report.orders_checked = accepted.len();
 
-    let mut reserved_quantities: BTreeMap<String, u64> = BTreeMap::new();
+    let mut reserved: BTreeMap<String, u64> = BTreeMap::new();
     for order in &accepted {
-        match decisions.get(order) {
-            None => report.problem(format!("order {order}"), "no inventory decision"),
-            Some(decision) => match decision.decision {
-                Outcome::Reserved => {
-                    report.reserved += 1;
-                    if decision.lines.is_empty() {
-                        report.problem(format!("order {order}"), "reservation lists no lines");
-                    }
-                    for (sku, quantity) in &decision.lines {
-                        *reserved_quantities.entry(sku.clone()).or_default() += quantity;
-                    }
+        let problems = check_order(&tables, order, expectations);
+        match tables.orders.get(order).map(|o| o.status) {
+            Some(Status::Confirmed) => report.confirmed += 1,
+            Some(Status::Cancelled) => report.cancelled += 1,
+            _ => {}
+        }
+        if let Some(decision) = tables.decisions.get(order) {
+            if decision.decision == Outcome::Reserved {
+                for (sku, quantity) in &decision.lines {
+                    *reserved.entry(sku.clone()).or_default() += quantity;
                 }
-                Outcome::Rejected => report.rejected += 1,
-            },
-        }
-        for (service, orders) in &by_service {
-            if !orders.contains(order) {
-                report.problem(format!("order {order}"), format!("no {service}"));
             }
         }
-        if let Some(subjects) = &expectations.sent_email_subjects {
-            let sent = subjects
-                .iter()
-                .filter(|s| s.contains(order.as_str()))
-                .count();
-            if sent != 1 {
-                report.problem(
-                    format!("order {order}"),
-                    format!("{sent} confirmation e-mails sent, expected 1"),
-                );
-            }
+        for problem in problems {
+            report.problem(format!("order {order}"), problem);
         }
     }
     for order in seen.difference(&accepted) {
@@ -189,24 +197,122 @@ pub async fn audit(
         );
     }
 
-    for (sku, available) in &stock {
+    for (sku, available) in &tables.stock {
         if *available < 0 {
             report.problem(format!("stock {sku}"), format!("{available} available"));
         }
     }
     for (sku, initial) in &expectations.initial_stock {
-        let reserved = reserved_quantities.get(sku).copied().unwrap_or_default();
-        let expected = i128::from(*initial) - i128::from(reserved);
-        match stock.get(sku) {
+        let held = reserved.get(sku).copied().unwrap_or_default();
+        let expected = i128::from(*initial) - i128::from(held);
+        match tables.stock.get(sku) {
             Some(available) if *available == expected => {}
             Some(available) => report.problem(
                 format!("stock {sku}"),
-                format!(
-                    "{available} available, expected {initial} - {reserved} reserved = {expected}"
-                ),
+                format!("{available} available, expected {initial} - {held} held = {expected}"),
             ),
             None => report.problem(format!("stock {sku}"), "sku missing"),
         }
     }
     Ok(report)
+}
+
+/// The saga's invariants for one order.
+fn check_order(tables: &Tables, order: &str, expectations: &Expectations) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(state) = tables.orders.get(order) else {
+        return vec!["unknown to the order service".into()];
+    };
+    let decision = tables.decisions.get(order).map(|d| d.decision);
+    let payment = tables.payments.get(order);
+    let shipment = tables.shipments.get(order);
+    let email = |kind| tables.emails.get(&(order.to_owned(), kind_key(kind)));
+    let total = state.placed.as_ref().map(|p| p.total_minor);
+    let mut expect = |ok: bool, what: String| {
+        if !ok {
+            problems.push(what);
+        }
+    };
+    let (kind, word) = match state.status {
+        Status::Pending => {
+            return vec!["undecided: still pending while every service is up".into()];
+        }
+        Status::Confirmed => {
+            expect(
+                decision == Some(Outcome::Reserved),
+                format!("confirmed, but stock is {decision:?}"),
+            );
+            match payment {
+                Some(p) if p.status == PaymentStatus::Captured => expect(
+                    Some(p.amount_minor) == total,
+                    format!("captured {} but the order totals {total:?}", p.amount_minor),
+                ),
+                other => problems.push(format!(
+                    "confirmed, but the payment is {:?}",
+                    other.map(|p| p.status)
+                )),
+            }
+            let mut expect = |ok: bool, what: String| {
+                if !ok {
+                    problems.push(what);
+                }
+            };
+            expect(
+                shipment.is_some_and(ShipmentItem::is_live),
+                format!(
+                    "confirmed, but the shipment is {:?}",
+                    shipment.map(|s| s.status)
+                ),
+            );
+            expect(
+                email(EmailKind::Confirmation).is_some(),
+                "confirmed, but no confirmation e-mail".into(),
+            );
+            (EmailKind::Confirmation, "confirmed")
+        }
+        Status::Cancelled => {
+            expect(
+                matches!(
+                    decision,
+                    Some(Outcome::Rejected | Outcome::Released | Outcome::Cancelled)
+                ),
+                format!("cancelled, but stock is {decision:?}"),
+            );
+            let status = payment.map(|p| p.status);
+            expect(
+                matches!(
+                    status,
+                    Some(
+                        PaymentStatus::Declined
+                            | PaymentStatus::Voided
+                            | PaymentStatus::Refunded
+                            | PaymentStatus::Cancelled
+                    )
+                ),
+                format!("cancelled, but the payment is {status:?}"),
+            );
+            expect(
+                shipment.is_some_and(|s| !s.is_live()),
+                format!(
+                    "cancelled, but the shipment is {:?}",
+                    shipment.map(|s| s.status)
+                ),
+            );
+            expect(
+                email(EmailKind::Cancellation).is_some(),
+                "cancelled, but no cancellation e-mail".into(),
+            );
+            (EmailKind::Cancellation, "cancelled")
+        }
+    };
+    if let Some(subjects) = &expectations.sent_email_subjects {
+        let sent = subjects
+            .iter()
+            .filter(|s| s.contains(order) && s.ends_with(word))
+            .count();
+        if sent != 1 {
+            problems.push(format!("{sent} {kind:?} e-mails sent, expected 1"));
+        }
+    }
+    problems
 }

@@ -121,6 +121,10 @@ async fn up(port: u16) -> Result<(), BoxError> {
         runtime.api_url(),
         orderflow::demo::order_body("ada", &[("SKU-MOUSE", 1, 2499)])
     );
+    println!(
+        "then:   curl -s {0}/orders/<orderId>   and   curl -s -XPOST {0}/orders/<orderId>/cancel",
+        runtime.api_url()
+    );
     println!("operate: cargo run -- audit --endpoint {endpoint} --prefix {prefix}");
     println!("Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;

@@ -5,9 +5,13 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Utc};
+use inventory::items::{self as stock, DecisionItem, Outcome};
 use local_runtime::provision::Deployment;
+use notification::{notification_id, EmailKind, NotificationItem};
+use orders::{OrderItem, Status};
+use payment::{PaymentItem, PaymentStatus};
 use serde::de::DeserializeOwned;
+use shipping::ShipmentItem;
 
 /// Why a report could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -29,36 +33,55 @@ pub enum ReportError {
     },
 }
 
-/// One service's effect for an order: when, and a one-line summary.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Step {
-    pub at: DateTime<Utc>,
-    pub summary: String,
-}
-
-/// Every service's effect for one order; `None` where the service has not acted (yet).
+/// What every service holds about one order: the order service's state and decision, and each
+/// other service's item (`None` where the service has not acted yet).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OrderReport {
-    pub inventory: Option<Step>,
-    pub payment: Option<Step>,
-    pub shipment: Option<Step>,
-    pub notification: Option<Step>,
+    pub order: Option<OrderItem>,
+    pub inventory: Option<DecisionItem>,
+    pub payment: Option<PaymentItem>,
+    pub shipment: Option<ShipmentItem>,
+    pub confirmation: Option<NotificationItem>,
+    pub cancellation: Option<NotificationItem>,
 }
 
 impl OrderReport {
-    /// Whether all four services have acted.
-    pub fn is_complete(&self) -> bool {
-        self.steps().iter().all(|(_, step)| step.is_some())
+    /// The order service's status; `None` before it knows the order.
+    pub fn status(&self) -> Option<Status> {
+        self.order.as_ref().map(|order| order.status)
     }
 
-    /// (service, step) in the order of the fan-out's description.
-    pub fn steps(&self) -> [(&'static str, &Option<Step>); 4] {
-        [
-            ("inventory", &self.inventory),
-            ("payment", &self.payment),
-            ("shipping", &self.shipment),
-            ("notification", &self.notification),
-        ]
+    /// Whether the saga has run its course for this order: decided, and every service has done
+    /// what the decision asks (captured, shipped, confirmed by e-mail; or given everything back
+    /// and e-mailed the reason).
+    pub fn is_settled(&self) -> bool {
+        let inventory = self.inventory.as_ref().map(|d| d.decision);
+        let payment = self.payment.as_ref().map(|p| p.status);
+        let shipment_live = self.shipment.as_ref().map(ShipmentItem::is_live);
+        match self.status() {
+            Some(Status::Confirmed) => {
+                inventory == Some(Outcome::Reserved)
+                    && payment == Some(PaymentStatus::Captured)
+                    && shipment_live == Some(true)
+                    && self.confirmation.is_some()
+            }
+            Some(Status::Cancelled) => {
+                matches!(
+                    inventory,
+                    Some(Outcome::Rejected | Outcome::Released | Outcome::Cancelled)
+                ) && matches!(
+                    payment,
+                    Some(
+                        PaymentStatus::Declined
+                            | PaymentStatus::Voided
+                            | PaymentStatus::Refunded
+                            | PaymentStatus::Cancelled
+                    )
+                ) && shipment_live == Some(false)
+                    && self.cancellation.is_some()
+            }
+            Some(Status::Pending) | None => false,
+        }
     }
 }
 
@@ -76,7 +99,7 @@ pub(crate) fn table(
 }
 
 /// Every item of `table` (a physical name) as `T`, read consistently, page by page.
-pub(crate) async fn scan<T: DeserializeOwned>(
+pub async fn scan<T: DeserializeOwned>(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<Vec<T>, ReportError> {
@@ -139,62 +162,44 @@ pub async fn order_report(
     deployment: &Deployment,
     order_id: &str,
 ) -> Result<OrderReport, ReportError> {
-    use inventory::items::{self as stock, DecisionItem, Outcome};
-    use notification::NotificationItem;
-    use payment::PaymentItem;
-    use shipping::ShipmentItem;
-
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let order = || order_id.to_owned();
-    let decision: Option<DecisionItem> = get(
-        &client,
-        &table(deployment, "inventory", stock::TABLE_VARIABLE)?,
-        stock::KEY,
-        stock::order_key(order_id),
-    )
-    .await?;
-    let payment: Option<PaymentItem> = get(
-        &client,
-        &table(deployment, "payment", PaymentItem::TABLE_VARIABLE)?,
-        PaymentItem::KEY,
-        order(),
-    )
-    .await?;
-    let shipment: Option<ShipmentItem> = get(
-        &client,
-        &table(deployment, "shipping", ShipmentItem::TABLE_VARIABLE)?,
-        ShipmentItem::KEY,
-        order(),
-    )
-    .await?;
-    let notification: Option<NotificationItem> = get(
-        &client,
-        &table(deployment, "notification", NotificationItem::TABLE_VARIABLE)?,
-        NotificationItem::KEY,
-        order(),
-    )
-    .await?;
+    let orders = table(deployment, "orders", OrderItem::TABLE_VARIABLE)?;
+    let notifications = table(deployment, "notification", NotificationItem::TABLE_VARIABLE)?;
+    let email = |kind| {
+        let id = uuid::Uuid::parse_str(order_id).unwrap_or_default();
+        get::<NotificationItem>(
+            &client,
+            &notifications,
+            NotificationItem::KEY,
+            notification_id(id, kind),
+        )
+    };
     Ok(OrderReport {
-        inventory: decision.map(|d| Step {
-            at: d.decided_at,
-            summary: match (d.decision, d.reason) {
-                (Outcome::Reserved, _) => "reserved".to_owned(),
-                (Outcome::Rejected, Some(reason)) => format!("rejected: {reason}"),
-                (Outcome::Rejected, None) => "rejected".to_owned(),
-            },
-        }),
-        payment: payment.map(|p| Step {
-            at: p.paid_at,
-            summary: format!("charged ({})", p.charge_id),
-        }),
-        shipment: shipment.map(|s| Step {
-            at: s.created_at,
-            summary: format!("shipment created, tracking {}", s.tracking_number),
-        }),
-        notification: notification.map(|n| Step {
-            at: n.sent_at,
-            summary: format!("confirmation e-mailed to {}", n.recipient),
-        }),
+        order: get(&client, &orders, OrderItem::KEY, order()).await?,
+        inventory: get(
+            &client,
+            &table(deployment, "inventory", stock::TABLE_VARIABLE)?,
+            stock::KEY,
+            stock::order_key(order_id),
+        )
+        .await?,
+        payment: get(
+            &client,
+            &table(deployment, "payment", PaymentItem::TABLE_VARIABLE)?,
+            PaymentItem::KEY,
+            order(),
+        )
+        .await?,
+        shipment: get(
+            &client,
+            &table(deployment, "shipping", ShipmentItem::TABLE_VARIABLE)?,
+            ShipmentItem::KEY,
+            order(),
+        )
+        .await?,
+        confirmation: email(EmailKind::Confirmation).await?,
+        cancellation: email(EmailKind::Cancellation).await?,
     })
 }
 

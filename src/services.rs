@@ -10,6 +10,9 @@ pub fn registry() -> Registry {
         .register("order-api", |sdk, env| {
             Ok(Built::http(order_api::OrderApi::from_env(sdk, env)?))
         })
+        .register("orders", |sdk, env| {
+            Ok(Built::queue(orders::Orders::from_env(sdk, env)?))
+        })
         .register("inventory", |sdk, env| {
             Ok(Built::queue(inventory::Inventory::from_env(sdk, env)?))
         })

@@ -108,7 +108,7 @@ fn every_consumer_queue_has_a_dlq_with_an_alarm_and_a_backlog_alarm() {
         "QueueName",
     );
     let sources = sqs_sources(&template);
-    assert_eq!(sources.len(), 4, "one SQS source per consumer");
+    assert_eq!(sources.len(), 5, "one SQS source per consumer");
     for (function, source) in sources {
         let queue = getatt(&source["Queue"]).expect("the source names a queue of this template");
         let redrive = &template["Resources"][&queue]["Properties"]["RedrivePolicy"];
@@ -178,7 +178,7 @@ fn every_function_is_watched_traced_and_keeps_logs_for_a_bounded_time() {
     let throttles = alarmed(&template, "AWS/Lambda", "Throttles", "FunctionName");
     assert_eq!(template["Globals"]["Function"]["Tracing"], "Active");
     let functions: Vec<_> = of_type(&template, "AWS::Serverless::Function").collect();
-    assert_eq!(functions.len(), 5);
+    assert_eq!(functions.len(), 6);
     for (id, function) in functions {
         assert!(errors.contains(id), "no Errors alarm on {id}");
         assert!(throttles.contains(id), "no Throttles alarm on {id}");
@@ -216,7 +216,7 @@ fn everything_is_encrypted_at_rest() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 9 + 2 + 5, "queues, topics and tables");
+    assert_eq!(checked, 11 + 2 + 6, "queues, topics and tables");
 }
 
 /// Whether `document` denies every request made without TLS.
@@ -332,33 +332,162 @@ fn no_iam_statement_grants_a_wildcard() {
     }
 }
 
+/// `events/asyncapi.yaml`: which service sends and which receives each event type.
+struct EventDocument {
+    /// (service, event type) of every send operation.
+    sends: BTreeSet<(String, String)>,
+    /// (service, event type) of every receive operation.
+    receives: BTreeSet<(String, String)>,
+    messages: BTreeSet<String>,
+}
+
+impl EventDocument {
+    fn load() -> Self {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/asyncapi.yaml");
+        let text = std::fs::read_to_string(path).expect("events/asyncapi.yaml is readable");
+        let document =
+            local_runtime::template::document(&text).expect("the AsyncAPI document parses");
+        let mut sends = BTreeSet::new();
+        let mut receives = BTreeSet::new();
+        for (id, operation) in document["operations"].as_object().into_iter().flatten() {
+            let service = operation["x-service"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id} names no x-service"));
+            for message in list(&operation["messages"]) {
+                let reference = message["$ref"].as_str().unwrap_or_default();
+                let event_type = reference.rsplit('/').next().unwrap_or_default().to_owned();
+                let pair = (service.to_owned(), event_type);
+                match operation["action"].as_str() {
+                    Some("send") => sends.insert(pair),
+                    Some("receive") => receives.insert(pair),
+                    other => panic!("{id}: action {other:?}"),
+                };
+            }
+        }
+        let messages = document["components"]["messages"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, _)| name.clone())
+            .collect();
+        Self {
+            sends,
+            receives,
+            messages,
+        }
+    }
+
+    fn types_of(pairs: &BTreeSet<(String, String)>, service: &str) -> BTreeSet<String> {
+        pairs
+            .iter()
+            .filter(|(s, _)| s == service)
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+}
+
+/// The binary of the function fed by `queue` (a logical id).
+fn binary_reading(template: &Value, queue: &str) -> String {
+    let (function, _) = sqs_sources(template)
+        .into_iter()
+        .find(|(_, source)| getatt(&source["Queue"]).as_deref() == Some(queue))
+        .unwrap_or_else(|| panic!("no function reads {queue}"));
+    template["Resources"][&function]["Metadata"]["BuildProperties"]["Binary"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[test]
-fn filter_policies_name_published_event_types_of_the_contract() {
+fn the_event_document_describes_exactly_the_catalogue() {
+    let document = EventDocument::load();
+    let catalogue: BTreeSet<String> = order_events::EVENT_TYPES
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(document.messages, catalogue);
+    let sent: BTreeSet<String> = document.sends.iter().map(|(_, t)| t.clone()).collect();
+    assert_eq!(sent, catalogue, "every type has a producer");
+    for event_type in &catalogue {
+        let producers = document
+            .sends
+            .iter()
+            .filter(|(_, t)| t == event_type)
+            .count();
+        assert_eq!(producers, 1, "{event_type} has one producer");
+    }
+}
+
+#[test]
+fn filter_policies_route_each_event_type_to_the_services_that_read_it() {
     let template = template();
-    let contract: BTreeSet<&str> = order_events::EVENT_TYPES.iter().copied().collect();
-    let published: BTreeSet<String> = [order_events::testing::sample_event()
-        .message_attributes()
-        .event_type]
-    .into();
-    let mut wanted = BTreeSet::new();
+    let document = EventDocument::load();
+    let catalogue: BTreeSet<&str> = order_events::EVENT_TYPES.iter().copied().collect();
+    let mut consumed = BTreeSet::new();
     for (id, subscription) in of_type(&template, "AWS::SNS::Subscription") {
         let p = &subscription["Properties"];
         assert_eq!(p["FilterPolicyScope"], "MessageAttributes", "{id}");
-        let types = list(&p["FilterPolicy"][order_events::attribute::EVENT_TYPE]);
+        let types: BTreeSet<String> = list(&p["FilterPolicy"][order_events::attribute::EVENT_TYPE])
+            .iter()
+            .map(|t| t.as_str().unwrap_or_default().to_owned())
+            .collect();
         assert!(!types.is_empty(), "{id} filters on no event type");
-        for event_type in types {
-            let event_type = event_type.as_str().unwrap_or_default().to_owned();
+        for event_type in &types {
             assert!(
-                contract.contains(event_type.as_str()),
-                "{id} wants {event_type}, which the contract does not define"
+                catalogue.contains(event_type.as_str()),
+                "{id} wants {event_type}, which the catalogue does not define"
             );
-            wanted.insert(event_type);
         }
+        let queue = getatt(&p["Endpoint"]).unwrap_or_default();
+        let service = binary_reading(&template, &queue);
+        assert_eq!(
+            types,
+            EventDocument::types_of(&document.receives, &service),
+            "{id}: the filter policy of {service}'s queue differs from what events/asyncapi.yaml says it receives"
+        );
+        consumed.extend(types);
     }
-    for event_type in &wanted {
+    let published: BTreeSet<String> = document.sends.iter().map(|(_, t)| t.clone()).collect();
+    for event_type in &consumed {
         assert!(
             published.contains(event_type),
             "a consumer waits for {event_type}, which nothing publishes"
+        );
+    }
+    for event_type in &published {
+        assert!(
+            consumed.contains(event_type),
+            "{event_type} is published but no queue receives it (document it as terminal or route it)"
+        );
+    }
+}
+
+#[test]
+fn every_publisher_may_publish_to_the_topic_and_knows_it() {
+    let template = template();
+    let document = EventDocument::load();
+    let publishers: BTreeSet<&str> = document.sends.iter().map(|(s, _)| s.as_str()).collect();
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_default();
+        let publishes = publishers.contains(binary);
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            variables["TOPIC_ARN"]["Ref"] == "OrderEventsTopic",
+            publishes,
+            "{id}: TOPIC_ARN set if and only if it publishes"
+        );
+        let may_publish = list(&function["Properties"]["Policies"])
+            .iter()
+            .flat_map(|policy| list(&policy["Statement"]))
+            .any(|statement| {
+                list(&statement["Action"]).contains(&json!("sns:Publish"))
+                    && statement["Resource"]["Ref"] == "OrderEventsTopic"
+            });
+        assert_eq!(
+            may_publish, publishes,
+            "{id}: sns:Publish on the topic if and only if it publishes"
         );
     }
 }

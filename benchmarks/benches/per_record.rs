@@ -72,12 +72,35 @@ fn idempotency(c: &mut Criterion) {
     );
 }
 
+/// Drops what it is asked to publish: the benchmark measures the consumer, not a broker.
+struct Discard;
+
+impl order_events::publish::EventPublisher for Discard {
+    async fn publish<T: order_events::EventData>(
+        &self,
+        _event: &order_events::CloudEvent<T>,
+    ) -> Result<(), order_events::publish::PublishError> {
+        Ok(())
+    }
+}
+
+/// Ten `OrderConfirmed` events of new orders, as shipping receives them.
+fn fresh_confirmations() -> aws_lambda_events::sqs::SqsEvent {
+    let events: Vec<_> = (0..10)
+        .map(|_| {
+            let order = order_events::OrderConfirmed::from(&sample_event().data);
+            order_events::CloudEvent::new(order, "bench")
+        })
+        .collect();
+    event_batch(&events)
+}
+
 fn consumer(c: &mut Criterion) {
     let rt = runtime();
-    let shipping = shipping::Shipping::new(MemoryEffectStore::default());
+    let shipping = shipping::Shipping::new(MemoryEffectStore::new("orderId"), Discard);
     c.bench_function("consumer/shipping, 10 records (memory store)", |b| {
         b.iter_batched(
-            fresh_batch,
+            fresh_confirmations,
             |batch| rt.block_on(shipping.handle(batch, deadline())),
             BatchSize::SmallInput,
         )

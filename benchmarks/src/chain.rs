@@ -1,6 +1,7 @@
 //! The synchronous baseline: the "traditional" design the fan-out replaces. The order endpoint
-//! (the same `OrderApi` code) hands the order to the four services' handlers (the same handler
-//! code, the same tables) one after another, and answers only when all four are done; the
+//! (the same `OrderApi` code) orchestrates the services' handlers (the same handler code, the
+//! same tables) one after another: the order to inventory and payment, then the confirmation to
+//! payment (capture), shipping and notification; it answers only when all are done, and the
 //! first failure fails the request.
 
 use std::collections::HashSet;
@@ -9,18 +10,21 @@ use std::time::{Duration, SystemTime};
 
 use lambda_kit::consumer::SqsConsumer;
 use order_api::{EventPublisher, PublishError};
-use order_events::{CloudEvent, EventData};
+use order_events::{CloudEvent, EventData, OrderConfirmed, OrderPlaced};
+
+/// A service of the chain: its name, its handler and the event types it reads.
+pub type ChainService = (String, Arc<dyn SqsConsumer>, Vec<String>);
 
 /// An [`EventPublisher`] that, instead of announcing the order, calls every service in turn.
 pub struct ChainPublisher {
-    services: Vec<(String, Arc<dyn SqsConsumer>)>,
+    services: Vec<ChainService>,
     timeout: Duration,
     down: Mutex<HashSet<String>>,
 }
 
 impl ChainPublisher {
     /// `services` in call order, by name; each call may take up to `timeout`.
-    pub fn new(services: Vec<(String, Arc<dyn SqsConsumer>)>, timeout: Duration) -> Self {
+    pub fn new(services: Vec<ChainService>, timeout: Duration) -> Self {
         Self {
             services,
             timeout,
@@ -46,9 +50,13 @@ impl ChainPublisher {
     }
 }
 
-impl EventPublisher for ChainPublisher {
-    async fn publish<T: EventData>(&self, event: &CloudEvent<T>) -> Result<(), PublishError> {
-        for (name, service) in &self.services {
+impl ChainPublisher {
+    /// Hands `event` to every service that reads its type, in turn.
+    async fn call_all<T: EventData>(&self, event: &CloudEvent<T>) -> Result<(), PublishError> {
+        for (name, service, types) in &self.services {
+            if !types.iter().any(|t| t == T::TYPE) {
+                continue;
+            }
             if self.is_down(name) {
                 return Err(PublishError(format!("{name} is unavailable")));
             }
@@ -63,5 +71,19 @@ impl EventPublisher for ChainPublisher {
             }
         }
         Ok(())
+    }
+}
+
+impl EventPublisher for ChainPublisher {
+    /// An order: reserve and authorize, then capture, ship and confirm. Other requests (a
+    /// cancellation) are not part of the baseline.
+    async fn publish<T: EventData>(&self, event: &CloudEvent<T>) -> Result<(), PublishError> {
+        let body = serde_json::to_string(event).map_err(|e| PublishError(e.to_string()))?;
+        let Ok(placed) = order_events::parse_queue_body::<OrderPlaced>(&body) else {
+            return Ok(());
+        };
+        self.call_all(&placed).await?;
+        let confirmed = CloudEvent::new(OrderConfirmed::from(&placed.data), &placed.correlationid);
+        self.call_all(&confirmed).await
     }
 }

@@ -41,6 +41,11 @@ pub struct LatencyRow {
     /// because consumers are busy; on one emulator process it does.
     pub fanout_alone: Summary,
     pub chain: Summary,
+    /// From POST to the order service's confirmation, and to the shipment (consumers busy).
+    pub to_confirmed: Summary,
+    pub to_shipped: Summary,
+    /// Messages the consumers received per order (every queue together).
+    pub messages_per_order: f64,
 }
 
 pub struct AvailabilityRow {
@@ -67,6 +72,8 @@ pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
     for &payment_latency in &settings.payment_latencies {
         gateway.set_latency(payment_latency);
         system.chain_gateway.set_latency(payment_latency);
+        let since = chrono::Utc::now() - chrono::Duration::milliseconds(1);
+        let records_before = system.records_received();
         let fanout = settings
             .burst(system, system.fanout.as_ref(), PATIENT)
             .await;
@@ -75,6 +82,9 @@ pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
         system
             .wait_completed(completed, Duration::from_secs(600))
             .await?;
+        let messages_per_order =
+            (system.records_received() - records_before) as f64 / settings.orders.max(1) as f64;
+        let (to_confirmed, to_shipped) = system.saga_times(since).await?;
 
         system.set_consumers_enabled(false).await;
         let fanout_alone = settings
@@ -94,16 +104,25 @@ pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
             fanout: summary(&fanout),
             fanout_alone: summary(&fanout_alone),
             chain: summary(&chain),
+            to_confirmed: Summary::of(&to_confirmed),
+            to_shipped: Summary::of(&to_shipped),
+            messages_per_order,
         };
         println!(
-            "  payment {:>7}: fan-out p50 {} p99 {} (consumers paused: p50 {} p99 {}) | chain p50 {} p99 {}",
+            "  payment {:>7}: fan-out p50 {} p99 {} (consumers paused: p50 {} p99 {}) | chain p50 {} p99 {} | \
+             to confirmed p50 {} p99 {}, to shipped p50 {} p99 {}, {:.1} messages per order",
             ms(payment_latency),
             ms(row.fanout.p50),
             ms(row.fanout.p99),
             ms(row.fanout_alone.p50),
             ms(row.fanout_alone.p99),
             ms(row.chain.p50),
-            ms(row.chain.p99)
+            ms(row.chain.p99),
+            ms(row.to_confirmed.p50),
+            ms(row.to_confirmed.p99),
+            ms(row.to_shipped.p50),
+            ms(row.to_shipped.p99),
+            row.messages_per_order,
         );
         latency.push(row);
     }
@@ -141,7 +160,7 @@ async fn fanout_outage(
     completed: &mut u64,
 ) -> BenchResult<AvailabilityRow> {
     let gateway = system.gateway()?;
-    let charges_before = gateway.charges_made();
+    let charges_before = gateway.captured();
     match outage {
         "failing" => gateway.set_failure_rate(1.0),
         _ => system.runtime.set_source_enabled("PaymentFunction", false),
@@ -164,7 +183,7 @@ async fn fanout_outage(
         orders: settings.orders,
         accepted: accepted(&answers),
         half_applied: 0,
-        completed_after_recovery: (gateway.charges_made() - charges_before) as u64,
+        completed_after_recovery: (gateway.captured() - charges_before) as u64,
         recovery: Some(recovered.elapsed()),
     })
 }
@@ -175,7 +194,7 @@ async fn chain_outage(
     outage: &'static str,
 ) -> BenchResult<AvailabilityRow> {
     let gateway = &system.chain_gateway;
-    let charges_before = gateway.charges_made();
+    let charges_before = gateway.captured();
     let stock_before = system.stock("SKU-MOUSE").await?;
     match outage {
         "failing" => gateway.set_failure_rate(1.0),
@@ -194,7 +213,7 @@ async fn chain_outage(
         orders: settings.orders,
         accepted,
         half_applied: reserved.saturating_sub(accepted as u64),
-        completed_after_recovery: (gateway.charges_made() - charges_before) as u64,
+        completed_after_recovery: (gateway.captured() - charges_before) as u64,
         recovery: None,
     })
 }
@@ -241,6 +260,29 @@ impl Results {
                 ms(row.chain.p99),
                 ratio(row.chain.p99, row.fanout.p99),
                 ratio(row.chain.p99, row.fanout_alone.p99),
+            ]);
+        }
+        table
+    }
+
+    /// How long the saga takes behind the 202, and what it costs in messages.
+    pub fn saga_table(&self) -> Table {
+        let mut table = Table::new(&[
+            "payment latency",
+            "POST -> confirmed p50",
+            "p99",
+            "POST -> shipped p50",
+            "p99",
+            "messages per order",
+        ]);
+        for row in &self.latency {
+            table.row(vec![
+                ms(row.payment_latency),
+                ms(row.to_confirmed.p50),
+                ms(row.to_confirmed.p99),
+                ms(row.to_shipped.p50),
+                ms(row.to_shipped.p99),
+                format!("{:.1}", row.messages_per_order),
             ]);
         }
         table

@@ -272,6 +272,15 @@ the consumers are busy). The chain's handlers run inside the request either way.
 {latency}
 ![POST /orders p99 latency](benchmarks/charts/decoupling-p99.svg)
 
+Behind the 202, the saga (fan-out burst, consumers busy): from the order's placement to the
+order service's confirmation (inventory and payment in parallel, then the decision) and to the
+shipment (after the confirmation), from the events' own times in the orders table; and the
+messages every queue together delivered per order (a confirmed order is OrderPlaced to three
+queues, StockReserved, PaymentAuthorized, OrderConfirmed to three, PaymentCaptured,
+ShipmentCreated: 10 without duplicates).
+
+{saga}
+
 Availability while payment is down: "failing" = every gateway call fails; "stopped" = the
 payment consumer does not run (fan-out: its event source mapping disabled; chain: the call is
 refused). Then payment comes back. Clients send an `Idempotency-Key` and retry a 503 up to 10
@@ -280,12 +289,13 @@ times with it (a retry is the same order, on either design).
 {availability}
 ## 2. Throughput against the emulator's limit
 
-Orders per second end to end (POST to all four services done) through the local runtime, and,
+Orders per second end to end (POST to every service done with the confirmed order) through the local runtime, and,
 in the same run, a minimal SDK loop making the calls an order
-needs at the emulator: one `Publish`, then per queue a `ReceiveMessage` of up to 10, per
+needs at the emulator: the `Publish` of each of a confirmed order's six events (routed by the
+template's filter policies: ten messages), then per queue a `ReceiveMessage` of up to 10, per
 message a `TransactWriteItems` of a conditional put (the idempotency entry) and a put (the
 effect), as the consumers commit, and one `DeleteMessageBatch`, on the same template's topic
-and queues. Each run has a fresh emulator of its own. {pollers} pollers per queue in both. A ratio near 1 means our code adds little to what the emulator itself costs.
+and queues. (The services' reads before they decide are not in the raw loop.) Each run has a fresh emulator of its own. {pollers} pollers per queue in both. A ratio near 1 means our code adds little to what the emulator itself costs.
 
 {throughput}
 The raw loop's calls (where the emulator spends its time):
@@ -338,6 +348,7 @@ mappings' idle long polls of SQS (each poller about 130,000 requests a month: ce
         orders = decoupling.latency.first().map_or(0, |r| r.fanout.count),
         concurrency = if args.smoke { 4 } else { 8 },
         latency = decoupling.latency_table().markdown(),
+        saga = decoupling.saga_table().markdown(),
         availability = decoupling.availability_table().markdown(),
         pollers = system::POLLERS,
         throughput = throughput.table().markdown(),

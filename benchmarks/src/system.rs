@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use inventory::DynamoInventory;
+use lambda_kit::effect::MemoryEffectStore;
 use lambda_kit::http::HttpFunction;
 use lambda_kit::idempotency::MemoryIdempotency;
 use local_runtime::functions::Function;
@@ -18,12 +19,26 @@ use crate::chain::ChainPublisher;
 
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// A consumer of the template: its function (logical id), cargo binary and queue.
+/// A consumer of the template: its function (logical id), cargo binary, queue, and the event
+/// types its queue's filter policy lets in.
 #[derive(Debug, Clone)]
 pub struct Consumer {
     pub function: String,
     pub binary: String,
     pub queue: String,
+    pub event_types: Vec<String>,
+}
+
+pub use order_events::CONFIRMED_ORDER_EVENTS;
+
+impl Consumer {
+    /// The messages this consumer receives for one confirmed order.
+    pub fn records_per_order(&self) -> u64 {
+        CONFIRMED_ORDER_EVENTS
+            .iter()
+            .filter(|e| self.event_types.iter().any(|t| t == *e))
+            .count() as u64
+    }
 }
 pub const SKUS: [&str; 2] = ["SKU-KEYBOARD", "SKU-MOUSE"];
 /// Concurrent pollers per queue, for the runtime and the raw loop alike.
@@ -33,7 +48,7 @@ pub struct System {
     pub runtime: LocalRuntime,
     pub consumers: Vec<Consumer>,
     pub fanout: Arc<dyn HttpFunction>,
-    pub chain: Arc<OrderApi<ChainPublisher, MemoryIdempotency>>,
+    pub chain: Arc<OrderApi<ChainPublisher, MemoryIdempotency, MemoryEffectStore>>,
     pub chain_gateway: Arc<SimulatedGateway>,
     pub order: serde_json::Value,
 }
@@ -54,14 +69,17 @@ impl System {
         options.provision.parameter_overrides =
             BTreeMap::from([("MaxReceiveCount".to_owned(), "1000".to_owned())]);
         let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
-        let consumers: Vec<Consumer> = runtime
-            .topology()
+        let topology = runtime.topology();
+        let consumers: Vec<Consumer> = topology
             .consumers()
             .filter_map(|f| {
+                let queue = f.sqs_sources.first()?.queue.clone();
+                let event_types = topology.event_types_of(&queue);
                 Some(Consumer {
                     function: f.logical_id.clone(),
                     binary: f.binary.clone(),
-                    queue: f.sqs_sources.first()?.queue.clone(),
+                    queue,
+                    event_types,
                 })
             })
             .collect();
@@ -70,20 +88,35 @@ impl System {
         else {
             return Err("OrderApiFunction is not an HTTP function".into());
         };
+        // The chain's services announce their outcomes to a topic nobody reads, so that the
+        // fan-out's consumers never see the chain's orders.
+        let sink = aws_sdk_sns::Client::new(runtime.sdk())
+            .create_topic()
+            .name(format!("{}ChainSink", options_prefix(&runtime)))
+            .send()
+            .await?
+            .topic_arn
+            .ok_or("no topic arn")?;
         let mut services = Vec::new();
         let mut chain_gateway = None;
-        for consumer in &consumers {
-            let built = runtime.build_function(&consumer.function, &[])?;
+        // The order service decides in the fan-out; in the chain the endpoint does.
+        for consumer in consumers.iter().filter(|c| c.binary != "orders") {
+            let built = runtime.build_function(&consumer.function, &[("TOPIC_ARN", &sink)])?;
             chain_gateway = chain_gateway.or(built.handle::<SimulatedGateway>());
             let Function::Queue(handler) = built.function else {
                 return Err(format!("{} is not a queue consumer", consumer.function).into());
             };
-            services.push((consumer.binary.clone(), handler));
+            services.push((
+                consumer.binary.clone(),
+                handler,
+                consumer.event_types.clone(),
+            ));
         }
         let chain_gateway = chain_gateway.ok_or("the chain has no payment gateway")?;
         let chain = OrderApi::new(
             ChainPublisher::new(services, Duration::from_secs(30)),
             MemoryIdempotency::default(),
+            MemoryEffectStore::new(orders::OrderItem::KEY),
         );
         for sku in SKUS {
             inventory(&runtime).set_stock(sku, 100_000_000).await?;
@@ -108,12 +141,12 @@ impl System {
             .ok_or("no payment gateway")?)
     }
 
-    /// Orders every consumer of the fan-out has completed (deleted from its queue), the least
-    /// of the four.
+    /// Orders every consumer of the fan-out has completed (every message of a confirmed
+    /// order deleted from its queue), the least over the consumers.
     pub fn completed_by_all(&self) -> u64 {
         self.consumers
             .iter()
-            .map(|c| self.runtime.stats(&c.function).deleted)
+            .map(|c| self.runtime.stats(&c.function).deleted / c.records_per_order().max(1))
             .min()
             .unwrap_or(0)
     }
@@ -143,6 +176,35 @@ impl System {
         if !enabled {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
+    }
+
+    /// Messages the consumers have received so far, all together.
+    pub fn records_received(&self) -> u64 {
+        self.consumers
+            .iter()
+            .map(|c| self.runtime.stats(&c.function).records)
+            .sum()
+    }
+
+    /// For every order placed since `since`, from the order service's table: the time from its
+    /// placement to its confirmation, and to its shipment (the events' own times).
+    pub async fn saga_times(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> BenchResult<(Vec<Duration>, Vec<Duration>)> {
+        let client = aws_sdk_dynamodb::Client::new(self.runtime.sdk());
+        let table = self.runtime.deployment().reference("OrdersTable");
+        let items: Vec<orders::OrderItem> = orderflow::report::scan(&client, &table).await?;
+        let (mut confirmed, mut shipped) = (Vec::new(), Vec::new());
+        for item in items {
+            let Some(placed) = item.placed.as_ref().filter(|p| p.at >= since) else {
+                continue;
+            };
+            let after = |at: chrono::DateTime<chrono::Utc>| (at - placed.at).to_std().ok();
+            confirmed.extend(item.confirmed_at.and_then(after));
+            shipped.extend(item.shipped.as_ref().and_then(|s| after(s.at)));
+        }
+        Ok((confirmed, shipped))
     }
 
     pub async fn stock(&self, sku: &str) -> BenchResult<u64> {
@@ -233,4 +295,13 @@ pub async fn post_orders(
         .buffer_unordered(concurrency)
         .collect()
         .await
+}
+
+/// The resource-name prefix of the runtime's deployment (what its topic name starts with).
+fn options_prefix(runtime: &LocalRuntime) -> String {
+    let topic = runtime.deployment().reference("OrderEventsTopic");
+    let name = topic.rsplit(':').next().unwrap_or_default();
+    name.strip_suffix("OrderEventsTopic")
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -148,17 +148,81 @@ pub async fn delete_topic(runtime: &LocalRuntime) {
         .expect("the topic is deleted");
 }
 
-/// Waits until every consumer's event source mapping has finished invocations covering at
-/// least `n` records (the tables can show an effect a moment before its invocation ends).
-pub async fn wait_for_records(runtime: &LocalRuntime, n: u64) {
+pub use order_events::CONFIRMED_ORDER_EVENTS;
+
+/// The event types `consumer`'s queue subscribes to (its filter policy in the template).
+pub fn subscribed_types(runtime: &LocalRuntime, consumer: &str) -> Vec<String> {
+    let topology = runtime.topology();
+    topology
+        .function(consumer)
+        .and_then(|f| f.sqs_sources.first())
+        .map(|source| topology.event_types_of(&source.queue))
+        .unwrap_or_default()
+}
+
+/// How many of `events` reach `consumer`: the records it gets for one order that has them.
+pub fn records_per_order(runtime: &LocalRuntime, consumer: &str, events: &[&str]) -> u64 {
+    let subscribed = subscribed_types(runtime, consumer);
+    events
+        .iter()
+        .filter(|e| subscribed.iter().any(|s| s == *e))
+        .count() as u64
+}
+
+/// Waits until every consumer's event source mapping has finished invocations covering the
+/// records of `orders` confirmed orders (the tables can show an effect a moment before its
+/// invocation ends).
+pub async fn wait_for_records(runtime: &LocalRuntime, orders: u64) {
     eventually(
         Duration::from_secs(60),
         "every consumer's invocations ended",
         || async {
-            consumers(runtime)
-                .iter()
-                .all(|c| runtime.stats(c).records >= n)
+            consumers(runtime).iter().all(|c| {
+                runtime.stats(c).records
+                    >= orders * records_per_order(runtime, c, CONFIRMED_ORDER_EVENTS)
+            })
         },
     )
     .await;
+}
+
+/// Waits until every queue is empty and the saga's audit of `accepted` is clean: every order
+/// decided and every service done with it. Panics with the last audit after `timeout`.
+pub async fn wait_settled(
+    runtime: &LocalRuntime,
+    accepted: &std::collections::BTreeSet<String>,
+    initial_stock: BTreeMap<String, u64>,
+    timeout: Duration,
+) -> orderflow::audit::AuditReport {
+    let expectations = orderflow::audit::Expectations {
+        accepted_orders: Some(accepted.clone()),
+        initial_stock,
+        sent_email_subjects: None,
+    };
+    let started = Instant::now();
+    loop {
+        // The queue depths are cheap to read; the audit scans every table, which on one
+        // emulator process slows the consumers down: it runs once the queues are empty.
+        let mut queued = 0;
+        for queue in &queues(runtime) {
+            queued += depth(runtime, queue).await;
+        }
+        let report = if queued == 0 {
+            let report =
+                orderflow::audit::audit(runtime.sdk(), runtime.deployment(), &expectations)
+                    .await
+                    .expect("the audit reads the tables");
+            if report.is_clean() {
+                return report;
+            }
+            report.to_string()
+        } else {
+            String::from("(the audit waits for the queues)")
+        };
+        assert!(
+            started.elapsed() < timeout,
+            "not settled after {timeout:?}: {queued} messages queued; {report}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

@@ -6,4 +6,5 @@ mod common;
 mod fanout;
 mod idempotency;
 mod idempotent_api;
+mod saga;
 mod scenarios;

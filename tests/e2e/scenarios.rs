@@ -3,7 +3,7 @@
 //! the order service keeps accepting orders whatever the downstream services do. Each scenario
 //! ends with the audit of every table.
 //!
-//! Sizes: `SCENARIO_ORDERS` (default 200) orders for the bulk scenarios.
+//! Sizes: `SCENARIO_ORDERS` (default 80: each order is about ten messages and forty emulator calls) orders for the bulk scenarios.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -54,7 +54,7 @@ fn bulk() -> usize {
     std::env::var("SCENARIO_ORDERS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(200)
+        .unwrap_or(80)
 }
 
 /// Starts a runtime with plenty of stock.
@@ -126,6 +126,7 @@ async fn progress(runtime: &LocalRuntime) -> (Vec<usize>, String) {
     let mut counts = Vec::new();
     let mut text = String::new();
     for table in [
+        "OrdersTable",
         "InventoryTable",
         "PaymentsTable",
         "ShipmentsTable",
@@ -151,22 +152,9 @@ async fn progress(runtime: &LocalRuntime) -> (Vec<usize>, String) {
     (counts, text)
 }
 
-/// Waits until every service table holds `n` orders and the queues are drained.
-async fn wait_for_all(runtime: &LocalRuntime, n: usize) {
-    let started = Instant::now();
-    loop {
-        let (counts, text) = progress(runtime).await;
-        let tables_done = counts[0] >= n + 2 && counts[1..].iter().all(|c| *c >= n);
-        let mut queued = 0;
-        for queue in &queues(runtime) {
-            queued += depth(runtime, queue).await;
-        }
-        if tables_done && queued == 0 {
-            return;
-        }
-        assert!(started.elapsed() < WAIT, "not done after {WAIT:?}: {text}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+/// Waits until every accepted order has settled and the queues are drained.
+async fn wait_for_all(runtime: &LocalRuntime, accepted: &BTreeSet<String>) -> AuditReport {
+    wait_settled(runtime, accepted, initial_stock(), WAIT).await
 }
 
 /// The audit of every table, with the e-mails the emulator's SES accepted, must be clean.
@@ -188,7 +176,11 @@ async fn assert_audit_clean(runtime: &LocalRuntime, accepted: &BTreeSet<String>)
         .await
         .unwrap();
     assert!(report.is_clean(), "{report}");
-    assert_eq!(report.reserved, accepted.len(), "{report}");
+    assert_eq!(
+        report.confirmed + report.cancelled,
+        accepted.len(),
+        "{report}"
+    );
     for queue in &queues(runtime) {
         let dlq = queue.replace("Queue", "DeadLetterQueue");
         let dead = depth(runtime, &dlq).await;
@@ -223,7 +215,7 @@ async fn a_consumer_down_loses_nothing_and_the_api_keeps_accepting() {
 
     // All four services up: the API's usual latency on this emulator.
     let (mut accepted, usual) = place_orders(&runtime, warm_up).await;
-    wait_for_all(&runtime, warm_up).await;
+    wait_for_all(&runtime, &accepted).await;
 
     // Payment goes down for the rest of the run; the API keeps accepting.
     runtime.set_source_enabled("PaymentFunction", false);
@@ -246,33 +238,32 @@ async fn a_consumer_down_loses_nothing_and_the_api_keeps_accepting() {
     accepted.extend(during_outage);
     let total = accepted.len();
 
-    // The three other services finish; payment's queue holds every event.
-    eventually(
-        WAIT,
-        "inventory, shipping and notification are done",
-        || async {
-            let mut done = true;
-            for table in ["ShipmentsTable", "NotificationsTable"] {
-                let count = count_items(runtime.sdk(), runtime.deployment(), table)
-                    .await
-                    .unwrap();
-                done &= count == total;
-            }
-            done
-        },
-    )
+    // Inventory reserves every order; the orders wait, undecided, for payment: nothing is
+    // confirmed, shipped or mailed meanwhile, and payment's queue holds every order.
+    eventually(WAIT, "inventory reserved every order", || async {
+        if depth(&runtime, "InventoryQueue").await + depth(&runtime, "OrdersQueue").await > 0 {
+            return false;
+        }
+        let decisions = count_items(runtime.sdk(), runtime.deployment(), "InventoryTable")
+            .await
+            .unwrap();
+        decisions == total + 2
+    })
     .await;
-    let paid = count_items(runtime.sdk(), runtime.deployment(), "PaymentsTable")
-        .await
-        .unwrap();
-    assert_eq!(paid, warm_up);
+    for table in ["PaymentsTable", "ShipmentsTable"] {
+        let count = count_items(runtime.sdk(), runtime.deployment(), table)
+            .await
+            .unwrap();
+        assert_eq!(count, warm_up, "{table} while payment is down");
+    }
     assert_eq!(depth(&runtime, "PaymentQueue").await, n as u64);
 
     // Payment comes back and catches up.
     let back = Instant::now();
     runtime.set_source_enabled("PaymentFunction", true);
-    wait_for_all(&runtime, total).await;
-    assert_audit_clean(&runtime, &accepted).await;
+    wait_for_all(&runtime, &accepted).await;
+    let report = assert_audit_clean(&runtime, &accepted).await;
+    assert_eq!(report.confirmed, total, "{report}");
     eprintln!(
         "consumer down: payment caught up with {n} held orders in {:.1} s",
         back.elapsed().as_secs_f64()
@@ -317,28 +308,48 @@ async fn duplicate_publishes_and_deliveries_have_one_effect() {
     runtime.set_source_enabled("InventoryFunction", true);
 
     let accepted: BTreeSet<String> = events.iter().map(|e| e.order_id().to_string()).collect();
-    wait_for_all(&runtime, n).await;
-    assert_audit_clean(&runtime, &accepted).await;
+    wait_for_all(&runtime, &accepted).await;
+    let report = assert_audit_clean(&runtime, &accepted).await;
+    assert_eq!(report.confirmed, n, "{report}");
     eventually(WAIT, "inventory got every message twice", || async {
         runtime.stats("InventoryFunction").records >= 2 * publishes as u64
     })
     .await;
     let gateway = runtime.handle::<payment::SimulatedGateway>().unwrap();
-    assert_eq!(gateway.charges_made(), n, "one charge per order");
+    assert_eq!(gateway.captured(), n, "one capture per order");
+    assert_eq!(gateway.holds().len(), n, "one authorization per order");
     let deliveries: u64 = consumers(&runtime)
         .iter()
         .map(|c| runtime.stats(c).records)
         .sum();
     eprintln!(
-        "duplicates: {n} orders, {publishes} publishes, {deliveries} deliveries, {} gateway calls, {} charges",
+        "duplicates: {n} orders, {publishes} publishes, {deliveries} deliveries, {} gateway calls, {} captures",
         gateway.calls(),
-        gateway.charges_made()
+        gateway.captured()
     );
     assert!(
         gateway.calls() > n as u64,
         "payment saw concurrent duplicates"
     );
     runtime.shutdown().await;
+}
+
+/// The payment gateway is another company's service: it does not die with our process. Its
+/// stand-in is shared by the runtimes before and after the crash.
+fn lasting_gateway() -> Arc<payment::SimulatedGateway> {
+    static GATEWAY: std::sync::OnceLock<Arc<payment::SimulatedGateway>> =
+        std::sync::OnceLock::new();
+    GATEWAY.get_or_init(Default::default).clone()
+}
+
+fn registry_with_a_lasting_gateway() -> local_runtime::functions::Registry {
+    orderflow::services::registry().register("payment", |sdk, env| {
+        let payment = payment::Payment::from_env(sdk, env)?.with_gateway(lasting_gateway());
+        Ok(local_runtime::functions::Built::queue_with_handle(
+            payment,
+            |p| p.gateway().clone(),
+        ))
+    })
 }
 
 #[tokio::test]
@@ -353,30 +364,39 @@ async fn a_crash_after_the_effect_redelivers_without_a_second_effect() {
         .parameter_overrides
         .insert("MaxReceiveCount".into(), "50".into());
     let resume_options = options.clone();
-    let runtime = start_stocked(options).await;
-    for consumer in &consumers(&runtime) {
-        runtime.set_acknowledgements(consumer, Acknowledgements::Lost);
-    }
-    let (accepted, _) = place_orders(&runtime, n).await;
-    // Every consumer applies its effects and never acknowledges: the messages come back.
-    eventually(WAIT, "every consumer saw each message twice", || async {
-        consumers(&runtime)
-            .iter()
-            .all(|c| runtime.stats(c).records >= 2 * n as u64)
-    })
-    .await;
-    // The process dies. A new one starts on the same resources and resumes.
-    runtime.shutdown().await;
-    let resumed = LocalRuntime::start(resume_options, orderflow::services::registry())
+    let runtime = LocalRuntime::start(options, registry_with_a_lasting_gateway())
         .await
         .unwrap();
-    wait_for_all(&resumed, n).await;
-    assert_audit_clean(&resumed, &accepted).await;
+    for sku in ["SKU-KEYBOARD", "SKU-MOUSE"] {
+        inventory(&runtime).set_stock(sku, STOCK).await.unwrap();
+    }
+    // Every consumer applies its effects and "crashes" before acknowledging each message's
+    // first delivery: every message comes back. (Not every delivery: a consumer that announces
+    // its outcome announces it again on each redelivery, which only `MaxReceiveCount` bounds.)
+    for consumer in &consumers(&runtime) {
+        runtime.set_acknowledgements(consumer, Acknowledgements::FirstLost);
+    }
+    let (accepted, _) = place_orders(&runtime, n).await;
+    eventually(WAIT, "every consumer saw each message twice", || async {
+        consumers(&runtime).iter().all(|c| {
+            let per_order = records_per_order(&runtime, c, CONFIRMED_ORDER_EVENTS);
+            runtime.stats(c).records >= 2 * n as u64 * per_order
+        })
+    })
+    .await;
+    // The process dies, messages in flight. A new one starts on the same resources and resumes.
+    runtime.shutdown().await;
+    let resumed = LocalRuntime::start(resume_options, registry_with_a_lasting_gateway())
+        .await
+        .unwrap();
+    wait_for_all(&resumed, &accepted).await;
+    let report = assert_audit_clean(&resumed, &accepted).await;
+    assert_eq!(report.confirmed, n, "{report}");
     let gateway = resumed.handle::<payment::SimulatedGateway>().unwrap();
     eprintln!(
-        "crash: {n} orders; after the restart {} gateway calls, {} new charges",
+        "crash: {n} orders; after the restart {} gateway calls, {} new captures",
         gateway.calls(),
-        gateway.charges_made()
+        gateway.captured()
     );
     resumed.shutdown().await;
 }
@@ -412,8 +432,9 @@ async fn transient_failures_are_absorbed_by_retries() {
     let runtime = start_stocked(options).await;
 
     let (accepted, _) = place_orders(&runtime, n).await;
-    wait_for_all(&runtime, n).await;
-    assert_audit_clean(&runtime, &accepted).await;
+    wait_for_all(&runtime, &accepted).await;
+    let report = assert_audit_clean(&runtime, &accepted).await;
+    assert_eq!(report.confirmed, n, "{report}");
 
     let counts = runtime.fault_proxy().unwrap().counts();
     let (before, after) = (
@@ -427,13 +448,13 @@ async fn transient_failures_are_absorbed_by_retries() {
     let gateway = runtime.handle::<payment::SimulatedGateway>().unwrap();
     eprintln!(
         "transient failures: {n} orders; {before} calls failed before reaching AWS, {after} after; \
-         {} gateway calls for {} charges",
+         {} gateway calls for {} captures",
         gateway.calls(),
-        gateway.charges_made()
+        gateway.captured()
     );
     assert!(before > 0 && after > 0, "faults were injected");
     assert!(gateway.calls() > n as u64, "the gateway failed some calls");
-    assert_eq!(gateway.charges_made(), n);
+    assert_eq!(gateway.captured(), n);
     runtime.shutdown().await;
 }
 
@@ -469,7 +490,7 @@ async fn poison_messages_end_in_the_dlqs_and_the_log_says_why() {
     // A good order, completed first.
     let good = OrderPlacedEvent::new(order_events::testing::sample_order(), "poison");
     publish(&runtime, &good).await;
-    eventually(WAIT, "the good order is complete", || async {
+    eventually(WAIT, "the good order settled", || async {
         orderflow::report::order_report(
             runtime.sdk(),
             runtime.deployment(),
@@ -477,11 +498,11 @@ async fn poison_messages_end_in_the_dlqs_and_the_log_says_why() {
         )
         .await
         .unwrap()
-        .is_complete()
+        .is_settled()
     })
     .await;
 
-    // Three poison messages, each to all four queues, among good ones.
+    // Three poison messages, each to every queue that reads OrderPlaced, among good ones.
     let mut conflicting = good.clone();
     conflicting.id = uuid::Uuid::now_v7();
     conflicting.data.total_minor += 1; // another order claiming the same id
@@ -517,7 +538,22 @@ async fn poison_messages_end_in_the_dlqs_and_the_log_says_why() {
         publish(&runtime, event).await;
     }
 
-    for queue in &queues(&runtime) {
+    let readers: Vec<String> = consumers(&runtime)
+        .into_iter()
+        .filter(|c| records_per_order(&runtime, c, &["OrderPlaced"]) == 1)
+        .collect();
+    assert_eq!(
+        readers.len(),
+        3,
+        "orders, inventory and payment read OrderPlaced"
+    );
+    for consumer in &readers {
+        let queue = runtime
+            .topology()
+            .consumers()
+            .find(|f| &f.logical_id == consumer)
+            .map(|f| f.sqs_sources[0].queue.clone())
+            .unwrap();
         let dlq = queue.replace("Queue", "DeadLetterQueue");
         eventually(WAIT, &format!("three poison messages in {dlq}"), || async {
             depth(&runtime, &dlq).await == 3
@@ -526,7 +562,15 @@ async fn poison_messages_end_in_the_dlqs_and_the_log_says_why() {
     }
     let mut accepted: BTreeSet<String> = others.iter().map(|e| e.order_id().to_string()).collect();
     accepted.insert(good.order_id().to_string());
-    wait_for_all(&runtime, accepted.len()).await;
+    eventually(WAIT, "the good orders settled", || async {
+        let expectations = Expectations {
+            accepted_orders: Some(accepted.clone()),
+            ..Expectations::default()
+        };
+        let report = audit(runtime.sdk(), runtime.deployment(), &expectations).await;
+        report.is_ok_and(|r| r.is_clean())
+    })
+    .await;
     let report = audit(
         runtime.sdk(),
         runtime.deployment(),
@@ -547,7 +591,7 @@ async fn poison_messages_end_in_the_dlqs_and_the_log_says_why() {
     ] {
         let lines = log.lines().filter(|l| l.contains(reason)).count();
         assert!(
-            lines >= 4 * MAX_RECEIVE_COUNT as usize,
+            lines >= readers.len() * MAX_RECEIVE_COUNT as usize,
             "{lines} log lines say {reason:?}"
         );
     }
@@ -595,9 +639,10 @@ async fn a_dead_letter_is_redriven_once_its_cause_is_fixed() {
         matches!(outcome, Redrive::Moved(1) | Redrive::MoveTaskStarted(_)),
         "{outcome:?}"
     );
-    wait_for_all(&runtime, 1).await;
-    assert_audit_clean(&runtime, &accepted).await;
-    assert_eq!(gateway.charges_made(), 1);
+    wait_for_all(&runtime, &accepted).await;
+    let report = assert_audit_clean(&runtime, &accepted).await;
+    assert_eq!(report.confirmed, 1, "{report}");
+    assert_eq!(gateway.captured(), 1);
 
     // Purging needs the explicit confirmation.
     let unconfirmed = orderflow::dlq::purge(runtime.sdk(), &dlq_url, false).await;
@@ -605,5 +650,126 @@ async fn a_dead_letter_is_redriven_once_its_cause_is_fixed() {
     orderflow::dlq::purge(runtime.sdk(), &dlq_url, true)
         .await
         .unwrap();
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn payment_declines_a_share_of_orders_and_each_ends_consistent() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    log();
+    let n = (bulk() / 4).max(40);
+    let mut options = options();
+    options.environment_overrides.insert(
+        "PaymentFunction".into(),
+        BTreeMap::from([("PAYMENT_DECLINE_RATE".into(), "0.3".into())]),
+    );
+    let runtime = start_stocked(options).await;
+    let (accepted, _) = place_orders(&runtime, n).await;
+    wait_for_all(&runtime, &accepted).await;
+    let report = assert_audit_clean(&runtime, &accepted).await;
+    eprintln!(
+        "declines: {n} orders, {} confirmed, {} cancelled (payment declined)",
+        report.confirmed, report.cancelled
+    );
+    assert!(report.cancelled > 0 && report.confirmed > 0, "{report}");
+    let gateway = runtime.handle::<payment::SimulatedGateway>().unwrap();
+    assert_eq!(
+        gateway.captured(),
+        report.confirmed,
+        "declined orders are never charged"
+    );
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn stock_running_out_mid_burst_oversells_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    log();
+    // Each order wants two keyboards; 20 are left, so 10 orders can have them.
+    let (n, keyboards) = (40, 20);
+    let runtime = start_stocked(options()).await;
+    inventory(&runtime)
+        .set_stock("SKU-KEYBOARD", keyboards)
+        .await
+        .unwrap();
+    let (accepted, _) = place_orders(&runtime, n).await;
+    let mut stock = initial_stock();
+    stock.insert("SKU-KEYBOARD".into(), keyboards);
+    let report = wait_settled(&runtime, &accepted, stock, WAIT).await;
+    eprintln!(
+        "stock out: {n} orders for {keyboards} keyboards: {} confirmed, {} cancelled",
+        report.confirmed, report.cancelled
+    );
+    assert_eq!(report.confirmed, (keyboards / 2) as usize, "{report}");
+    assert_eq!(report.cancelled, n - (keyboards / 2) as usize, "{report}");
+    assert_eq!(
+        inventory(&runtime).stock("SKU-KEYBOARD").await.unwrap(),
+        Some(0)
+    );
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_customer_cancelling_while_the_order_is_confirmed_ends_consistent() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    log();
+    let n = 40;
+    let runtime = start_stocked(options()).await;
+    let api = runtime.api_url();
+    // Each order is cancelled a little after its 202, from at once to later than its
+    // confirmation usually takes, so the request meets every stage of the saga.
+    let outcomes: Vec<(String, u16)> = futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let answer = send(
+                    "POST",
+                    &format!("{api}/orders"),
+                    &[("content-type", "application/json")],
+                    order().to_string(),
+                )
+                .await
+                .unwrap();
+                assert_eq!(answer.status, 202);
+                let order_id = answer.json()["orderId"].as_str().unwrap().to_owned();
+                tokio::time::sleep(Duration::from_millis(50 * (i % 20) as u64)).await;
+                let url = format!("{api}/orders/{order_id}/cancel");
+                let key = format!("cancel-{order_id}");
+                let cancel = send(
+                    "POST",
+                    &url,
+                    &[("idempotency-key", key.as_str())],
+                    Vec::new(),
+                )
+                .await
+                .unwrap();
+                (order_id, cancel.status)
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let accepted: BTreeSet<String> = outcomes.iter().map(|(id, _)| id.clone()).collect();
+    let report = wait_for_all(&runtime, &accepted).await;
+    let mut by_answer: BTreeMap<(u16, String), usize> = BTreeMap::new();
+    for (order_id, status) in &outcomes {
+        let url = format!("{api}/orders/{order_id}");
+        let view = send("GET", &url, &[], Vec::new()).await.unwrap().json();
+        let final_status = view["status"].as_str().unwrap_or_default().to_owned();
+        match status {
+            // Refused: it had shipped, and stays so.
+            409 => assert_eq!(final_status, "SHIPPED", "{order_id}"),
+            // Requested: cancelled, unless it shipped before the order service read the request.
+            202 => assert!(
+                final_status == "CANCELLED" || final_status == "SHIPPED",
+                "{order_id}: {final_status}"
+            ),
+            other => panic!("{order_id}: cancel answered {other}"),
+        }
+        *by_answer.entry((*status, final_status)).or_default() += 1;
+    }
+    eprintln!("cancel races: {n} orders; (answer, final status): {by_answer:?}; {report}");
+    assert!(report.cancelled > 0, "{report}");
+    assert_audit_clean(&runtime, &accepted).await;
     runtime.shutdown().await;
 }

@@ -25,6 +25,48 @@ enum Segment {
     Greedy(String),
 }
 
+/// The segments of a route's path template (`/orders/{id}`).
+fn segments(path: &str) -> Vec<Segment> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => match name.strip_suffix('+') {
+                    Some(greedy) => Segment::Greedy(greedy.to_owned()),
+                    None => Segment::Parameter(name.to_owned()),
+                },
+                None => Segment::Literal(segment.to_owned()),
+            },
+        )
+        .collect()
+}
+
+/// The path parameters when `path` matches the template `segments`.
+fn path_parameters(segments: &[Segment], path: &str) -> Option<HashMap<String, String>> {
+    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let mut parameters = HashMap::new();
+    for (i, segment) in segments.iter().enumerate() {
+        match segment {
+            Segment::Greedy(name) => {
+                if i >= parts.len() {
+                    return None;
+                }
+                parameters.insert(name.clone(), parts[i..].join("/"));
+                return Some(parameters);
+            }
+            Segment::Literal(literal) => {
+                if parts.get(i) != Some(&literal.as_str()) {
+                    return None;
+                }
+            }
+            Segment::Parameter(name) => {
+                parameters.insert(name.clone(), (*parts.get(i)?).to_owned());
+            }
+        }
+    }
+    (parts.len() == segments.len()).then_some(parameters)
+}
+
 /// What API Gateway's authorizer decides for a request on a protected route.
 pub trait Authorizer: Send + Sync {
     /// The authorizer context handed to the function (for a JWT authorizer, the token's
@@ -46,19 +88,7 @@ pub struct Route {
 impl Route {
     /// A route for `method` (or `ANY`) and a path template such as `/orders/{id}`.
     pub fn new(method: &str, path: &str, function: Arc<dyn HttpFunction>) -> Self {
-        let segments = path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(
-                |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) => match name.strip_suffix('+') {
-                        Some(greedy) => Segment::Greedy(greedy.to_owned()),
-                        None => Segment::Parameter(name.to_owned()),
-                    },
-                    None => Segment::Literal(segment.to_owned()),
-                },
-            )
-            .collect();
+        let segments = segments(path);
         let method = method.to_uppercase();
         Self {
             key: format!("{method} {path}"),
@@ -80,28 +110,7 @@ impl Route {
         if self.method != "ANY" && self.method != method {
             return None;
         }
-        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let mut parameters = HashMap::new();
-        for (i, segment) in self.segments.iter().enumerate() {
-            match segment {
-                Segment::Greedy(name) => {
-                    if i >= parts.len() {
-                        return None;
-                    }
-                    parameters.insert(name.clone(), parts[i..].join("/"));
-                    return Some(parameters);
-                }
-                Segment::Literal(literal) => {
-                    if parts.get(i) != Some(&literal.as_str()) {
-                        return None;
-                    }
-                }
-                Segment::Parameter(name) => {
-                    parameters.insert(name.clone(), (*parts.get(i)?).to_owned());
-                }
-            }
-        }
-        (parts.len() == self.segments.len()).then_some(parameters)
+        path_parameters(&self.segments, path)
     }
 
     /// How specific the route is: API Gateway prefers literal segments, then parameters, then
@@ -267,14 +276,11 @@ fn event(
 pub fn request_for(route_key: &str, request: http::Request<Vec<u8>>) -> lambda_http::Request {
     let (parts, body) = request.into_parts();
     let body = Bytes::from(body);
-    let event = event(
-        route_key,
-        "000000000000",
-        &parts,
-        &body,
-        HashMap::new(),
-        None,
-    );
+    let template = route_key
+        .split_once(' ')
+        .map_or(route_key, |(_, path)| path);
+    let parameters = path_parameters(&segments(template), parts.uri.path()).unwrap_or_default();
+    let event = event(route_key, "000000000000", &parts, &body, parameters, None);
     lambda_http::Request::from(LambdaRequest::ApiGatewayV2(event))
 }
 

@@ -1,19 +1,80 @@
 //! The catalogue: every event type on the order events topic, each a data struct with its name,
 //! version and producer ([`EventData`]).
+//!
+//! The saga, in events: the order API announces [`OrderPlaced`]; inventory answers
+//! [`StockReserved`] or [`StockRejected`], payment [`PaymentAuthorized`] or [`PaymentDeclined`];
+//! the order service decides [`OrderConfirmed`] or [`OrderCancelled`]; a confirmed order is
+//! captured ([`PaymentCaptured`]) and shipped ([`ShipmentCreated`]); a customer may ask for
+//! [`CancellationRequested`]. `events/asyncapi.yaml` documents who produces and consumes each.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::envelope::{CloudEvent, EventData};
 
-/// `source` of events published by the order service.
+/// `source` of events published by the order service (its API and its decisions).
 pub const ORDER_SERVICE_SOURCE: &str = "urn:orderflow:order-service";
+/// `source` of events published by inventory.
+pub const INVENTORY_SOURCE: &str = "urn:orderflow:inventory";
+/// `source` of events published by payment.
+pub const PAYMENT_SOURCE: &str = "urn:orderflow:payment";
+/// `source` of events published by shipping.
+pub const SHIPPING_SOURCE: &str = "urn:orderflow:shipping";
 
 /// Every event type of the contract: what subscription filter policies may name.
-pub const EVENT_TYPES: &[&str] = &[OrderPlaced::TYPE];
+pub const EVENT_TYPES: &[&str] = &[
+    OrderPlaced::TYPE,
+    StockReserved::TYPE,
+    StockRejected::TYPE,
+    PaymentAuthorized::TYPE,
+    PaymentDeclined::TYPE,
+    OrderConfirmed::TYPE,
+    OrderCancelled::TYPE,
+    PaymentCaptured::TYPE,
+    ShipmentCreated::TYPE,
+    CancellationRequested::TYPE,
+];
+
+/// The events of one order that is confirmed and shipped, in the order they happen.
+pub const CONFIRMED_ORDER_EVENTS: &[&str] = &[
+    OrderPlaced::TYPE,
+    StockReserved::TYPE,
+    PaymentAuthorized::TYPE,
+    OrderConfirmed::TYPE,
+    PaymentCaptured::TYPE,
+    ShipmentCreated::TYPE,
+];
 
 /// CloudEvents `type`, and the `eventType` message attribute, of [`OrderPlaced`].
 pub const ORDER_PLACED: &str = OrderPlaced::TYPE;
+
+/// Implements [`EventData`] for data structs that carry their order in `order_id`.
+macro_rules! event_data {
+    ($($data:ident: $version:literal from $source:ident;)+) => {$(
+        impl EventData for $data {
+            const TYPE: &'static str = stringify!($data);
+            const VERSION: &'static str = $version;
+            const SOURCE: &'static str = $source;
+
+            fn order_id(&self) -> Uuid {
+                self.order_id
+            }
+        }
+    )+};
+}
+
+event_data! {
+    OrderPlaced: "1" from ORDER_SERVICE_SOURCE;
+    StockReserved: "1" from INVENTORY_SOURCE;
+    StockRejected: "1" from INVENTORY_SOURCE;
+    PaymentAuthorized: "1" from PAYMENT_SOURCE;
+    PaymentDeclined: "1" from PAYMENT_SOURCE;
+    OrderConfirmed: "1" from ORDER_SERVICE_SOURCE;
+    OrderCancelled: "1" from ORDER_SERVICE_SOURCE;
+    PaymentCaptured: "1" from PAYMENT_SOURCE;
+    ShipmentCreated: "1" from SHIPPING_SOURCE;
+    CancellationRequested: "1" from ORDER_SERVICE_SOURCE;
+}
 
 /// One line of an order. Prices are integer minor units of the order's currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,14 +106,128 @@ pub struct OrderPlaced {
     pub total_minor: i64,
 }
 
-impl EventData for OrderPlaced {
-    const TYPE: &'static str = "OrderPlaced";
-    const VERSION: &'static str = "1";
-    const SOURCE: &'static str = ORDER_SERVICE_SOURCE;
+/// Inventory holds stock for every line of the order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StockReserved {
+    pub order_id: Uuid,
+}
 
-    fn order_id(&self) -> Uuid {
-        self.order_id
+/// Inventory cannot hold stock for the order; nothing was reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StockRejected {
+    pub order_id: Uuid,
+    /// Why, for people: "insufficient stock for SKU-WEBCAM: 1 requested, 0 available".
+    pub reason: String,
+}
+
+/// Payment holds the order's total on the customer's means of payment (not yet charged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentAuthorized {
+    pub order_id: Uuid,
+    /// The payment gateway's id of the hold.
+    pub authorization_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// The payment gateway refused to hold the order's total; nothing is held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentDeclined {
+    pub order_id: Uuid,
+    pub reason: String,
+}
+
+/// The order service's decision: stock is reserved and payment authorized; the order goes
+/// ahead. Carries the order, so that capturing, shipping and confirming need no lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderConfirmed {
+    pub order_id: Uuid,
+    pub customer_id: String,
+    pub customer_email: String,
+    pub items: Vec<LineItem>,
+    pub currency: String,
+    pub total_minor: i64,
+}
+
+impl From<&OrderPlaced> for OrderConfirmed {
+    fn from(order: &OrderPlaced) -> Self {
+        Self {
+            order_id: order.order_id,
+            customer_id: order.customer_id.clone(),
+            customer_email: order.customer_email.clone(),
+            items: order.items.clone(),
+            currency: order.currency.clone(),
+            total_minor: order.total_minor,
+        }
     }
+}
+
+/// Why an order was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CancelReason {
+    StockRejected,
+    PaymentDeclined,
+    CustomerRequest,
+}
+
+impl CancelReason {
+    /// The reason for people ("stock rejected").
+    pub fn describe(self) -> &'static str {
+        match self {
+            CancelReason::StockRejected => "stock rejected",
+            CancelReason::PaymentDeclined => "payment declined",
+            CancelReason::CustomerRequest => "cancelled by the customer",
+        }
+    }
+}
+
+/// The order service's decision: the order will not go ahead. Every service undoes what it did
+/// for the order (releases stock, voids or refunds, cancels a shipment) and the customer is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCancelled {
+    pub order_id: Uuid,
+    pub customer_id: String,
+    pub customer_email: String,
+    pub reason: CancelReason,
+    /// The reason in the words of the service that gave it.
+    pub detail: String,
+    pub currency: String,
+    pub total_minor: i64,
+}
+
+/// Payment charged the authorized amount of a confirmed order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentCaptured {
+    pub order_id: Uuid,
+    pub capture_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// Shipping handed a confirmed order to a carrier: from now on it cannot be cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipmentCreated {
+    pub order_id: Uuid,
+    pub shipment_id: String,
+    pub carrier: String,
+    pub tracking_number: String,
+}
+
+/// The customer asked to cancel the order. Granted unless it has shipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancellationRequested {
+    pub order_id: Uuid,
+    pub customer_id: String,
 }
 
 /// An `OrderPlaced` event as it travels.

@@ -18,10 +18,7 @@ pub enum EventError {
     #[error("unsupported CloudEvents specversion {0:?}")]
     UnsupportedSpecVersion(String),
     #[error("unexpected event type {found:?}, expected {expected:?}")]
-    UnexpectedType {
-        expected: &'static str,
-        found: String,
-    },
+    UnexpectedType { expected: String, found: String },
     #[error("unsupported {event_type} schema version {found:?}, this consumer reads version {supported:?}")]
     UnsupportedVersion {
         event_type: &'static str,
@@ -43,34 +40,51 @@ pub enum EventError {
 /// subscription without raw delivery produces). Another type, another version of `T`, or
 /// anything else is an [`EventError`] naming why.
 pub fn parse_queue_body<T: EventData>(body: &str) -> Result<CloudEvent<T>, EventError> {
-    let value = envelope_json(body)?;
-    let field = |name: &str| {
-        value
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let event_type = field("type");
-    if event_type != T::TYPE {
-        return Err(EventError::UnexpectedType {
-            expected: T::TYPE,
-            found: event_type,
-        });
+    RawEvent::parse(body)?.into_typed()
+}
+
+/// An envelope read from a message body, its data not yet typed: for consumers of several event
+/// types, which look at the type before choosing the data struct.
+#[derive(Debug, Clone)]
+pub struct RawEvent(Value);
+
+impl RawEvent {
+    /// Reads the envelope (raw or in an SNS notification) and checks its specversion.
+    pub fn parse(body: &str) -> Result<Self, EventError> {
+        envelope_json(body).map(RawEvent)
     }
-    let version = field("eventversion");
-    if version != T::VERSION {
-        return Err(EventError::UnsupportedVersion {
+
+    /// The CloudEvents `type` (empty when absent).
+    pub fn event_type(&self) -> &str {
+        self.field("type")
+    }
+
+    fn field(&self, name: &str) -> &str {
+        self.0.get(name).and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// The event as type `T`: its type and version must be `T`'s, its data `T`'s schema.
+    pub fn into_typed<T: EventData>(self) -> Result<CloudEvent<T>, EventError> {
+        if self.event_type() != T::TYPE {
+            return Err(EventError::UnexpectedType {
+                expected: T::TYPE.to_owned(),
+                found: self.event_type().to_owned(),
+            });
+        }
+        let version = self.field("eventversion");
+        if version != T::VERSION {
+            return Err(EventError::UnsupportedVersion {
+                event_type: T::TYPE,
+                found: version.to_owned(),
+                supported: T::VERSION,
+            });
+        }
+        serde_json::from_value(self.0).map_err(|source| EventError::Schema {
             event_type: T::TYPE,
-            found: version,
-            supported: T::VERSION,
-        });
+            version: T::VERSION,
+            source,
+        })
     }
-    serde_json::from_value(value).map_err(|source| EventError::Schema {
-        event_type: T::TYPE,
-        version: T::VERSION,
-        source,
-    })
 }
 
 /// Reads the envelope of any event type, its data left as JSON: for tools that look at events

@@ -73,3 +73,55 @@ impl EventPublisher for SnsPublisher {
         Ok(())
     }
 }
+
+/// Keeps what is published, for tests of services that announce events.
+#[cfg(feature = "testing")]
+#[derive(Debug, Default)]
+pub struct MemoryPublisher {
+    bodies: std::sync::Mutex<Vec<String>>,
+}
+
+#[cfg(feature = "testing")]
+impl MemoryPublisher {
+    fn bodies(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.bodies.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The type of every event published, in order.
+    pub fn types(&self) -> Vec<String> {
+        self.bodies()
+            .iter()
+            .filter_map(|body| crate::RawEvent::parse(body).ok())
+            .map(|raw| raw.event_type().to_owned())
+            .collect()
+    }
+
+    /// Every published event of type `T`, read back as a consumer reads it.
+    pub fn events<T: EventData>(&self) -> Vec<CloudEvent<T>> {
+        self.bodies()
+            .iter()
+            .filter_map(|body| crate::parse_queue_body::<T>(body).ok())
+            .collect()
+    }
+
+    /// Forgets what was published.
+    pub fn clear(&self) {
+        self.bodies().clear();
+    }
+}
+
+#[cfg(feature = "testing")]
+impl EventPublisher for MemoryPublisher {
+    async fn publish<T: EventData>(&self, event: &CloudEvent<T>) -> Result<(), PublishError> {
+        let body = serde_json::to_string(event).map_err(|e| PublishError(e.to_string()))?;
+        self.bodies().push(body);
+        Ok(())
+    }
+}
+
+/// A shared publisher is a publisher.
+impl<P: EventPublisher> EventPublisher for std::sync::Arc<P> {
+    async fn publish<T: EventData>(&self, event: &CloudEvent<T>) -> Result<(), PublishError> {
+        P::publish(self, event).await
+    }
+}

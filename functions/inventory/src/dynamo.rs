@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::types::{
 use lambda_kit::consumer::{ConfigError, FunctionEnv};
 use lambda_kit::idempotency::{n, s, DynamoIdempotency, Effect, IdempotencyError};
 use lambda_kit::RecordError;
-use order_events::OrderPlacedEvent;
+use order_events::{CloudEvent, OrderCancelled, OrderPlacedEvent};
+use uuid::Uuid;
 
 use crate::items::{self, DecisionItem, Outcome, StockItem, AVAILABLE, KEY};
 use crate::{quantities_by_sku, Decision, InventoryStore, Rejection, SERVICE};
@@ -87,6 +88,7 @@ impl DynamoInventory {
                 .map(|(sku, quantity)| (sku.to_owned(), quantity))
                 .collect(),
             decided_at: chrono::Utc::now(),
+            released_at: None,
         };
         let put = Put::builder()
             .table_name(&self.table)
@@ -96,6 +98,57 @@ impl DynamoInventory {
             .expression_attribute_names("#pk", KEY)
             .build()?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The order's decision item, read consistently.
+    async fn decision_item(&self, order_id: Uuid) -> Result<Option<DecisionItem>, RecordError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, s(items::order_key(order_id)))
+            .consistent_read(true)
+            .send()
+            .await?
+            .item;
+        Ok(item.map(serde_dynamo::from_item).transpose()?)
+    }
+
+    /// `item` replacing the decision, if the decision is still `expected` (`None`: absent).
+    fn decision_replace(
+        &self,
+        item: &DecisionItem,
+        expected: Option<Outcome>,
+    ) -> Result<TransactWriteItem, RecordError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item)?));
+        let put = match expected {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", KEY),
+            Some(outcome) => put
+                .condition_expression("#decision = :expected")
+                .expression_attribute_names("#decision", "decision")
+                .expression_attribute_values(
+                    ":expected",
+                    serde_dynamo::to_attribute_value(outcome)?,
+                ),
+        };
+        Ok(TransactWriteItem::builder().put(put.build()?).build())
+    }
+
+    fn increment(&self, sku: &str, quantity: u64) -> Result<TransactWriteItem, RecordError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(KEY, s(items::sku_key(sku)))
+            .update_expression("SET #available = #available + :q")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", KEY)
+            .expression_attribute_names("#available", AVAILABLE)
+            .expression_attribute_values(":q", n(quantity))
+            .build()?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     fn decrement(&self, sku: &str, quantity: u64) -> Result<TransactWriteItem, RecordError> {
@@ -157,5 +210,65 @@ impl InventoryStore for DynamoInventory {
             }
             Err(other) => Err(other.into()),
         }
+    }
+
+    async fn release(&self, event: &CloudEvent<OrderCancelled>) -> Result<Effect<()>, RecordError> {
+        let key = event.idempotency_key();
+        // A reservation committed between the read and the write fails the condition: read again.
+        for _ in 0..4 {
+            let current = self.decision_item(event.order_id()).await?;
+            let (writes, expected) = match current {
+                None => {
+                    let tombstone = DecisionItem {
+                        pk: items::order_key(event.order_id()),
+                        decision: Outcome::Cancelled,
+                        reason: Some(event.data.detail.clone()),
+                        event_id: event.id,
+                        lines: Default::default(),
+                        decided_at: chrono::Utc::now(),
+                        released_at: None,
+                    };
+                    (vec![self.decision_replace(&tombstone, None)?], None)
+                }
+                Some(item) if item.decision == Outcome::Reserved => {
+                    let mut writes = Vec::with_capacity(item.lines.len() + 1);
+                    for (sku, quantity) in &item.lines {
+                        writes.push(self.increment(sku, *quantity)?);
+                    }
+                    let released = DecisionItem {
+                        decision: Outcome::Released,
+                        released_at: Some(chrono::Utc::now()),
+                        ..item
+                    };
+                    writes.insert(
+                        0,
+                        self.decision_replace(&released, Some(Outcome::Reserved))?,
+                    );
+                    (writes, Some(Outcome::Reserved))
+                }
+                Some(_) => return Ok(Effect::AlreadyApplied),
+            };
+            match self.idempotency.commit(&key, writes).await {
+                Ok(effect) => return Ok(effect),
+                Err(IdempotencyError::EffectConditionFailed { index: 0, .. }) => {
+                    tracing::debug!(
+                        ?expected,
+                        "the decision changed meanwhile; reading it again"
+                    );
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err("the order's decision kept changing; retry later".into())
+    }
+
+    async fn decision(
+        &self,
+        order_id: Uuid,
+    ) -> Result<Option<(Outcome, Option<String>)>, RecordError> {
+        Ok(self
+            .decision_item(order_id)
+            .await?
+            .map(|item| (item.decision, item.reason)))
     }
 }

@@ -37,12 +37,18 @@ impl StockItem {
     }
 }
 
-/// Whether the order's stock was reserved.
+/// Where the order's stock stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Outcome {
+    /// Held for the order (and, once the order is confirmed, gone with it).
     Reserved,
+    /// Not held: an unknown sku or short stock.
     Rejected,
+    /// Held, then given back when the order was cancelled.
+    Released,
+    /// The order was cancelled before inventory saw it: nothing will be held.
+    Cancelled,
 }
 
 /// The inventory decision for an order, one per order.
@@ -55,6 +61,9 @@ pub struct DecisionItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub event_id: uuid::Uuid,
+    /// When the stock went back (outcome `RELEASED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<DateTime<Utc>>,
     /// Quantity per sku the decision covers, so an audit can recompute stock from decisions.
     pub lines: BTreeMap<String, u64>,
     pub decided_at: DateTime<Utc>,

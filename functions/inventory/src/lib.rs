@@ -1,13 +1,19 @@
-//! Inventory: reserves stock for every line of a placed order, or records why it cannot.
+//! Inventory: reserves stock for every line of a placed order and announces `StockReserved`, or
+//! records why it cannot and announces `StockRejected`; gives the stock back when the order is
+//! cancelled.
 //!
 //! Stock and decisions live in one table (`INVENTORY_TABLE`, key `pk`, see [`items`]): `SKU#<sku>`
 //! items hold `available`, `ORDER#<orderId>` items hold the decision for the order. An unknown sku or short
 //! stock is a business outcome (the order is recorded as rejected for inventory), not a
 //! technical failure: the message is acknowledged.
 //!
-//! Idempotency mode: transactional. The stock decrements, the decision and the COMPLETED
-//! idempotency entry are one `TransactWriteItems`, so stock moves exactly once per event and
-//! never below zero (each decrement is conditional on `available >= quantity`).
+//! Idempotency mode: transactional. The stock decrements (or, on cancellation, increments), the
+//! decision and the COMPLETED idempotency entry are one `TransactWriteItems`, so stock moves
+//! exactly once per event and never below zero (each decrement is conditional on
+//! `available >= quantity`, each release on the decision being `RESERVED`). A cancellation that
+//! arrives before the order leaves a `CANCELLED` decision, so the late order reserves nothing.
+//! The outcome is announced after the commit, and again when the event comes again (a publish
+//! that failed after the commit is retried that way).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -16,7 +22,11 @@ use std::time::SystemTime;
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::idempotency::Effect;
 use lambda_kit::RecordError;
-use order_events::{OrderPlaced, OrderPlacedEvent};
+use order_events::publish::{EventPublisher, SnsPublisher};
+use order_events::{
+    CloudEvent, OrderCancelled, OrderPlaced, OrderPlacedEvent, StockRejected, StockReserved,
+};
+use uuid::Uuid;
 
 mod dynamo;
 pub mod items;
@@ -55,52 +65,113 @@ pub enum Rejection {
     },
 }
 
-/// Where stock is reserved and decisions are recorded, once per event.
+/// Where stock is reserved, released and decisions are recorded, once per event.
 pub trait InventoryStore: Send + Sync {
+    /// Reserves the order's stock, or records why not.
     fn reserve(
         &self,
         event: &OrderPlacedEvent,
     ) -> impl Future<Output = Result<Effect<Decision>, RecordError>> + Send;
+
+    /// Gives back what the order holds, or records that it must never hold anything.
+    fn release(
+        &self,
+        event: &CloudEvent<OrderCancelled>,
+    ) -> impl Future<Output = Result<Effect<()>, RecordError>> + Send;
+
+    /// Where the order's stock stands: its outcome and, when rejected, why.
+    fn decision(
+        &self,
+        order_id: Uuid,
+    ) -> impl Future<Output = Result<Option<(items::Outcome, Option<String>)>, RecordError>> + Send;
+}
+
+order_events::consumed_events! {
+    /// What inventory reacts to.
+    pub enum InventoryEvent {
+        Placed(OrderPlaced),
+        Cancelled(OrderCancelled),
+    }
 }
 
 /// The inventory consumer.
-pub struct Inventory<S> {
+pub struct Inventory<S, P> {
     store: S,
+    publisher: P,
 }
 
-impl<S: InventoryStore> Inventory<S> {
-    pub fn new(store: S) -> Self {
-        Self { store }
+impl<S: InventoryStore, P: EventPublisher> Inventory<S, P> {
+    pub fn new(store: S, publisher: P) -> Self {
+        Self { store, publisher }
     }
 
     pub fn store(&self) -> &S {
         &self.store
     }
-}
 
-impl Inventory<DynamoInventory> {
-    /// Reads `INVENTORY_TABLE` and `IDEMPOTENCY_TABLE`.
-    pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
-        Ok(Self::new(DynamoInventory::from_env(sdk, env)?))
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
+    async fn placed(&self, event: OrderPlacedEvent) -> Result<(), RecordError> {
+        let order_id = event.order_id();
+        let outcome = match self.store.reserve(&event).await? {
+            Effect::Applied(Decision::Reserved) => (items::Outcome::Reserved, None),
+            Effect::Applied(Decision::Rejected(reason)) => {
+                (items::Outcome::Rejected, Some(reason.to_string()))
+            }
+            Effect::AlreadyApplied => match self.store.decision(order_id).await? {
+                Some(standing) => standing,
+                None => return Err("the order's decision is missing after it was applied".into()),
+            },
+        };
+        let correlation = event.correlationid.as_str();
+        match outcome {
+            (items::Outcome::Reserved, _) => {
+                let data = StockReserved { order_id };
+                self.publisher
+                    .publish(&CloudEvent::new(data, correlation))
+                    .await?;
+                tracing::info!("stock reserved");
+            }
+            (items::Outcome::Rejected, reason) => {
+                let reason = reason.unwrap_or_else(|| "stock rejected".into());
+                tracing::warn!(%reason, "order rejected by inventory");
+                let data = StockRejected { order_id, reason };
+                self.publisher
+                    .publish(&CloudEvent::new(data, correlation))
+                    .await?;
+            }
+            (outcome, _) => tracing::info!(?outcome, "order cancelled already; nothing held"),
+        }
+        Ok(())
     }
 }
 
-impl<S: InventoryStore> EventHandler for Inventory<S> {
-    type Event = OrderPlacedEvent;
+impl Inventory<DynamoInventory, SnsPublisher> {
+    /// Reads `INVENTORY_TABLE`, `IDEMPOTENCY_TABLE` and `TOPIC_ARN`.
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            DynamoInventory::from_env(sdk, env)?,
+            SnsPublisher::new(sdk, env.require("TOPIC_ARN")?),
+        ))
+    }
+}
 
-    async fn apply(
-        &self,
-        event: OrderPlacedEvent,
-        _deadline: SystemTime,
-    ) -> Result<(), RecordError> {
-        match self.store.reserve(&event).await? {
-            Effect::Applied(Decision::Reserved) => tracing::info!("stock reserved"),
-            Effect::Applied(Decision::Rejected(reason)) => {
-                tracing::warn!(%reason, "order rejected by inventory")
+impl<S: InventoryStore, P: EventPublisher> EventHandler for Inventory<S, P> {
+    type Event = InventoryEvent;
+
+    async fn apply(&self, event: InventoryEvent, _deadline: SystemTime) -> Result<(), RecordError> {
+        match event {
+            InventoryEvent::Placed(event) => self.placed(event).await,
+            InventoryEvent::Cancelled(event) => {
+                match self.store.release(&event).await? {
+                    Effect::Applied(()) => tracing::info!("order cancelled; stock released"),
+                    Effect::AlreadyApplied => tracing::info!("nothing to release; acknowledged"),
+                }
+                Ok(())
             }
-            Effect::AlreadyApplied => tracing::info!("already decided; acknowledged"),
         }
-        Ok(())
     }
 }
 

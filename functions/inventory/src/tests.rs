@@ -1,19 +1,22 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use order_events::testing::{event_batch, sample_event, sqs_batch};
+use order_events::testing::{cancellation_of, event_batch, sample_event, sqs_batch};
 use uuid::Uuid;
 
 use lambda_kit::consumer::SqsConsumer;
+use order_events::publish::MemoryPublisher;
 
 use super::*;
+
+/// An order's decision: its outcome, why (when rejected), and the quantities it covers.
+type StoredDecision = (items::Outcome, Option<String>, BTreeMap<String, u64>);
 
 /// Stock and decisions in memory, applied at most once per order.
 #[derive(Default)]
 struct MemoryInventory {
     stock: Mutex<HashMap<String, u64>>,
-    decisions: Mutex<HashMap<Uuid, Decision>>,
-    applied: Mutex<HashSet<Uuid>>,
+    decisions: Mutex<HashMap<Uuid, StoredDecision>>,
 }
 
 impl MemoryInventory {
@@ -25,14 +28,15 @@ impl MemoryInventory {
     fn stock(&self, sku: &str) -> Option<u64> {
         self.stock.lock().unwrap().get(sku).copied()
     }
-    fn decision(&self, order: Uuid) -> Option<Decision> {
-        self.decisions.lock().unwrap().get(&order).cloned()
+    fn outcome(&self, order: Uuid) -> Option<items::Outcome> {
+        self.decisions.lock().unwrap().get(&order).map(|d| d.0)
     }
 }
 
 impl InventoryStore for MemoryInventory {
     async fn reserve(&self, event: &OrderPlacedEvent) -> Result<Effect<Decision>, RecordError> {
-        if !self.applied.lock().unwrap().insert(event.order_id()) {
+        let mut decisions = self.decisions.lock().unwrap();
+        if decisions.contains_key(&event.order_id()) {
             return Ok(Effect::AlreadyApplied);
         }
         let mut stock = self.stock.lock().unwrap();
@@ -48,21 +52,71 @@ impl InventoryStore for MemoryInventory {
                 }),
                 Some(_) => None,
             });
+        let lines: BTreeMap<String, u64> =
+            wanted.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         let decision = match shortfall {
-            Some(rejection) => Decision::Rejected(rejection),
+            Some(rejection) => {
+                let reason = Some(rejection.to_string());
+                decisions.insert(event.order_id(), (items::Outcome::Rejected, reason, lines));
+                Decision::Rejected(rejection)
+            }
             None => {
                 for (sku, requested) in wanted {
                     *stock.get_mut(sku).unwrap() -= requested;
                 }
+                decisions.insert(event.order_id(), (items::Outcome::Reserved, None, lines));
                 Decision::Reserved
             }
         };
-        self.decisions
-            .lock()
-            .unwrap()
-            .insert(event.order_id(), decision.clone());
         Ok(Effect::Applied(decision))
     }
+
+    async fn release(&self, event: &CloudEvent<OrderCancelled>) -> Result<Effect<()>, RecordError> {
+        let mut decisions = self.decisions.lock().unwrap();
+        match decisions.get_mut(&event.order_id()) {
+            None => {
+                let tombstone = (items::Outcome::Cancelled, None, BTreeMap::new());
+                decisions.insert(event.order_id(), tombstone);
+                Ok(Effect::Applied(()))
+            }
+            Some(decision) if decision.0 == items::Outcome::Reserved => {
+                let mut stock = self.stock.lock().unwrap();
+                for (sku, quantity) in &decision.2 {
+                    *stock.get_mut(sku).unwrap() += quantity;
+                }
+                decision.0 = items::Outcome::Released;
+                Ok(Effect::Applied(()))
+            }
+            Some(_) => Ok(Effect::AlreadyApplied),
+        }
+    }
+
+    async fn decision(
+        &self,
+        order_id: Uuid,
+    ) -> Result<Option<(items::Outcome, Option<String>)>, RecordError> {
+        Ok(self
+            .decisions
+            .lock()
+            .unwrap()
+            .get(&order_id)
+            .map(|d| (d.0, d.1.clone())))
+    }
+}
+
+fn inventory(stock: &[(&str, u64)]) -> Inventory<MemoryInventory, MemoryPublisher> {
+    Inventory::new(
+        MemoryInventory::with_stock(stock),
+        MemoryPublisher::default(),
+    )
+}
+
+fn cancelled(event: &OrderPlacedEvent) -> CloudEvent<OrderCancelled> {
+    let reason = order_events::CancelReason::PaymentDeclined;
+    CloudEvent::new(
+        cancellation_of(&event.data, reason, "card declined"),
+        "corr",
+    )
 }
 
 fn far_deadline() -> SystemTime {
@@ -80,10 +134,7 @@ fn repeated_skus_are_summed() {
 
 #[tokio::test]
 async fn reserves_stock_once_even_when_delivered_twice() {
-    let inventory = Inventory::new(MemoryInventory::with_stock(&[
-        ("SKU-KEYBOARD", 10),
-        ("SKU-MOUSE", 10),
-    ]));
+    let inventory = inventory(&[("SKU-KEYBOARD", 10), ("SKU-MOUSE", 10)]);
     let event = sample_event();
     for _ in 0..2 {
         let response = inventory
@@ -95,17 +146,61 @@ async fn reserves_stock_once_even_when_delivered_twice() {
     assert_eq!(inventory.store().stock("SKU-KEYBOARD"), Some(8));
     assert_eq!(inventory.store().stock("SKU-MOUSE"), Some(9));
     assert_eq!(
-        inventory.store().decision(event.order_id()),
-        Some(Decision::Reserved)
+        inventory.store().outcome(event.order_id()),
+        Some(items::Outcome::Reserved)
+    );
+    // Announced each time: a redelivery re-announces what was decided.
+    assert_eq!(inventory.publisher().types(), ["StockReserved"; 2]);
+}
+
+#[tokio::test]
+async fn a_cancelled_order_gives_its_stock_back_once() {
+    let inventory = inventory(&[("SKU-KEYBOARD", 10), ("SKU-MOUSE", 10)]);
+    let event = sample_event();
+    let cancel = cancelled(&event);
+    let bodies = [
+        String::from_utf8(event.canonical_json()).unwrap(),
+        String::from_utf8(cancel.canonical_json()).unwrap(),
+    ];
+    for body in [&bodies[0], &bodies[1], &bodies[1]] {
+        let response = inventory
+            .handle(sqs_batch([body.as_str()]), far_deadline())
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+    }
+    assert_eq!(inventory.store().stock("SKU-KEYBOARD"), Some(10));
+    assert_eq!(inventory.store().stock("SKU-MOUSE"), Some(10));
+    assert_eq!(
+        inventory.store().outcome(event.order_id()),
+        Some(items::Outcome::Released)
     );
 }
 
 #[tokio::test]
+async fn a_cancellation_before_the_order_means_nothing_is_ever_held() {
+    let inventory = inventory(&[("SKU-KEYBOARD", 10), ("SKU-MOUSE", 10)]);
+    let event = sample_event();
+    let cancel = String::from_utf8(cancelled(&event).canonical_json()).unwrap();
+    let placed = String::from_utf8(event.canonical_json()).unwrap();
+    for body in [&cancel, &placed] {
+        let response = inventory
+            .handle(sqs_batch([body.as_str()]), far_deadline())
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+    }
+    assert_eq!(inventory.store().stock("SKU-KEYBOARD"), Some(10));
+    assert_eq!(
+        inventory.store().outcome(event.order_id()),
+        Some(items::Outcome::Cancelled)
+    );
+    assert!(inventory.publisher().types().is_empty());
+}
+
+#[tokio::test]
 async fn short_stock_rejects_the_order_without_failing_the_record() {
-    let inventory = Inventory::new(MemoryInventory::with_stock(&[
-        ("SKU-KEYBOARD", 1),
-        ("SKU-MOUSE", 10),
-    ]));
+    let inventory = inventory(&[("SKU-KEYBOARD", 1), ("SKU-MOUSE", 10)]);
     let event = sample_event();
     let response = inventory
         .handle(event_batch([&event]), far_deadline())
@@ -114,22 +209,21 @@ async fn short_stock_rejects_the_order_without_failing_the_record() {
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(inventory.store().stock("SKU-KEYBOARD"), Some(1));
     assert_eq!(inventory.store().stock("SKU-MOUSE"), Some(10));
-    assert!(matches!(
-        inventory.store().decision(event.order_id()),
-        Some(Decision::Rejected(Rejection::InsufficientStock {
-            requested: 2,
-            available: 1,
-            ..
-        }))
-    ));
+    assert_eq!(
+        inventory.store().outcome(event.order_id()),
+        Some(items::Outcome::Rejected)
+    );
+    let rejected = inventory.publisher().events::<StockRejected>();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(
+        rejected[0].data.reason,
+        "insufficient stock for SKU-KEYBOARD: 2 requested, 1 available"
+    );
 }
 
 #[tokio::test]
 async fn an_unreadable_record_fails_alone() {
-    let inventory = Inventory::new(MemoryInventory::with_stock(&[
-        ("SKU-KEYBOARD", 10),
-        ("SKU-MOUSE", 10),
-    ]));
+    let inventory = inventory(&[("SKU-KEYBOARD", 10), ("SKU-MOUSE", 10)]);
     let event = sample_event();
     let good = String::from_utf8(event.canonical_json()).unwrap();
     let response = inventory
@@ -143,7 +237,7 @@ async fn an_unreadable_record_fails_alone() {
         .collect();
     assert_eq!(failed, ["m1"]);
     assert_eq!(
-        inventory.store().decision(event.order_id()),
-        Some(Decision::Reserved)
+        inventory.store().outcome(event.order_id()),
+        Some(items::Outcome::Reserved)
     );
 }

@@ -1,8 +1,10 @@
-//! Notification: e-mails the customer a confirmation of the placed order (Amazon SES v2).
+//! Notification: e-mails the customer when the order is confirmed, and when it is cancelled,
+//! with the reason (Amazon SES v2). A confirmation that arrives after the cancellation was
+//! sent is not sent.
 //!
 //! Idempotency mode: claim / complete. SES has no idempotency key, so the event is first
 //! claimed (INPROGRESS idempotency entry), then the e-mail is sent, then the notification item
-//! (`NOTIFICATIONS_TABLE`, one per order, with the SES message id) and the COMPLETED entry are
+//! (`NOTIFICATIONS_TABLE`, one per order and kind of e-mail, with the SES message id) and the COMPLETED entry are
 //! written in one transaction. A duplicate delivery during the send sees INPROGRESS and is
 //! retried later; a failed send releases the claim. Only a crash after SES accepted the e-mail
 //! and before the commit can lead to a second e-mail, once the claim expires at the invocation
@@ -16,18 +18,38 @@ use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{DynamoEffectStore, EffectStore};
 use lambda_kit::idempotency::{Claim, DynamoIdempotency, Effect, IdempotencyStore};
 use lambda_kit::RecordError;
-use order_events::{format_amount, OrderPlaced, OrderPlacedEvent};
+use order_events::{format_amount, CloudEvent, EventData, OrderCancelled, OrderConfirmed};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The name idempotency keys are scoped by.
 pub const SERVICE: &str = "notification";
 
-/// A sent e-mail as the notifications table holds it: one per order.
+/// Which e-mail about an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EmailKind {
+    Confirmation,
+    Cancellation,
+}
+
+/// The key of an order's e-mail of one kind.
+pub fn notification_id(order_id: Uuid, kind: EmailKind) -> String {
+    let kind = match kind {
+        EmailKind::Confirmation => "confirmation",
+        EmailKind::Cancellation => "cancellation",
+    };
+    format!("{order_id}#{kind}")
+}
+
+/// A sent e-mail as the notifications table holds it: one per order and kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationItem {
+    /// `<order id>#confirmation` or `<order id>#cancellation`.
+    pub notification_id: String,
     pub order_id: Uuid,
+    pub kind: EmailKind,
     /// The mail service's message id.
     pub message_id: String,
     pub recipient: String,
@@ -39,7 +61,7 @@ impl NotificationItem {
     /// The function environment variable naming the notifications table.
     pub const TABLE_VARIABLE: &'static str = "NOTIFICATIONS_TABLE";
     /// The table's partition key.
-    pub const KEY: &'static str = "orderId";
+    pub const KEY: &'static str = "notificationId";
 }
 
 /// An e-mail to send.
@@ -51,7 +73,7 @@ pub struct Email {
 }
 
 /// The order confirmation e-mail.
-pub fn confirmation(order: &OrderPlaced) -> Email {
+pub fn confirmation(order: &OrderConfirmed) -> Email {
     let mut body = format!("Thank you for your order {}.\n\n", order.order_id);
     for line in &order.items {
         let amount = line.amount_minor().map_or_else(
@@ -68,6 +90,31 @@ pub fn confirmation(order: &OrderPlaced) -> Email {
         to: order.customer_email.clone(),
         subject: format!("Order {} confirmed", order.order_id),
         body,
+    }
+}
+
+/// The cancellation e-mail, with the reason.
+pub fn cancellation(order: &OrderCancelled) -> Email {
+    let body = format!(
+        "Your order {} was cancelled: {}.\n\n{}\n\nNothing was charged; any amount held or paid \
+         ({}) is released or refunded.\n",
+        order.order_id,
+        order.reason.describe(),
+        order.detail,
+        format_amount(order.total_minor, &order.currency),
+    );
+    Email {
+        to: order.customer_email.clone(),
+        subject: format!("Order {} cancelled", order.order_id),
+        body,
+    }
+}
+
+order_events::consumed_events! {
+    /// What notification reacts to.
+    pub enum NotificationEvent {
+        Confirmed(OrderConfirmed),
+        Cancelled(OrderCancelled),
     }
 }
 
@@ -152,20 +199,20 @@ impl Notification<SesMailer, DynamoEffectStore> {
     }
 }
 
-impl<M: Mailer, S: EffectStore> EventHandler for Notification<M, S> {
-    type Event = OrderPlacedEvent;
-
-    async fn apply(
+impl<M: Mailer, S: EffectStore> Notification<M, S> {
+    /// Sends `email` once for the event and records it.
+    async fn send_once<T: EventData>(
         &self,
-        event: OrderPlacedEvent,
+        event: &CloudEvent<T>,
+        kind: EmailKind,
+        email: Email,
         deadline: SystemTime,
     ) -> Result<(), RecordError> {
         let key = event.idempotency_key();
         if let Claim::AlreadyCompleted(_) = self.store.entries().claim(&key, deadline).await? {
-            tracing::info!("confirmation already sent; acknowledged");
+            tracing::info!(?kind, "e-mail already sent; acknowledged");
             return Ok(());
         }
-        let email = confirmation(&event.data);
         let message_id = match self.mailer.send(&email).await {
             Ok(id) => id,
             Err(error) => {
@@ -174,20 +221,56 @@ impl<M: Mailer, S: EffectStore> EventHandler for Notification<M, S> {
             }
         };
         let item = NotificationItem {
+            notification_id: notification_id(event.order_id(), kind),
             order_id: event.order_id(),
+            kind,
             message_id: message_id.clone(),
             recipient: email.to.clone(),
             event_id: event.id,
             sent_at: Utc::now(),
         };
-        match self.store.commit(&key, &item, true).await? {
-            Effect::Applied(()) => tracing::info!(%message_id, "confirmation e-mail sent"),
+        match self.store.create(&key, &item, true).await? {
+            Effect::Applied(()) => tracing::info!(%message_id, ?kind, "e-mail sent"),
             Effect::AlreadyApplied => tracing::warn!(
                 %message_id,
-                "a confirmation for this order was recorded meanwhile"
+                ?kind,
+                "this e-mail was recorded for the order meanwhile"
             ),
         }
         Ok(())
+    }
+}
+
+impl<M: Mailer, S: EffectStore> EventHandler for Notification<M, S> {
+    type Event = NotificationEvent;
+
+    async fn apply(
+        &self,
+        event: NotificationEvent,
+        deadline: SystemTime,
+    ) -> Result<(), RecordError> {
+        match &event {
+            NotificationEvent::Confirmed(event) => {
+                let cancelled = notification_id(event.order_id(), EmailKind::Cancellation);
+                if self
+                    .store
+                    .load::<NotificationItem>(&cancelled)
+                    .await?
+                    .is_some()
+                {
+                    tracing::info!("the order was cancelled already; no confirmation");
+                    return Ok(());
+                }
+                let email = confirmation(&event.data);
+                self.send_once(event, EmailKind::Confirmation, email, deadline)
+                    .await
+            }
+            NotificationEvent::Cancelled(event) => {
+                let email = cancellation(&event.data);
+                self.send_once(event, EmailKind::Cancellation, email, deadline)
+                    .await
+            }
+        }
     }
 }
 

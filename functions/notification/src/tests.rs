@@ -2,7 +2,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use lambda_kit::effect::MemoryEffectStore;
-use order_events::testing::{event_batch, sample_event, sample_order};
+use order_events::testing::{cancellation_of, event_batch, sample_order};
+use order_events::CancelReason;
 
 use lambda_kit::consumer::SqsConsumer;
 
@@ -26,13 +27,33 @@ impl Mailer for MemoryMailer {
     }
 }
 
+fn confirmed_event() -> CloudEvent<OrderConfirmed> {
+    CloudEvent::new(OrderConfirmed::from(&sample_order()), "corr")
+}
+
+fn cancelled_event(order: &OrderConfirmed) -> CloudEvent<OrderCancelled> {
+    let placed = order_events::OrderPlaced {
+        order_id: order.order_id,
+        customer_id: order.customer_id.clone(),
+        customer_email: order.customer_email.clone(),
+        items: order.items.clone(),
+        currency: order.currency.clone(),
+        total_minor: order.total_minor,
+    };
+    let detail = "insufficient stock for SKU-WEBCAM: 1 requested, 0 available";
+    CloudEvent::new(
+        cancellation_of(&placed, CancelReason::StockRejected, detail),
+        "corr",
+    )
+}
+
 fn deadline() -> SystemTime {
     SystemTime::now() + Duration::from_secs(60)
 }
 
 #[test]
 fn the_confirmation_lists_lines_and_total() {
-    let order = sample_order();
+    let order = OrderConfirmed::from(&sample_order());
     let email = confirmation(&order);
     assert_eq!(email.to, "ada@example.com");
     assert!(email.subject.contains(&order.order_id.to_string()));
@@ -46,9 +67,11 @@ fn the_confirmation_lists_lines_and_total() {
 
 #[tokio::test]
 async fn sends_one_email_per_event_however_often_delivered() {
-    let notification =
-        Notification::new(MemoryMailer::default(), MemoryEffectStore::new("orderId"));
-    let event = sample_event();
+    let notification = Notification::new(
+        MemoryMailer::default(),
+        MemoryEffectStore::new(NotificationItem::KEY),
+    );
+    let event = confirmed_event();
     for _ in 0..2 {
         let response = notification
             .handle(event_batch([&event]), deadline())
@@ -65,9 +88,11 @@ async fn sends_one_email_per_event_however_often_delivered() {
 
 #[tokio::test]
 async fn a_failed_send_releases_the_claim_so_the_retry_sends() {
-    let notification =
-        Notification::new(MemoryMailer::default(), MemoryEffectStore::new("orderId"));
-    let event = sample_event();
+    let notification = Notification::new(
+        MemoryMailer::default(),
+        MemoryEffectStore::new(NotificationItem::KEY),
+    );
+    let event = confirmed_event();
     notification
         .mailer()
         .down
@@ -90,4 +115,33 @@ async fn a_failed_send_releases_the_claim_so_the_retry_sends() {
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(notification.mailer().sent.lock().unwrap().len(), 1);
     assert_eq!(notification.store().items::<NotificationItem>().len(), 1);
+}
+
+#[tokio::test]
+async fn a_cancellation_is_mailed_once_with_its_reason_and_stops_a_late_confirmation() {
+    let notification = Notification::new(
+        MemoryMailer::default(),
+        MemoryEffectStore::new(NotificationItem::KEY),
+    );
+    let confirmed = confirmed_event();
+    let cancelled = cancelled_event(&confirmed.data);
+    for _ in 0..2 {
+        let response = notification
+            .handle(event_batch([&cancelled]), deadline())
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let response = notification
+        .handle(event_batch([&confirmed]), deadline())
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let sent = notification.mailer().sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].subject.contains("cancelled"));
+    assert!(sent[0].body.contains("stock rejected"), "{}", sent[0].body);
+    assert!(sent[0].body.contains("SKU-WEBCAM"), "{}", sent[0].body);
+    let items = notification.store().items::<NotificationItem>();
+    assert_eq!(items[0].kind, EmailKind::Cancellation);
 }

@@ -1,5 +1,7 @@
-//! The order API: `POST /orders` validates an order, publishes `OrderPlaced`, and answers
-//! `202 Accepted` as soon as SNS acknowledged the publish. It never calls the other services.
+//! The order API: `POST /orders` validates an order, publishes `OrderPlaced`, records it in the
+//! orders table and answers `202 Accepted`: it never calls the other services, and the order is
+//! visible (`GET /orders/{orderId}`, [`lifecycle`]) from the moment the 202 is sent.
+//! `POST /orders/{orderId}/cancel` asks for a cancellation (see [`lifecycle`] for its answers).
 //!
 //! | answer | when |
 //! |---|---|
@@ -11,7 +13,12 @@
 //! | 413 | the body is over 64 KiB |
 //! | 415 | the content type is not `application/json` |
 //! | 422 | the order is invalid (`details` names each field and its problem); or the `Idempotency-Key` was used with another body |
-//! | 503 + `Retry-After` | the publish failed; nothing was published |
+//! | 503 + `Retry-After` | the publish failed; nothing was published, nothing recorded |
+//!
+//! Why there is no dual-write window: the order is recorded only after SNS took its event, so an
+//! order whose publish failed never shows; and the order service records the same order from the
+//! event, so an order whose record failed after the publish (the API answers 202 regardless, and
+//! logs it) shows as soon as the order service has read its event.
 
 use std::time::{Duration, SystemTime};
 
@@ -19,6 +26,7 @@ use lambda_http::http::{header, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use lambda_kit::consumer::{ConfigError, FunctionEnv};
+use lambda_kit::effect::{DynamoEffectStore, EffectStore};
 use lambda_kit::http::{BoxFuture, HttpFunction};
 use lambda_kit::idempotency::{
     DynamoIdempotency, IdempotencyError, IdempotencyKey, IdempotencyStore, Idempotent, RunError,
@@ -26,11 +34,13 @@ use lambda_kit::idempotency::{
 pub use order_events::publish::{EventPublisher, PublishError, SnsPublisher, PUBLISH_TIMEOUT};
 use order_events::{OrderPlaced, OrderPlacedEvent};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing::Instrument;
 use uuid::Uuid;
 
+pub mod lifecycle;
+mod responses;
 mod validation;
+use responses::{error, invalid, json_response, unavailable};
 pub use validation::{validate, FieldProblem, OrderRequest, MAX_LINES};
 
 /// Largest accepted request body.
@@ -42,8 +52,12 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
 /// The route that places an order.
 pub const PLACE_ORDER: &str = "POST /orders";
+/// The route that shows an order.
+pub const GET_ORDER: &str = "GET /orders/{orderId}";
+/// The route that asks to cancel an order.
+pub const CANCEL_ORDER: &str = "POST /orders/{orderId}/cancel";
 /// Every route this function serves: the template routes exactly these to it.
-pub const ROUTES: &[&str] = &[PLACE_ORDER];
+pub const ROUTES: &[&str] = &[PLACE_ORDER, GET_ORDER, CANCEL_ORDER];
 
 /// The idempotency entries of the order API are scoped by this name.
 pub const SERVICE: &str = "order-api";
@@ -57,7 +71,7 @@ pub const IN_FLIGHT_LEASE: Duration = Duration::from_secs(10);
 /// Completed requests a warm instance remembers without asking DynamoDB.
 pub const CACHED_REQUESTS: usize = 1_000;
 
-/// The answer to an accepted order; what a replay returns.
+/// The answer to an accepted request (an order, a cancellation); what a replay returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
@@ -110,34 +124,43 @@ pub fn parse_idempotency_key(raw: &[u8]) -> Result<String, &'static str> {
 }
 
 /// The order API handler.
-pub struct OrderApi<P, S> {
+pub struct OrderApi<P, S, O> {
     publisher: P,
     idempotency: Idempotent<S>,
+    orders: O,
     key_required: bool,
 }
 
-impl OrderApi<SnsPublisher, DynamoIdempotency> {
-    /// Reads `TOPIC_ARN`, `IDEMPOTENCY_TABLE` and `IDEMPOTENCY_KEY_REQUIRED` (default false).
+impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
+    /// Reads `TOPIC_ARN`, `IDEMPOTENCY_TABLE`, `ORDERS_TABLE` and `IDEMPOTENCY_KEY_REQUIRED`
+    /// (default false).
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let store = DynamoIdempotency::new(
             aws_sdk_dynamodb::Client::new(sdk),
             env.require("IDEMPOTENCY_TABLE")?,
             SERVICE,
         );
+        let publisher = SnsPublisher::new(sdk, env.require("TOPIC_ARN")?);
         Ok(
-            Self::new(SnsPublisher::new(sdk, env.require("TOPIC_ARN")?), store)
+            Self::new(publisher, store, orders::store_from_env(sdk, env)?)
                 .require_idempotency_key(env.parse_or("IDEMPOTENCY_KEY_REQUIRED", false)?),
         )
     }
 }
 
-impl<P: EventPublisher, S: IdempotencyStore> OrderApi<P, S> {
-    pub fn new(publisher: P, idempotency_store: S) -> Self {
+impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
+    /// `orders` is the order service's table, where accepted orders are recorded.
+    pub fn new(publisher: P, idempotency_store: S, orders: O) -> Self {
         Self {
             publisher,
             idempotency: Idempotent::new(idempotency_store).with_cache(CACHED_REQUESTS),
+            orders,
             key_required: false,
         }
+    }
+
+    pub fn orders(&self) -> &O {
+        &self.orders
     }
 
     /// Whether requests without an `Idempotency-Key` header are refused (400).
@@ -157,6 +180,8 @@ impl<P: EventPublisher, S: IdempotencyStore> OrderApi<P, S> {
         // function dispatches on that route key instead of matching paths a second time.
         let mut response = match route_key(&request) {
             Some(PLACE_ORDER) => self.place_order(&request, &correlation_id).await,
+            Some(GET_ORDER) => self.get_order(&request).await,
+            Some(CANCEL_ORDER) => self.cancel_order(&request, &correlation_id).await,
             other => error(
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -180,25 +205,9 @@ impl<P: EventPublisher, S: IdempotencyStore> OrderApi<P, S> {
                 "Content-Type must be application/json",
             );
         }
-        let client_key = match request.headers().get(IDEMPOTENCY_HEADER) {
-            Some(raw) => match parse_idempotency_key(raw.as_bytes()) {
-                Ok(key) => Some(key),
-                Err(problem) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_idempotency_key",
-                        &format!("Idempotency-Key {problem}"),
-                    )
-                }
-            },
-            None if self.key_required => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "idempotency_key_missing",
-                    "this API requires an Idempotency-Key header",
-                )
-            }
-            None => None,
+        let client_key = match self.client_key(request) {
+            Ok(key) => key,
+            Err(response) => return *response,
         };
         let body: &[u8] = request.body().as_ref();
         if body.len() > MAX_BODY_BYTES {
@@ -226,23 +235,64 @@ impl<P: EventPublisher, S: IdempotencyStore> OrderApi<P, S> {
             Ok(order) => order,
             Err(problems) => return invalid(&problems),
         };
-        let accept = || self.accept(order, correlation_id);
+        let accept = || async {
+            self.accept(order, correlation_id)
+                .await
+                .map_err(|e| unavailable("publish_failed", &e.to_string()))
+        };
+        self.answer_once(request, key, accept).await
+    }
+
+    /// The client's `Idempotency-Key`, if any; a 400 when it is malformed, or missing while
+    /// required.
+    fn client_key(&self, request: &Request) -> Result<Option<String>, Box<Response<Body>>> {
+        match request.headers().get(IDEMPOTENCY_HEADER) {
+            Some(raw) => parse_idempotency_key(raw.as_bytes())
+                .map(Some)
+                .map_err(|problem| {
+                    Box::new(error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_idempotency_key",
+                        &format!("Idempotency-Key {problem}"),
+                    ))
+                }),
+            None if self.key_required => Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_missing",
+                "this API requires an Idempotency-Key header",
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `work` once per idempotency key (always, without one): its 202, the stored 202 of
+    /// an earlier request with the key, or the refusal `work` answered (nothing stored then).
+    async fn answer_once<F, Fut>(
+        &self,
+        request: &Request,
+        key: Option<IdempotencyKey>,
+        work: F,
+    ) -> Response<Body>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Accepted, Response<Body>>>,
+    {
         let Some(key) = key else {
-            return match accept().await {
+            return match work().await {
                 Ok(accepted) => accepted_response(&accepted, false),
-                Err(e) => unavailable("publish_failed", &e.to_string()),
+                Err(refusal) => refusal,
             };
         };
         let deadline = request
             .lambda_context_ref()
             .map(|context| context.deadline())
             .unwrap_or_else(|| SystemTime::now() + IN_FLIGHT_LEASE);
-        match self.idempotency.run(&key, deadline, accept).await {
+        match self.idempotency.run(&key, deadline, work).await {
             Ok(run) => {
                 let replayed = run.is_replay();
                 accepted_response(&run.into_inner(), replayed)
             }
-            Err(RunError::Work(e)) => unavailable("publish_failed", &e.to_string()),
+            Err(RunError::Work(refusal)) => refusal,
             Err(RunError::Idempotency(IdempotencyError::InProgress(_))) => {
                 let mut response = error(
                     StatusCode::CONFLICT,
@@ -259,7 +309,8 @@ impl<P: EventPublisher, S: IdempotencyStore> OrderApi<P, S> {
                 "idempotency_key_reused",
                 "this Idempotency-Key was used with a different request body",
             ),
-            Err(e) => unavailable("idempotency_unavailable", &e.to_string()),
+            Err(RunError::Idempotency(e)) => unavailable("idempotency_unavailable", &e.to_string()),
+            Err(RunError::StoredResult(e)) => unavailable("idempotency_unavailable", &e),
         }
     }
 
@@ -277,18 +328,31 @@ impl<P: EventPublisher, S: IdempotencyStore> OrderApi<P, S> {
             .instrument(span.clone())
             .await;
         let _entered = span.enter();
-        match published {
-            Ok(()) => tracing::info!(total_minor = event.data.total_minor, "order accepted"),
-            Err(ref e) => tracing::error!(error = %e, "publish failed; order not accepted"),
+        if let Err(ref e) = published {
+            tracing::error!(error = %e, "publish failed; order not accepted");
         }
-        published.map(|()| Accepted {
+        published?;
+        drop(_entered);
+        // Recorded after the publish: a recorded order is always a published one.
+        let recorded = orders::record_placed(&self.orders, &event)
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        match recorded {
+            Ok(()) => tracing::info!(total_minor = event.data.total_minor, "order accepted"),
+            Err(e) => tracing::error!(
+                error = %e,
+                "order accepted but not recorded; it shows once the order service reads its event"
+            ),
+        }
+        Ok(Accepted {
             order_id: event.order_id(),
             status: "ACCEPTED".to_owned(),
         })
     }
 }
 
-impl<P: EventPublisher, S: IdempotencyStore> HttpFunction for OrderApi<P, S> {
+impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> HttpFunction for OrderApi<P, S, O> {
     fn handle(&self, request: Request) -> BoxFuture<'_, Response<Body>> {
         Box::pin(OrderApi::handle(self, request))
     }
@@ -302,20 +366,6 @@ fn accepted_response(accepted: &Accepted, replayed: bool) -> Response<Body> {
             .headers_mut()
             .insert(REPLAYED_HEADER, header::HeaderValue::from_static("true"));
     }
-    response
-}
-
-/// 503 with `Retry-After`: nothing was accepted, the client should try again.
-fn unavailable(code: &str, detail: &str) -> Response<Body> {
-    tracing::warn!(%code, %detail, "answering 503");
-    let mut response = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        code,
-        "the order could not be recorded; nothing was accepted, retry later",
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
     response
 }
 
@@ -350,35 +400,6 @@ fn correlation_id(request: &Request) -> String {
         })
         .map(str::to_owned)
         .unwrap_or_else(|| Uuid::now_v7().to_string())
-}
-
-fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
-    json_response(status, json!({"error": code, "message": message}))
-}
-
-fn invalid(problems: &[FieldProblem]) -> Response<Body> {
-    let summary: Vec<String> = problems
-        .iter()
-        .map(|p| format!("{}: {}", p.field, p.problem))
-        .collect();
-    json_response(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        json!({
-            "error": "validation_failed",
-            "message": summary.join("; "),
-            "details": problems,
-        }),
-    )
 }
 
 #[cfg(test)]

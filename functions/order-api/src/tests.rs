@@ -4,21 +4,29 @@ use std::sync::Mutex;
 use lambda_http::http::Request as HttpRequest;
 use serde_json::Value;
 
+use lambda_kit::effect::MemoryEffectStore;
 use lambda_kit::idempotency::MemoryIdempotency;
+use order_events::{CancellationRequested, CloudEvent, EventData, RawEvent};
 
 use super::*;
 
-type Api = OrderApi<MemoryPublisher, MemoryIdempotency>;
+type Api = OrderApi<MemoryPublisher, MemoryIdempotency, MemoryEffectStore>;
 
 fn new_api() -> Api {
-    OrderApi::new(MemoryPublisher::default(), MemoryIdempotency::default())
+    OrderApi::new(
+        MemoryPublisher::default(),
+        MemoryIdempotency::default(),
+        MemoryEffectStore::new(orders::OrderItem::KEY),
+    )
 }
 
 /// Keeps published events; refuses every publish while `down` is set; takes `delay` to answer.
 #[derive(Default)]
 struct MemoryPublisher {
-    /// Every event published, read back as the consumers read it.
+    /// Every order published, read back as the consumers read it.
     published: Mutex<Vec<OrderPlacedEvent>>,
+    /// Every cancellation request published.
+    cancellations: Mutex<Vec<CloudEvent<CancellationRequested>>>,
     down: AtomicBool,
     /// Takes the event but reports a failure (the answer was lost on the way back).
     answer_lost: AtomicBool,
@@ -36,9 +44,17 @@ impl EventPublisher for MemoryPublisher {
             return Err(PublishError("broker unavailable".into()));
         }
         let body = serde_json::to_string(event).map_err(|e| PublishError(e.to_string()))?;
-        let read_back = order_events::parse_queue_body(&body)
-            .map_err(|e| PublishError(format!("published an unreadable event: {e}")))?;
-        self.published.lock().unwrap().push(read_back);
+        let unreadable = |e: order_events::EventError| PublishError(format!("unreadable: {e}"));
+        let raw = RawEvent::parse(&body).map_err(unreadable)?;
+        if raw.event_type() == CancellationRequested::TYPE {
+            let read_back = raw.into_typed().map_err(unreadable)?;
+            self.cancellations.lock().unwrap().push(read_back);
+        } else {
+            self.published
+                .lock()
+                .unwrap()
+                .push(raw.into_typed().map_err(unreadable)?);
+        }
         if self.answer_lost.load(Ordering::SeqCst) {
             return Err(PublishError(
                 "timed out waiting for the broker's answer".into(),
@@ -326,6 +342,102 @@ async fn a_retry_after_an_ambiguous_failure_announces_the_same_order() {
         "as one order"
     );
     assert_ne!(published[0].id, published[1].id);
+}
+
+fn order_path(route: &str, order_id: &str) -> Request {
+    let (method, template) = route.split_once(' ').unwrap();
+    let path = template.replace("{orderId}", order_id);
+    let request = HttpRequest::builder()
+        .method(method)
+        .uri(path)
+        .body(Vec::new())
+        .unwrap();
+    local_runtime::gateway::request_for(route, request)
+}
+
+async fn place(api: &Api) -> String {
+    let (status, body) = call(api, post("application/json", valid_body().to_string())).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    body["orderId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_accepted_order_is_visible_at_once_and_a_failed_one_never() {
+    let api = new_api();
+    let order_id = place(&api).await;
+    let (status, body) = call(&api, order_path(GET_ORDER, &order_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "PENDING");
+    assert_eq!(body["totalMinor"], 2 * 4999 + 1999);
+    assert_eq!(body["timeline"][0]["step"], "placed");
+
+    api.publisher().down.store(true, Ordering::SeqCst);
+    let (status, _) = call(&api, post("application/json", valid_body().to_string())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        api.orders().items::<orders::OrderItem>().len(),
+        1,
+        "only the accepted order"
+    );
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_order_ids_are_404_and_400() {
+    let api = new_api();
+    for route in [GET_ORDER, CANCEL_ORDER] {
+        let (status, body) = call(&api, order_path(route, &Uuid::now_v7().to_string())).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("order_not_found"))
+        );
+        let (status, body) = call(&api, order_path(route, "not-a-uuid")).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_order_id"))
+        );
+    }
+    assert!(api.publisher().cancellations.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_cancellation_is_requested_once_per_key_and_refused_once_cancelled() {
+    let api = new_api();
+    let order_id = place(&api).await;
+    let cancel = |key: &str| {
+        let mut request = order_path(CANCEL_ORDER, &order_id);
+        request
+            .headers_mut()
+            .insert(IDEMPOTENCY_HEADER, key.parse().unwrap());
+        request
+    };
+    let (status, body) = call(&api, cancel("c-1")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("CANCELLATION_REQUESTED"))
+    );
+    let replay = api.handle(cancel("c-1")).await;
+    assert_eq!(replay.status(), StatusCode::ACCEPTED);
+    assert_eq!(replay.headers()[REPLAYED_HEADER], "true");
+    let requested = api.publisher().cancellations.lock().unwrap().clone();
+    assert_eq!(requested.len(), 1);
+    assert_eq!(requested[0].data.customer_id, "cust-1");
+
+    // The order service cancels the order; a new request is refused.
+    let placed = api.publisher().published.lock().unwrap()[0].clone();
+    let mut item = api.orders().items::<orders::OrderItem>().remove(0);
+    item.apply(
+        orders::Fact::CancellationRequested(requested[0].data.clone()),
+        placed.time,
+    );
+    let key = lambda_kit::idempotency::IdempotencyKey::new("test", "");
+    let read = Some(1);
+    lambda_kit::effect::EffectStore::commit(api.orders(), &key, &item, read, false)
+        .await
+        .unwrap();
+    let (status, body) = call(&api, cancel("c-2")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"], "order_not_cancellable");
+    assert_eq!(body["status"], "CANCELLED");
 }
 
 mod properties {

@@ -1,12 +1,14 @@
-//! Payment: charges the customer for a placed order through a payment gateway, once.
+//! Payment: holds the order's total when the order is placed (`PaymentAuthorized` or
+//! `PaymentDeclined`), charges it once the order is confirmed (`PaymentCaptured`), and gives it
+//! back when the order is cancelled (void of the hold, or refund of a capture).
 //!
-//! Idempotency mode: transactional, with the gateway's own idempotency key. The gateway is
-//! called with the event's idempotency key (event type and order id), so calling it again for
-//! the same order returns the first charge instead of charging twice. The payment item
-//! (`PAYMENTS_TABLE`, one per order) and the COMPLETED idempotency entry are then written in one
-//! transaction. A crash
-//! between the charge and that commit is therefore harmless: the redelivered event calls the
-//! gateway again, gets the same charge back, and commits.
+//! Idempotency: every gateway call carries its own idempotency key (the event's key, with the
+//! operation), so calling again after a crash returns the first answer instead of moving money
+//! twice. The payment item (`PAYMENTS_TABLE`, one per order) moves through its states with
+//! [`lambda_kit::effect::transition`]: written with the event's idempotency entry, conditional on
+//! the version read. A cancellation that arrives before the order leaves a `CANCELLED` item: the
+//! late order's authorization is then voided at once, so no hold outlives a cancelled order
+//! (even one a crashed attempt made before the item was written).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,29 +16,62 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
-use lambda_kit::effect::{DynamoEffectStore, EffectStore};
-use lambda_kit::idempotency::{DynamoIdempotency, Effect, IdempotencyStore};
+use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
+use lambda_kit::idempotency::{DynamoIdempotency, IdempotencyStore};
 use lambda_kit::RecordError;
-use order_events::OrderPlacedEvent;
+use order_events::publish::{EventPublisher, SnsPublisher};
+use order_events::{
+    CloudEvent, OrderCancelled, OrderConfirmed, OrderPlaced, OrderPlacedEvent, PaymentAuthorized,
+    PaymentCaptured, PaymentDeclined,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod gateway;
-pub use gateway::{Charge, ChargeRequest, GatewayError, SimulatedGateway};
+pub use gateway::{
+    Authorization, AuthorizeRequest, GatewayError, Hold, HoldState, SimulatedGateway,
+};
 
 /// The name idempotency keys are scoped by.
 pub const SERVICE: &str = "payment";
+
+/// Where an order's payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatus {
+    /// The total is held, not charged.
+    Authorized,
+    /// The gateway refused the hold.
+    Declined,
+    /// Charged.
+    Captured,
+    /// The hold was released; nothing was charged.
+    Voided,
+    /// Charged, then paid back.
+    Refunded,
+    /// The order was cancelled before payment saw it: nothing will be held.
+    Cancelled,
+}
 
 /// A payment as the payments table holds it: one per order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentItem {
     pub order_id: Uuid,
-    pub charge_id: String,
+    pub status: PaymentStatus,
     pub amount_minor: i64,
     pub currency: String,
-    pub event_id: Uuid,
-    pub paid_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_id: Option<String>,
+    /// The void's or the refund's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_id: Option<String>,
+    /// Why it was declined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl PaymentItem {
@@ -44,41 +79,63 @@ impl PaymentItem {
     pub const TABLE_VARIABLE: &'static str = "PAYMENTS_TABLE";
     /// The table's partition key.
     pub const KEY: &'static str = "orderId";
+
+    fn moved_to(&self, status: PaymentStatus) -> Self {
+        Self {
+            status,
+            updated_at: Utc::now(),
+            ..self.clone()
+        }
+    }
 }
 
-/// A payment service provider.
+/// A payment service provider. Every call with the same idempotency key answers the same and
+/// moves money once.
 pub trait PaymentGateway: Send + Sync {
-    /// Charges the request's amount. Calls with the same `idempotency_key` must return the
-    /// same charge and move money once.
-    fn charge(
+    /// Holds the amount.
+    fn authorize(
         &self,
-        request: &ChargeRequest,
-    ) -> impl Future<Output = Result<Charge, GatewayError>> + Send;
+        request: &AuthorizeRequest,
+    ) -> impl Future<Output = Result<Authorization, GatewayError>> + Send;
+    /// Charges a hold; answers the capture id.
+    fn capture(
+        &self,
+        key: &str,
+        authorization_id: &str,
+    ) -> impl Future<Output = Result<String, GatewayError>> + Send;
+    /// Releases a hold that was not captured; answers the void id.
+    fn void(
+        &self,
+        key: &str,
+        authorization_id: &str,
+    ) -> impl Future<Output = Result<String, GatewayError>> + Send;
+    /// Pays back a capture; answers the refund id.
+    fn refund(
+        &self,
+        key: &str,
+        authorization_id: &str,
+    ) -> impl Future<Output = Result<String, GatewayError>> + Send;
+}
+
+order_events::consumed_events! {
+    /// What payment reacts to.
+    pub enum PaymentEvent {
+        Placed(OrderPlaced),
+        Confirmed(OrderConfirmed),
+        Cancelled(OrderCancelled),
+    }
 }
 
 /// The payment consumer.
-pub struct Payment<G, S> {
+pub struct Payment<G, S, P> {
     gateway: G,
     store: S,
+    publisher: P,
 }
 
-impl<G: PaymentGateway, S: EffectStore> Payment<G, S> {
-    pub fn new(gateway: G, store: S) -> Self {
-        Self { gateway, store }
-    }
-
-    pub fn gateway(&self) -> &G {
-        &self.gateway
-    }
-
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-}
-
-impl Payment<Arc<SimulatedGateway>, DynamoEffectStore> {
-    /// Reads `PAYMENTS_TABLE`, `IDEMPOTENCY_TABLE`, and the simulated gateway's
-    /// `PAYMENT_LATENCY_MS` and `PAYMENT_FAILURE_RATE`.
+impl Payment<Arc<SimulatedGateway>, DynamoEffectStore, SnsPublisher> {
+    /// Reads `PAYMENTS_TABLE`, `IDEMPOTENCY_TABLE`, `TOPIC_ARN` and the simulated gateway's
+    /// `PAYMENT_LATENCY_MS`, `PAYMENT_FAILURE_RATE` and `PAYMENT_DECLINE_RATE`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =
@@ -88,46 +145,310 @@ impl Payment<Arc<SimulatedGateway>, DynamoEffectStore> {
             PaymentItem::KEY,
             idempotency,
         );
-        Ok(Self::new(Arc::new(SimulatedGateway::from_env(env)?), store))
+        Ok(Self::new(
+            Arc::new(SimulatedGateway::from_env(env)?),
+            store,
+            SnsPublisher::new(sdk, env.require("TOPIC_ARN")?),
+        ))
     }
 }
 
-impl<G: PaymentGateway, S: EffectStore> EventHandler for Payment<G, S> {
-    type Event = OrderPlacedEvent;
-
-    async fn apply(
-        &self,
-        event: OrderPlacedEvent,
-        _deadline: SystemTime,
-    ) -> Result<(), RecordError> {
-        let key = event.idempotency_key();
-        if self.store.entries().is_completed(&key).await? {
-            tracing::info!("already paid; acknowledged");
-            return Ok(());
+impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
+    pub fn new(gateway: G, store: S, publisher: P) -> Self {
+        Self {
+            gateway,
+            store,
+            publisher,
         }
+    }
+
+    /// The same consumer talking to another gateway.
+    pub fn with_gateway<H: PaymentGateway>(self, gateway: H) -> Payment<H, S, P> {
+        Payment {
+            gateway,
+            store: self.store,
+            publisher: self.publisher,
+        }
+    }
+
+    pub fn gateway(&self) -> &G {
+        &self.gateway
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
+    async fn current(&self, order_id: Uuid) -> Result<Option<PaymentItem>, RecordError> {
+        let loaded = self
+            .store
+            .load::<PaymentItem>(&order_id.to_string())
+            .await?;
+        Ok(loaded.map(|versioned| versioned.item))
+    }
+
+    /// Writes `next` for the event if the item is still in status `from` (`None`: absent);
+    /// answers the item as it now is.
+    async fn write<T: order_events::EventData>(
+        &self,
+        event: &CloudEvent<T>,
+        from: Option<PaymentStatus>,
+        next: PaymentItem,
+    ) -> Result<Option<PaymentItem>, RecordError> {
+        let done = transition(
+            &self.store,
+            &event.idempotency_key(),
+            &event.order_id().to_string(),
+            |current: Option<&PaymentItem>| {
+                (current.map(|item| item.status) == from).then(|| next.clone())
+            },
+        )
+        .await?;
+        Ok(done.item)
+    }
+
+    /// OrderPlaced: hold the total, record and announce the outcome.
+    async fn placed(&self, event: &OrderPlacedEvent) -> Result<(), RecordError> {
         let order = &event.data;
-        let request = ChargeRequest {
-            idempotency_key: key.key.clone(),
-            customer_id: order.customer_id.clone(),
-            amount_minor: order.total_minor,
-            currency: order.currency.clone(),
-        };
-        let charge = self.gateway.charge(&request).await?;
-        let item = PaymentItem {
-            order_id: order.order_id,
-            charge_id: charge.charge_id.clone(),
-            amount_minor: order.total_minor,
-            currency: order.currency.clone(),
-            event_id: event.id,
-            paid_at: Utc::now(),
-        };
-        match self.store.commit(&key, &item, false).await? {
-            Effect::Applied(()) => {
-                tracing::info!(charge_id = %charge.charge_id, amount_minor = order.total_minor, "payment captured")
+        // Another order under the same id is refused here (payload mismatch), not re-announced.
+        self.store
+            .entries()
+            .is_completed(&event.idempotency_key())
+            .await?;
+        let item = match self.current(order.order_id).await? {
+            Some(item) if item.status == PaymentStatus::Cancelled => {
+                return self.release_late_hold(event, item).await;
             }
-            Effect::AlreadyApplied => tracing::info!("already paid; acknowledged"),
+            Some(item) => item,
+            None => {
+                let request = AuthorizeRequest {
+                    idempotency_key: event.idempotency_key().key,
+                    customer_id: order.customer_id.clone(),
+                    amount_minor: order.total_minor,
+                    currency: order.currency.clone(),
+                };
+                let (status, authorization_id, reason) =
+                    match self.gateway.authorize(&request).await? {
+                        Authorization::Approved { authorization_id } => {
+                            (PaymentStatus::Authorized, Some(authorization_id), None)
+                        }
+                        Authorization::Declined { reason } => {
+                            (PaymentStatus::Declined, None, Some(reason))
+                        }
+                    };
+                let next = PaymentItem {
+                    order_id: order.order_id,
+                    status,
+                    amount_minor: order.total_minor,
+                    currency: order.currency.clone(),
+                    authorization_id,
+                    capture_id: None,
+                    release_id: None,
+                    reason,
+                    updated_at: Utc::now(),
+                };
+                match self.write(event, None, next).await? {
+                    Some(item) if item.status == PaymentStatus::Cancelled => {
+                        return self.release_late_hold(event, item).await;
+                    }
+                    Some(item) => item,
+                    None => return Err("the payment item vanished; retry".into()),
+                }
+            }
+        };
+        let correlation = event.correlationid.as_str();
+        match (item.status, item.authorization_id, item.reason) {
+            (PaymentStatus::Authorized, Some(authorization_id), _) => {
+                tracing::info!(%authorization_id, amount_minor = item.amount_minor, "payment authorized");
+                let data = PaymentAuthorized {
+                    order_id: item.order_id,
+                    authorization_id,
+                    amount_minor: item.amount_minor,
+                    currency: item.currency,
+                };
+                self.publisher
+                    .publish(&CloudEvent::new(data, correlation))
+                    .await?;
+            }
+            (PaymentStatus::Declined, _, reason) => {
+                let reason = reason.unwrap_or_else(|| "declined".into());
+                tracing::warn!(%reason, "payment declined");
+                let data = PaymentDeclined {
+                    order_id: item.order_id,
+                    reason,
+                };
+                self.publisher
+                    .publish(&CloudEvent::new(data, correlation))
+                    .await?;
+            }
+            (status, _, _) => tracing::info!(?status, "payment decided already; acknowledged"),
         }
         Ok(())
+    }
+
+    /// The order was cancelled before its authorization was recorded. Asking the gateway again
+    /// with the same key returns any hold a crashed attempt made (or makes one), which is voided
+    /// at once: no hold outlives a cancelled order.
+    async fn release_late_hold(
+        &self,
+        event: &OrderPlacedEvent,
+        tombstone: PaymentItem,
+    ) -> Result<(), RecordError> {
+        let key = event.idempotency_key().key;
+        let request = AuthorizeRequest {
+            idempotency_key: key.clone(),
+            customer_id: event.data.customer_id.clone(),
+            amount_minor: event.data.total_minor,
+            currency: event.data.currency.clone(),
+        };
+        if let Authorization::Approved { authorization_id } =
+            self.gateway.authorize(&request).await?
+        {
+            let void_id = self
+                .gateway
+                .void(&format!("{key}:void"), &authorization_id)
+                .await?;
+            let mut next = tombstone.moved_to(PaymentStatus::Voided);
+            next.authorization_id = Some(authorization_id);
+            next.release_id = Some(void_id);
+            self.write(event, Some(PaymentStatus::Cancelled), next)
+                .await?;
+        }
+        tracing::info!("order cancelled before payment; no hold kept");
+        Ok(())
+    }
+
+    /// OrderConfirmed: charge the hold once, announce the capture.
+    async fn confirmed(&self, event: &CloudEvent<OrderConfirmed>) -> Result<(), RecordError> {
+        let Some(item) = self.current(event.order_id()).await? else {
+            return Err("no authorization recorded for a confirmed order yet; retry".into());
+        };
+        let item = match (item.status, item.authorization_id.clone()) {
+            (PaymentStatus::Authorized, Some(authorization_id)) => {
+                let key = format!("{}:capture", event.idempotency_key().key);
+                match self.gateway.capture(&key, &authorization_id).await {
+                    Ok(capture_id) => {
+                        let mut next = item.moved_to(PaymentStatus::Captured);
+                        next.capture_id = Some(capture_id);
+                        self.write(event, Some(PaymentStatus::Authorized), next)
+                            .await?
+                    }
+                    Err(error @ GatewayError::NotAllowed { .. }) => {
+                        tracing::warn!(%error, "not captured: the order was cancelled meanwhile");
+                        return Ok(());
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            _ => Some(item),
+        };
+        match item {
+            Some(PaymentItem {
+                status: PaymentStatus::Captured,
+                capture_id: Some(capture_id),
+                amount_minor,
+                currency,
+                order_id,
+                ..
+            }) => {
+                tracing::info!(%capture_id, amount_minor, "payment captured");
+                let data = PaymentCaptured {
+                    order_id,
+                    capture_id,
+                    amount_minor,
+                    currency,
+                };
+                let correlation = event.correlationid.as_str();
+                self.publisher
+                    .publish(&CloudEvent::new(data, correlation))
+                    .await?;
+            }
+            other => tracing::info!(status = ?other.map(|i| i.status), "nothing to capture"),
+        }
+        Ok(())
+    }
+
+    /// OrderCancelled: void the hold, or refund the capture; remember a cancellation that came
+    /// before the order.
+    async fn cancelled(&self, event: &CloudEvent<OrderCancelled>) -> Result<(), RecordError> {
+        let key = event.idempotency_key().key;
+        for _ in 0..4 {
+            let current = self.current(event.order_id()).await?;
+            let (from, next) = match current {
+                None => {
+                    let data = &event.data;
+                    let tombstone = PaymentItem {
+                        order_id: data.order_id,
+                        status: PaymentStatus::Cancelled,
+                        amount_minor: data.total_minor,
+                        currency: data.currency.clone(),
+                        authorization_id: None,
+                        capture_id: None,
+                        release_id: None,
+                        reason: Some(data.detail.clone()),
+                        updated_at: Utc::now(),
+                    };
+                    (None, tombstone)
+                }
+                Some(item) => {
+                    let Some(authorization_id) = item.authorization_id.clone() else {
+                        tracing::info!(status = ?item.status, "nothing held; acknowledged");
+                        return Ok(());
+                    };
+                    let (status, release) = match item.status {
+                        PaymentStatus::Authorized => {
+                            match self
+                                .gateway
+                                .void(&format!("{key}:void"), &authorization_id)
+                                .await
+                            {
+                                Ok(void_id) => (PaymentStatus::Voided, void_id),
+                                // Captured meanwhile: read again and refund.
+                                Err(GatewayError::NotAllowed { .. }) => continue,
+                                Err(error) => return Err(error.into()),
+                            }
+                        }
+                        PaymentStatus::Captured => {
+                            let refund_key = format!("{key}:refund");
+                            let refund_id =
+                                self.gateway.refund(&refund_key, &authorization_id).await?;
+                            (PaymentStatus::Refunded, refund_id)
+                        }
+                        status => {
+                            tracing::info!(?status, "nothing to give back; acknowledged");
+                            return Ok(());
+                        }
+                    };
+                    let mut next = item.moved_to(status);
+                    next.release_id = Some(release);
+                    (Some(item.status), next)
+                }
+            };
+            let status = next.status;
+            if let Some(item) = self.write(event, from, next).await? {
+                if item.status == status {
+                    tracing::info!(?status, "payment released for the cancelled order");
+                    return Ok(());
+                }
+            }
+        }
+        Err("the payment kept changing; retry later".into())
+    }
+}
+
+impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> EventHandler for Payment<G, S, P> {
+    type Event = PaymentEvent;
+
+    async fn apply(&self, event: PaymentEvent, _deadline: SystemTime) -> Result<(), RecordError> {
+        match &event {
+            PaymentEvent::Placed(event) => self.placed(event).await,
+            PaymentEvent::Confirmed(event) => self.confirmed(event).await,
+            PaymentEvent::Cancelled(event) => self.cancelled(event).await,
+        }
     }
 }
 

@@ -1,33 +1,51 @@
-//! Shipping: creates the shipment, with a tracking number, for a placed order.
+//! Shipping: creates the shipment, with a tracking number, once an order is confirmed, and
+//! announces `ShipmentCreated`; cancels it when the order is cancelled.
 //!
-//! Idempotency mode: transactional. The shipment (`SHIPMENTS_TABLE`, one per order) and the
-//! COMPLETED idempotency entry are written in one transaction: both or neither, so a
-//! redelivered event finds the entry and creates no second shipment.
+//! Idempotency: the shipment (`SHIPMENTS_TABLE`, one per order) moves through its states with
+//! [`lambda_kit::effect::transition`], written with the event's idempotency entry and
+//! conditional on the version read. A cancellation that arrives before the confirmation leaves
+//! a `CANCELLED` item, so the late confirmation ships nothing. The creation is announced after
+//! the write, and again when the confirmation comes again.
 
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
-use lambda_kit::effect::{DynamoEffectStore, EffectStore};
-use lambda_kit::idempotency::{sha256_hex, DynamoIdempotency, Effect};
+use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
+use lambda_kit::idempotency::{sha256_hex, DynamoIdempotency};
 use lambda_kit::RecordError;
-use order_events::OrderPlacedEvent;
+use order_events::publish::{EventPublisher, SnsPublisher};
+use order_events::{CloudEvent, OrderCancelled, OrderConfirmed, ShipmentCreated};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The name idempotency keys are scoped by.
 pub const SERVICE: &str = "shipping";
+/// The carrier every shipment goes with.
+pub const CARRIER: &str = "DHL";
+
+/// Where a shipment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ShipmentStatus {
+    /// Handed to the carrier.
+    Created,
+    /// Called back (or, created never: the order was cancelled first).
+    Cancelled,
+}
 
 /// A shipment as the shipments table holds it: one per order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ShipmentItem {
     pub order_id: Uuid,
-    pub tracking_number: String,
+    pub status: ShipmentStatus,
+    /// Absent when the order was cancelled before a shipment was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
     pub customer_id: String,
     pub units: u64,
-    pub event_id: Uuid,
-    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl ShipmentItem {
@@ -35,6 +53,11 @@ impl ShipmentItem {
     pub const TABLE_VARIABLE: &'static str = "SHIPMENTS_TABLE";
     /// The table's partition key.
     pub const KEY: &'static str = "orderId";
+
+    /// Whether a carrier has the parcel.
+    pub fn is_live(&self) -> bool {
+        self.status == ShipmentStatus::Created
+    }
 }
 
 /// The carrier tracking number of an order's shipment. Derived from the order id, so a retried
@@ -44,23 +67,106 @@ pub fn tracking_number(order_id: Uuid) -> String {
     format!("TRK{}", digest[..12].to_uppercase())
 }
 
-/// The shipping consumer.
-pub struct Shipping<S> {
-    store: S,
+order_events::consumed_events! {
+    /// What shipping reacts to.
+    pub enum ShippingEvent {
+        Confirmed(OrderConfirmed),
+        Cancelled(OrderCancelled),
+    }
 }
 
-impl<S: EffectStore> Shipping<S> {
-    pub fn new(store: S) -> Self {
-        Self { store }
+/// The shipping consumer.
+pub struct Shipping<S, P> {
+    store: S,
+    publisher: P,
+}
+
+impl<S: EffectStore, P: EventPublisher> Shipping<S, P> {
+    pub fn new(store: S, publisher: P) -> Self {
+        Self { store, publisher }
     }
 
     pub fn store(&self) -> &S {
         &self.store
     }
+
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
+    async fn confirmed(&self, event: &CloudEvent<OrderConfirmed>) -> Result<(), RecordError> {
+        let order = &event.data;
+        let created = ShipmentItem {
+            order_id: order.order_id,
+            status: ShipmentStatus::Created,
+            tracking_number: Some(tracking_number(order.order_id)),
+            customer_id: order.customer_id.clone(),
+            units: order.items.iter().map(|l| u64::from(l.quantity)).sum(),
+            updated_at: Utc::now(),
+        };
+        let done = transition(
+            &self.store,
+            &event.idempotency_key(),
+            &order.order_id.to_string(),
+            |current: Option<&ShipmentItem>| current.is_none().then(|| created.clone()),
+        )
+        .await?;
+        match done.item {
+            Some(ShipmentItem {
+                status: ShipmentStatus::Created,
+                tracking_number: Some(tracking),
+                ..
+            }) => {
+                tracing::info!(tracking_number = %tracking, "shipment created");
+                let data = ShipmentCreated {
+                    order_id: order.order_id,
+                    shipment_id: format!("shp_{}", order.order_id.simple()),
+                    carrier: CARRIER.into(),
+                    tracking_number: tracking,
+                };
+                let correlation = event.correlationid.as_str();
+                self.publisher
+                    .publish(&CloudEvent::new(data, correlation))
+                    .await?;
+            }
+            _ => tracing::info!("order cancelled already; nothing shipped"),
+        }
+        Ok(())
+    }
+
+    async fn cancelled(&self, event: &CloudEvent<OrderCancelled>) -> Result<(), RecordError> {
+        let order = &event.data;
+        let done = transition(
+            &self.store,
+            &event.idempotency_key(),
+            &order.order_id.to_string(),
+            |current: Option<&ShipmentItem>| match current {
+                None => Some(ShipmentItem {
+                    order_id: order.order_id,
+                    status: ShipmentStatus::Cancelled,
+                    tracking_number: None,
+                    customer_id: order.customer_id.clone(),
+                    units: 0,
+                    updated_at: Utc::now(),
+                }),
+                Some(item) if item.is_live() => Some(ShipmentItem {
+                    status: ShipmentStatus::Cancelled,
+                    updated_at: Utc::now(),
+                    ..item.clone()
+                }),
+                Some(_) => None,
+            },
+        )
+        .await?;
+        if done.written {
+            tracing::info!("shipment cancelled");
+        }
+        Ok(())
+    }
 }
 
-impl Shipping<DynamoEffectStore> {
-    /// Reads `SHIPMENTS_TABLE` and `IDEMPOTENCY_TABLE`.
+impl Shipping<DynamoEffectStore, SnsPublisher> {
+    /// Reads `SHIPMENTS_TABLE`, `IDEMPOTENCY_TABLE` and `TOPIC_ARN`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =
@@ -70,35 +176,21 @@ impl Shipping<DynamoEffectStore> {
             ShipmentItem::KEY,
             idempotency,
         );
-        Ok(Self::new(store))
+        Ok(Self::new(
+            store,
+            SnsPublisher::new(sdk, env.require("TOPIC_ARN")?),
+        ))
     }
 }
 
-impl<S: EffectStore> EventHandler for Shipping<S> {
-    type Event = OrderPlacedEvent;
+impl<S: EffectStore, P: EventPublisher> EventHandler for Shipping<S, P> {
+    type Event = ShippingEvent;
 
-    async fn apply(
-        &self,
-        event: OrderPlacedEvent,
-        _deadline: SystemTime,
-    ) -> Result<(), RecordError> {
-        let key = event.idempotency_key();
-        let order = &event.data;
-        let tracking = tracking_number(order.order_id);
-        let units: u64 = order.items.iter().map(|l| u64::from(l.quantity)).sum();
-        let item = ShipmentItem {
-            order_id: order.order_id,
-            tracking_number: tracking.clone(),
-            customer_id: order.customer_id.clone(),
-            units,
-            event_id: event.id,
-            created_at: Utc::now(),
-        };
-        match self.store.commit(&key, &item, false).await? {
-            Effect::Applied(()) => tracing::info!(tracking_number = %tracking, "shipment created"),
-            Effect::AlreadyApplied => tracing::info!("shipment exists; acknowledged"),
+    async fn apply(&self, event: ShippingEvent, _deadline: SystemTime) -> Result<(), RecordError> {
+        match &event {
+            ShippingEvent::Confirmed(event) => self.confirmed(event).await,
+            ShippingEvent::Cancelled(event) => self.cancelled(event).await,
         }
-        Ok(())
     }
 }
 
@@ -108,26 +200,86 @@ mod tests {
 
     use lambda_kit::consumer::SqsConsumer;
     use lambda_kit::effect::MemoryEffectStore;
-    use order_events::testing::{event_batch, sample_event};
+    use order_events::publish::MemoryPublisher;
+    use order_events::testing::{sample_order, sqs_batch};
+    use order_events::CancelReason;
 
     use super::*;
 
-    #[tokio::test]
-    async fn one_shipment_per_order_however_often_delivered() {
-        let shipping = Shipping::new(MemoryEffectStore::new("orderId"));
-        let event = sample_event();
-        let mut twin = event.clone();
-        twin.id = Uuid::now_v7(); // a second event about the same order
+    fn shipping() -> Shipping<MemoryEffectStore, MemoryPublisher> {
+        Shipping::new(
+            MemoryEffectStore::new(ShipmentItem::KEY),
+            MemoryPublisher::default(),
+        )
+    }
+
+    fn cancelled(order: &OrderConfirmed) -> String {
+        let data = OrderCancelled {
+            order_id: order.order_id,
+            customer_id: order.customer_id.clone(),
+            customer_email: order.customer_email.clone(),
+            reason: CancelReason::CustomerRequest,
+            detail: "cancelled by the customer".into(),
+            currency: order.currency.clone(),
+            total_minor: order.total_minor,
+        };
+        String::from_utf8(CloudEvent::new(data, "corr").canonical_json()).unwrap()
+    }
+
+    async fn deliver(shipping: &Shipping<MemoryEffectStore, MemoryPublisher>, bodies: &[&String]) {
         let deadline = SystemTime::now() + Duration::from_secs(60);
-        for batch in [event_batch([&event, &event]), event_batch([&twin])] {
-            let response = shipping.handle(batch, deadline).await.unwrap();
-            assert!(response.batch_item_failures.is_empty());
-        }
+        let batch = sqs_batch(bodies.iter().map(|b| b.as_str()));
+        let response = shipping.handle(batch, deadline).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+    }
+
+    #[tokio::test]
+    async fn one_shipment_per_confirmed_order_however_often_delivered() {
+        let shipping = shipping();
+        let order = OrderConfirmed::from(&sample_order());
+        let event = CloudEvent::new(order.clone(), "corr");
+        let mut twin = event.clone();
+        twin.id = Uuid::now_v7(); // the same decision announced again
+        let (a, b) = (
+            String::from_utf8(event.canonical_json()).unwrap(),
+            String::from_utf8(twin.canonical_json()).unwrap(),
+        );
+        deliver(&shipping, &[&a, &a]).await;
+        deliver(&shipping, &[&b]).await;
         let items = shipping.store().items::<ShipmentItem>();
         assert_eq!(items.len(), 1);
-        assert_eq!(items[0].tracking_number, tracking_number(event.order_id()));
+        assert_eq!(
+            items[0].tracking_number,
+            Some(tracking_number(order.order_id))
+        );
         assert_eq!(items[0].units, 3);
-        assert_eq!(items[0].event_id, event.id);
+        let created = shipping.publisher().events::<ShipmentCreated>();
+        assert_eq!(created.len(), 3);
+        assert!(created.iter().all(|c| c.data == created[0].data));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_order_has_no_live_shipment_in_either_order() {
+        for cancel_first in [false, true] {
+            let shipping = shipping();
+            let order = OrderConfirmed::from(&sample_order());
+            let confirmed =
+                String::from_utf8(CloudEvent::new(order.clone(), "c").canonical_json()).unwrap();
+            let cancel = cancelled(&order);
+            let bodies = if cancel_first {
+                [&cancel, &confirmed]
+            } else {
+                [&confirmed, &cancel]
+            };
+            for body in bodies {
+                deliver(&shipping, &[body]).await;
+            }
+            let items = shipping.store().items::<ShipmentItem>();
+            assert_eq!(items.len(), 1);
+            assert!(!items[0].is_live(), "cancel first: {cancel_first}");
+            let announced = shipping.publisher().types().len();
+            assert_eq!(announced, usize::from(!cancel_first));
+        }
     }
 
     #[test]

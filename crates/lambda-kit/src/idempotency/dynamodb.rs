@@ -91,6 +91,11 @@ impl DynamoIdempotency {
         self
     }
 
+    /// The DynamoDB client the entries are written with (effects in other tables use it too).
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
     /// The entry's `id`: the function name scopes keys, the hash bounds their length.
     pub fn entry_id(&self, key: &IdempotencyKey) -> String {
         format!("{}#{}", self.function_name, sha256_hex(&key.key))

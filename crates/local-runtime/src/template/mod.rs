@@ -242,6 +242,18 @@ impl Topology {
         self.functions.iter().filter(|f| !f.sqs_sources.is_empty())
     }
 
+    /// The event types the subscriptions of `queue` (a logical id) let in: the `eventType`
+    /// lists of their filter policies.
+    pub fn event_types_of(&self, queue: &str) -> Vec<String> {
+        self.subscriptions
+            .iter()
+            .filter(|s| s.queue == queue)
+            .filter_map(|s| s.filter_policy.as_ref())
+            .flat_map(|policy| policy["eventType"].as_array().cloned().unwrap_or_default())
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect()
+    }
+
     pub fn function(&self, logical_id: &str) -> Option<&FunctionSpec> {
         self.functions.iter().find(|f| f.logical_id == logical_id)
     }
@@ -493,28 +505,38 @@ mod tests {
     }
 
     #[test]
-    fn the_project_template_describes_the_fan_out() {
+    fn the_project_template_describes_the_saga_on_the_fan_out() {
         let topology = project_template();
         assert_eq!(topology.topics, ["OrderEventsTopic"]);
-        assert_eq!(topology.queues.len(), 9);
-        assert_eq!(topology.subscriptions.len(), 4);
-        assert_eq!(topology.tables.len(), 5);
-        assert_eq!(topology.functions.len(), 5);
+        assert_eq!(topology.queues.len(), 11);
+        assert_eq!(topology.subscriptions.len(), 5);
+        assert_eq!(topology.tables.len(), 6);
+        assert_eq!(topology.functions.len(), 6);
         let api = topology.function("OrderApiFunction").unwrap();
-        let keys: Vec<String> = api.http_routes.iter().map(RouteSpec::key).collect();
-        assert_eq!(keys, ["POST /orders"]);
-        assert_eq!(api.http_routes[0].authorization, RouteAuthorization::None);
+        let mut keys: Vec<String> = api.http_routes.iter().map(RouteSpec::key).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "GET /orders/{orderId}",
+                "POST /orders",
+                "POST /orders/{orderId}/cancel"
+            ]
+        );
+        for route in &api.http_routes {
+            assert_eq!(route.authorization, RouteAuthorization::None);
+        }
         for subscription in &topology.subscriptions {
             assert!(
                 subscription.raw_message_delivery,
                 "{}",
                 subscription.logical_id
             );
-            assert_eq!(
-                subscription.filter_policy,
-                Some(serde_json::json!({"eventType": ["OrderPlaced"]}))
-            );
         }
+        assert_eq!(
+            topology.event_types_of("ShippingQueue"),
+            ["OrderConfirmed", "OrderCancelled"]
+        );
     }
 
     #[test]

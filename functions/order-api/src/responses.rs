@@ -1,0 +1,51 @@
+//! The JSON answers every route shares: each error names its problem in `error` (a code) and
+//! `message` (for people).
+
+use lambda_http::http::{header, StatusCode};
+use lambda_http::{Body, Response};
+use serde_json::json;
+
+use crate::{FieldProblem, RETRY_AFTER_SECONDS};
+
+/// 503 with `Retry-After`: nothing was accepted, the client should try again.
+pub(crate) fn unavailable(code: &str, detail: &str) -> Response<Body> {
+    tracing::warn!(%code, %detail, "answering 503");
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code,
+        "the request could not be completed; nothing was accepted, retry later",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+    response
+}
+
+pub(crate) fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    json_response(status, json!({"error": code, "message": message}))
+}
+
+pub(crate) fn invalid(problems: &[FieldProblem]) -> Response<Body> {
+    let summary: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.problem))
+        .collect();
+    json_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({
+            "error": "validation_failed",
+            "message": summary.join("; "),
+            "details": problems,
+        }),
+    )
+}

@@ -1,0 +1,229 @@
+//! The order service: holds each order's state (the orders table) and makes the saga's
+//! decision. It hears every outcome about an order, records it, and announces `OrderConfirmed`
+//! once stock is reserved and payment authorized, or `OrderCancelled` with the reason once stock
+//! is rejected, payment declined, or the customer asked before shipment ([`state`]).
+//!
+//! Idempotency: each event is a transition of the order's item, written with the event's
+//! idempotency entry and conditional on the version read ([`lambda_kit::effect::transition`]),
+//! so two events about one order processed at once cannot overwrite each other. The decision is
+//! published after the write, and the item then records that it was (`announced`): a record
+//! whose publish failed, or whose invocation died before it, is retried and publishes it then;
+//! a duplicate of an announced decision publishes nothing (so announcements never answer
+//! announcements in a loop). At worst a decision is published twice, with the same data, and
+//! consumers apply it once.
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
+use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
+use lambda_kit::idempotency::DynamoIdempotency;
+use lambda_kit::RecordError;
+use order_events::publish::{EventPublisher, SnsPublisher};
+use order_events::{
+    CancellationRequested, CloudEvent, OrderPlaced, OrderPlacedEvent, PaymentAuthorized,
+    PaymentCaptured, PaymentDeclined, ShipmentCreated, StockRejected, StockReserved,
+};
+
+use uuid::Uuid;
+
+pub mod state;
+mod view;
+pub use state::{Cancellation, Decision, Fact, OrderItem, Placed, Status, Step};
+pub use view::{OrderView, TimelineEntry};
+
+/// The name idempotency keys are scoped by.
+pub const SERVICE: &str = "orders";
+
+order_events::consumed_events! {
+    /// What the order service hears: the order, every service's outcome, the customer's request.
+    pub enum OrderServiceEvent {
+        Placed(OrderPlaced),
+        StockReserved(StockReserved),
+        StockRejected(StockRejected),
+        PaymentAuthorized(PaymentAuthorized),
+        PaymentDeclined(PaymentDeclined),
+        PaymentCaptured(PaymentCaptured),
+        ShipmentCreated(ShipmentCreated),
+        CancellationRequested(CancellationRequested),
+    }
+}
+
+impl OrderServiceEvent {
+    /// The fact the event states, and when it happened.
+    pub fn fact(&self) -> (Fact, DateTime<Utc>) {
+        use OrderServiceEvent as E;
+        match self {
+            E::Placed(e) => (Fact::Placed(e.data.clone()), e.time),
+            E::StockReserved(e) => (Fact::StockReserved, e.time),
+            E::StockRejected(e) => (Fact::StockRejected(e.data.clone()), e.time),
+            E::PaymentAuthorized(e) => (Fact::PaymentAuthorized(e.data.clone()), e.time),
+            E::PaymentDeclined(e) => (Fact::PaymentDeclined(e.data.clone()), e.time),
+            E::PaymentCaptured(e) => (Fact::PaymentCaptured(e.data.clone()), e.time),
+            E::ShipmentCreated(e) => (Fact::ShipmentCreated(e.data.clone()), e.time),
+            E::CancellationRequested(e) => (Fact::CancellationRequested(e.data.clone()), e.time),
+        }
+    }
+
+    fn correlation_id(&self) -> &str {
+        use OrderServiceEvent as E;
+        match self {
+            E::Placed(e) => &e.correlationid,
+            E::StockReserved(e) => &e.correlationid,
+            E::StockRejected(e) => &e.correlationid,
+            E::PaymentAuthorized(e) => &e.correlationid,
+            E::PaymentDeclined(e) => &e.correlationid,
+            E::PaymentCaptured(e) => &e.correlationid,
+            E::ShipmentCreated(e) => &e.correlationid,
+            E::CancellationRequested(e) => &e.correlationid,
+        }
+    }
+}
+
+/// The orders table and the order service's idempotency entries, from `ORDERS_TABLE` and
+/// `IDEMPOTENCY_TABLE`: what the order service writes and the order API reads.
+pub fn store_from_env(
+    sdk: &aws_config::SdkConfig,
+    env: &FunctionEnv,
+) -> Result<DynamoEffectStore, ConfigError> {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let idempotency = DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
+    Ok(DynamoEffectStore::new(
+        env.require(OrderItem::TABLE_VARIABLE)?,
+        OrderItem::KEY,
+        idempotency,
+    ))
+}
+
+/// Records a just-published order, so that it is visible before the API answers 202: one
+/// conditional write, which does nothing when the order service knows the order already (its
+/// event overtook the API). The order service treats the order as it would its event: the fact
+/// is the same.
+pub async fn record_placed<S: EffectStore>(
+    store: &S,
+    event: &OrderPlacedEvent,
+) -> Result<(), RecordError> {
+    let mut item = OrderItem::new(event.order_id());
+    item.apply(Fact::Placed(event.data.clone()), event.time);
+    store.insert(&item).await?;
+    Ok(())
+}
+
+/// The order service's consumer.
+pub struct Orders<S, P> {
+    store: S,
+    publisher: P,
+}
+
+impl<S: EffectStore, P: EventPublisher> Orders<S, P> {
+    pub fn new(store: S, publisher: P) -> Self {
+        Self { store, publisher }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
+    async fn announce(&self, decision: Decision, correlation_id: &str) -> Result<(), RecordError> {
+        match decision {
+            Decision::Confirmed(data) => {
+                self.publisher
+                    .publish(&CloudEvent::new(data, correlation_id))
+                    .await?;
+                tracing::info!("order confirmed");
+            }
+            Decision::Cancelled(data) => {
+                let (reason, detail) = (data.reason.describe(), data.detail.clone());
+                self.publisher
+                    .publish(&CloudEvent::new(data, correlation_id))
+                    .await?;
+                tracing::info!(%reason, %detail, "order cancelled");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Orders<DynamoEffectStore, SnsPublisher> {
+    /// Reads `ORDERS_TABLE`, `IDEMPOTENCY_TABLE` and `TOPIC_ARN`.
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            store_from_env(sdk, env)?,
+            SnsPublisher::new(sdk, env.require("TOPIC_ARN")?),
+        ))
+    }
+}
+
+impl<S: EffectStore, P: EventPublisher> EventHandler for Orders<S, P> {
+    type Event = OrderServiceEvent;
+
+    async fn apply(
+        &self,
+        event: OrderServiceEvent,
+        _deadline: SystemTime,
+    ) -> Result<(), RecordError> {
+        let order_id = event.order_id();
+        let (fact, at) = event.fact();
+        let done = transition(
+            &self.store,
+            &event.idempotency_key(),
+            &order_id.to_string(),
+            |current: Option<&OrderItem>| {
+                let mut item = current.cloned().unwrap_or_else(|| OrderItem::new(order_id));
+                item.apply(fact.clone(), at).then_some(item)
+            },
+        )
+        .await?;
+        if done.written {
+            tracing::info!(status = ?done.item.as_ref().map(|i| i.status), "recorded");
+        }
+        // Announced after the write; a crash or a failed publish in between leaves the
+        // decision unannounced, and the next event about the order (the retried one) announces it.
+        if done
+            .item
+            .as_ref()
+            .and_then(OrderItem::unannounced)
+            .is_some()
+        {
+            self.announce_pending(order_id, event.correlation_id())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl<S: EffectStore, P: EventPublisher> Orders<S, P> {
+    /// Publishes the order's decision unless it was published already, then records that it
+    /// was. Two invocations may both publish it (consumers apply it once); none can skip it.
+    async fn announce_pending(
+        &self,
+        order_id: Uuid,
+        correlation_id: &str,
+    ) -> Result<(), RecordError> {
+        let entity = order_id.to_string();
+        for _ in 0..4 {
+            let Some(current) = self.store.load::<OrderItem>(&entity).await? else {
+                return Ok(());
+            };
+            let Some(decision) = current.item.unannounced() else {
+                return Ok(());
+            };
+            self.announce(decision, correlation_id).await?;
+            let mut item = current.item;
+            item.announced = Some(item.status);
+            if self.store.replace(&item, current.version).await? {
+                return Ok(());
+            }
+        }
+        Err("the order kept changing while its decision was announced; retry".into())
+    }
+}
+
+#[cfg(test)]
+mod state_tests;
+#[cfg(test)]
+mod tests;

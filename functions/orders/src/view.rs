@@ -1,0 +1,126 @@
+//! An order as `GET /orders/{orderId}` shows it: status, lines, total, and each step of its
+//! lifecycle with its time and outcome.
+
+use chrono::{DateTime, Utc};
+use order_events::{CancelReason, LineItem};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::state::{OrderItem, Status, Step};
+
+/// The customer's view of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    pub order_id: Uuid,
+    /// `PENDING`, `CONFIRMED`, `SHIPPED` or `CANCELLED`.
+    pub status: &'static str,
+    pub customer_id: String,
+    pub items: Vec<LineItem>,
+    pub currency: String,
+    pub total_minor: i64,
+    pub placed_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancellation: Option<CancellationView>,
+    /// Every step so far, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// Why an order was cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancellationView {
+    pub reason: CancelReason,
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One step of an order's lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntry {
+    /// `placed`, `stock`, `payment`, `confirmed`, `cancellationRequested`, `cancelled`,
+    /// `captured` or `shipped`.
+    pub step: &'static str,
+    /// `ok` or `failed`.
+    pub outcome: &'static str,
+    pub at: DateTime<Utc>,
+    pub detail: String,
+}
+
+fn entry(
+    step: &'static str,
+    ok: bool,
+    at: DateTime<Utc>,
+    detail: impl Into<String>,
+) -> TimelineEntry {
+    TimelineEntry {
+        step,
+        outcome: if ok { "ok" } else { "failed" },
+        at,
+        detail: detail.into(),
+    }
+}
+
+fn from_step(name: &'static str, step: &Option<Step>) -> Option<TimelineEntry> {
+    step.as_ref()
+        .map(|s| entry(name, s.ok, s.at, s.detail.clone()))
+}
+
+impl OrderView {
+    /// The view of `item`, once the order itself is known (before, there is nothing to show).
+    pub fn of(item: &OrderItem) -> Option<Self> {
+        let placed = item.placed.as_ref()?;
+        let mut timeline: Vec<TimelineEntry> = [
+            Some(entry("placed", true, placed.at, "order accepted")),
+            from_step("stock", &item.stock),
+            from_step("payment", &item.payment),
+            item.confirmed_at.map(|at| {
+                entry(
+                    "confirmed",
+                    true,
+                    at,
+                    "stock reserved and payment authorized",
+                )
+            }),
+            item.cancellation_requested_at.map(|at| {
+                entry(
+                    "cancellationRequested",
+                    true,
+                    at,
+                    "requested by the customer",
+                )
+            }),
+            item.cancelled
+                .as_ref()
+                .map(|c| entry("cancelled", true, c.at, c.reason.describe())),
+            from_step("captured", &item.captured),
+            from_step("shipped", &item.shipped),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        timeline.sort_by_key(|e| e.at);
+        let status = match item.status {
+            Status::Pending => "PENDING",
+            Status::Confirmed if item.shipped.is_some() => "SHIPPED",
+            Status::Confirmed => "CONFIRMED",
+            Status::Cancelled => "CANCELLED",
+        };
+        Some(Self {
+            order_id: item.order_id,
+            status,
+            customer_id: placed.customer_id.clone(),
+            items: placed.items.clone(),
+            currency: placed.currency.clone(),
+            total_minor: placed.total_minor,
+            placed_at: placed.at,
+            cancellation: item.cancelled.as_ref().map(|c| CancellationView {
+                reason: c.reason,
+                detail: c.detail.clone(),
+                at: c.at,
+            }),
+            timeline,
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! End-to-end: the saga of single orders through the local runtime on the emulator: a sold-out
+//! order is cancelled and everything done for it undone; a customer cancels before shipment and
+//! is refused after; an accepted order is visible from the moment the API answers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::common::*;
+use local_runtime::client::{post_order, send, Answer};
+use local_runtime::runtime::LocalRuntime;
+use orderflow::report::order_report;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn place(runtime: &LocalRuntime, body: &serde_json::Value) -> String {
+    let answer = post_order(&runtime.api_url(), body)
+        .await
+        .expect("POST /orders");
+    assert_eq!(answer.status, 202, "{:?}", answer.json());
+    answer.json()["orderId"]
+        .as_str()
+        .expect("orderId")
+        .to_owned()
+}
+
+async fn get(runtime: &LocalRuntime, order_id: &str) -> Answer {
+    let url = format!("{}/orders/{order_id}", runtime.api_url());
+    send("GET", &url, &[], Vec::new()).await.expect("GET")
+}
+
+async fn cancel(runtime: &LocalRuntime, order_id: &str, key: &str) -> Answer {
+    let url = format!("{}/orders/{order_id}/cancel", runtime.api_url());
+    send("POST", &url, &[("idempotency-key", key)], Vec::new())
+        .await
+        .expect("POST cancel")
+}
+
+fn stock() -> BTreeMap<String, u64> {
+    BTreeMap::from([
+        ("SKU-KEYBOARD".to_owned(), 100),
+        ("SKU-MOUSE".to_owned(), 100),
+        ("SKU-WEBCAM".to_owned(), 0),
+    ])
+}
+
+#[tokio::test]
+async fn a_sold_out_order_is_cancelled_and_nothing_is_kept_for_it() {
+    let runtime = start(options()).await;
+    inventory(&runtime)
+        .set_stock("SKU-WEBCAM", 0)
+        .await
+        .unwrap();
+    let sold_out = place(
+        &runtime,
+        &orderflow::demo::order_body("ken", &[("SKU-WEBCAM", 1, 5_900), ("SKU-MOUSE", 1, 1_999)]),
+    )
+    .await;
+    let fine = place(&runtime, &order()).await;
+    let accepted = BTreeSet::from([sold_out.clone(), fine.clone()]);
+    let audit = wait_settled(&runtime, &accepted, stock(), WAIT).await;
+    assert_eq!((audit.confirmed, audit.cancelled), (1, 1), "{audit}");
+
+    let view = get(&runtime, &sold_out).await;
+    assert_eq!(view.status, 200);
+    let view = view.json();
+    assert_eq!(view["status"], "CANCELLED");
+    assert_eq!(view["cancellation"]["reason"], "stockRejected");
+    assert!(view["cancellation"]["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("SKU-WEBCAM")));
+    let steps: Vec<&str> = view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["step"].as_str())
+        .collect();
+    assert!(
+        steps.contains(&"stock") && steps.contains(&"cancelled"),
+        "{steps:?}"
+    );
+
+    let report = order_report(runtime.sdk(), runtime.deployment(), &sold_out)
+        .await
+        .unwrap();
+    assert!(report.cancellation.is_some() && report.confirmation.is_none());
+    assert!(!report.shipment.unwrap().is_live());
+    // Nothing held or charged at the gateway for it: the one captured hold is the other order.
+    let gateway = runtime.handle::<payment::SimulatedGateway>().unwrap();
+    assert_eq!(gateway.captured(), 1);
+    assert!(gateway
+        .holds()
+        .iter()
+        .all(|hold| hold.state != payment::HoldState::Authorized));
+    assert_eq!(get(&runtime, &fine).await.json()["status"], "SHIPPED");
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_customer_cancels_before_shipment_and_is_refused_after() {
+    let runtime = start(options()).await;
+    // Payment is slow, so the cancellation arrives while the order is undecided.
+    let gateway = runtime.handle::<payment::SimulatedGateway>().unwrap();
+    gateway.set_latency(Duration::from_millis(1_500));
+    let order_id = place(&runtime, &order()).await;
+    let requested = cancel(&runtime, &order_id, "cancel-1").await;
+    assert_eq!(requested.status, 202, "{:?}", requested.json());
+    assert_eq!(requested.json()["status"], "CANCELLATION_REQUESTED");
+    let retried = cancel(&runtime, &order_id, "cancel-1").await;
+    assert_eq!(retried.status, 202);
+    assert_eq!(retried.header("idempotent-replayed"), Some("true"));
+
+    gateway.set_latency(Duration::ZERO);
+    let shipped = place(&runtime, &order()).await;
+    let accepted = BTreeSet::from([order_id.clone(), shipped.clone()]);
+    let audit = wait_settled(&runtime, &accepted, Default::default(), WAIT).await;
+    assert_eq!((audit.confirmed, audit.cancelled), (1, 1), "{audit}");
+    let view = get(&runtime, &order_id).await.json();
+    assert_eq!(view["status"], "CANCELLED");
+    assert_eq!(view["cancellation"]["reason"], "customerRequest");
+
+    for (id, key) in [(&order_id, "cancel-2"), (&shipped, "cancel-3")] {
+        let refused = cancel(&runtime, id, key).await;
+        assert_eq!(refused.status, 409, "{:?}", refused.json());
+        assert_eq!(refused.json()["error"], "order_not_cancellable");
+    }
+    let unknown = cancel(&runtime, &uuid::Uuid::now_v7().to_string(), "cancel-4").await;
+    assert_eq!(unknown.status, 404);
+    let malformed = get(&runtime, "not-an-order").await;
+    assert_eq!(malformed.status, 400);
+    assert_eq!(malformed.json()["error"], "invalid_order_id");
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_accepted_order_is_visible_from_the_moment_of_its_202() {
+    let runtime = start(options()).await;
+    for _ in 0..10 {
+        let order_id = place(&runtime, &order()).await;
+        let view = get(&runtime, &order_id).await;
+        assert_eq!(view.status, 200, "{order_id}: {:?}", view.json());
+        assert_eq!(view.json()["orderId"], order_id.as_str());
+    }
+    runtime.shutdown().await;
+}
