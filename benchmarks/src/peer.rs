@@ -103,6 +103,11 @@ pub async fn run_peers(
         let env = vec![
             ("INVENTORY_TABLE".to_owned(), inventory_table),
             ("IDEMPOTENCY_TABLE".to_owned(), idempotency_table),
+            // Ours announces each outcome (StockReserved) as in the saga; the peer does not.
+            (
+                "TOPIC_ARN".to_owned(),
+                deployment.reference("OrderEventsTopic"),
+            ),
             ("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned()),
             ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
             ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
