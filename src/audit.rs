@@ -219,7 +219,6 @@ pub async fn audit(
 
 /// The saga's invariants for one order.
 fn check_order(tables: &Tables, order: &str, expectations: &Expectations) -> Vec<String> {
-    let mut problems = Vec::new();
     let Some(state) = tables.orders.get(order) else {
         return vec!["unknown to the order service".into()];
     };
@@ -228,58 +227,53 @@ fn check_order(tables: &Tables, order: &str, expectations: &Expectations) -> Vec
     let shipment = tables.shipments.get(order);
     let email = |kind| tables.emails.get(&(order.to_owned(), kind_key(kind)));
     let total = state.placed.as_ref().map(|p| p.total_minor);
-    let mut expect = |ok: bool, what: String| {
-        if !ok {
-            problems.push(what);
-        }
-    };
+    // (holds, what is wrong when it does not)
+    let mut checks: Vec<(bool, String)> = Vec::new();
     let (kind, word) = match state.status {
         Status::Pending => {
             return vec!["undecided: still pending while every service is up".into()];
         }
         Status::Confirmed => {
-            expect(
+            checks.push((
                 decision == Some(Outcome::Reserved),
                 format!("confirmed, but stock is {decision:?}"),
-            );
-            match payment {
-                Some(p) if p.status == PaymentStatus::Captured => expect(
+            ));
+            checks.push(match payment {
+                Some(p) if p.status == PaymentStatus::Captured => (
                     Some(p.amount_minor) == total,
                     format!("captured {} but the order totals {total:?}", p.amount_minor),
                 ),
-                other => problems.push(format!(
-                    "confirmed, but the payment is {:?}",
-                    other.map(|p| p.status)
-                )),
-            }
-            let mut expect = |ok: bool, what: String| {
-                if !ok {
-                    problems.push(what);
-                }
-            };
-            expect(
+                other => (
+                    false,
+                    format!(
+                        "confirmed, but the payment is {:?}",
+                        other.map(|p| p.status)
+                    ),
+                ),
+            });
+            checks.push((
                 shipment.is_some_and(ShipmentItem::is_live),
                 format!(
                     "confirmed, but the shipment is {:?}",
                     shipment.map(|s| s.status)
                 ),
-            );
-            expect(
+            ));
+            checks.push((
                 email(EmailKind::Confirmation).is_some(),
                 "confirmed, but no confirmation e-mail".into(),
-            );
+            ));
             (EmailKind::Confirmation, "confirmed")
         }
         Status::Cancelled => {
-            expect(
+            checks.push((
                 matches!(
                     decision,
                     Some(Outcome::Rejected | Outcome::Released | Outcome::Cancelled)
                 ),
                 format!("cancelled, but stock is {decision:?}"),
-            );
+            ));
             let status = payment.map(|p| p.status);
-            expect(
+            checks.push((
                 matches!(
                     status,
                     Some(
@@ -290,21 +284,26 @@ fn check_order(tables: &Tables, order: &str, expectations: &Expectations) -> Vec
                     )
                 ),
                 format!("cancelled, but the payment is {status:?}"),
-            );
-            expect(
+            ));
+            checks.push((
                 shipment.is_some_and(|s| !s.is_live()),
                 format!(
                     "cancelled, but the shipment is {:?}",
                     shipment.map(|s| s.status)
                 ),
-            );
-            expect(
+            ));
+            checks.push((
                 email(EmailKind::Cancellation).is_some(),
                 "cancelled, but no cancellation e-mail".into(),
-            );
+            ));
             (EmailKind::Cancellation, "cancelled")
         }
     };
+    let mut problems: Vec<String> = checks
+        .into_iter()
+        .filter(|(holds, _)| !holds)
+        .map(|(_, what)| what)
+        .collect();
     if let Some(subjects) = &expectations.sent_email_subjects {
         let sent = subjects
             .iter()

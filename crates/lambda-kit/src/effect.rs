@@ -245,25 +245,8 @@ impl EffectStore for DynamoEffectStore {
         read: Option<u64>,
         claimed: bool,
     ) -> Result<Commit, IdempotencyError> {
-        let mut attributes: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(item).map_err(serialization)?;
-        attributes.insert(VERSION_ATTRIBUTE.into(), n(read.unwrap_or(0) + 1));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(attributes))
-            .expression_attribute_names("#key", &self.key_attribute);
-        let put = match read {
-            None => put.condition_expression("attribute_not_exists(#key)"),
-            Some(version) => put
-                .condition_expression("attribute_exists(#key) AND #version = :read")
-                .expression_attribute_names("#version", VERSION_ATTRIBUTE)
-                .expression_attribute_values(":read", n(version)),
-        };
         let writes = vec![TransactWriteItem::builder()
-            .put(
-                put.build()
-                    .map_err(|e| IdempotencyError::Store(e.to_string()))?,
-            )
+            .put(self.versioned_put(item, read)?)
             .build()];
         let committed = if claimed {
             self.idempotency.complete_with(key, None, writes).await
@@ -280,20 +263,17 @@ impl EffectStore for DynamoEffectStore {
 }
 
 impl DynamoEffectStore {
-    /// Puts `item` as version `read + 1` (1 when `read` is `None`), if the item is at version
-    /// `read` (absent when `None`), with no idempotency entry. Whether it was written.
-    async fn put_at<T: Serialize + Sync>(
+    /// `item` as version `read + 1` (1 when `read` is `None`), conditional on the item being at
+    /// version `read` (absent when `None`): the one versioned write every path makes.
+    fn versioned_put<T: Serialize>(
         &self,
         item: &T,
         read: Option<u64>,
-    ) -> Result<bool, IdempotencyError> {
+    ) -> Result<Put, IdempotencyError> {
         let mut attributes: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(item).map_err(serialization)?;
         attributes.insert(VERSION_ATTRIBUTE.into(), n(read.unwrap_or(0) + 1));
-        let put = self
-            .idempotency
-            .client()
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(attributes))
             .expression_attribute_names("#key", &self.key_attribute);
@@ -304,6 +284,26 @@ impl DynamoEffectStore {
                 .expression_attribute_names("#version", VERSION_ATTRIBUTE)
                 .expression_attribute_values(":read", n(version)),
         };
+        put.build()
+            .map_err(|e| IdempotencyError::Store(e.to_string()))
+    }
+
+    /// [`Self::versioned_put`] on its own, with no idempotency entry. Whether it was written.
+    async fn put_at<T: Serialize + Sync>(
+        &self,
+        item: &T,
+        read: Option<u64>,
+    ) -> Result<bool, IdempotencyError> {
+        let put = self.versioned_put(item, read)?;
+        let put = self
+            .idempotency
+            .client()
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values);
         let written = put.send().await;
         match written {
             Ok(_) => Ok(true),
