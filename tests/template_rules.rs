@@ -508,3 +508,37 @@ fn the_api_is_throttled_and_its_authorization_follows_a_parameter() {
         );
     }
 }
+
+#[test]
+fn the_openapi_document_describes_exactly_the_routes_of_the_template_and_the_function() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/openapi.yaml");
+    let text = std::fs::read_to_string(path).expect("events/openapi.yaml is readable");
+    let document = local_runtime::template::document(&text).expect("the OpenAPI document parses");
+    const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
+    let documented: BTreeSet<String> = document["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(path, item)| {
+            METHODS
+                .iter()
+                .filter(|m| !item[**m].is_null())
+                .map(move |m| format!("{} {path}", m.to_ascii_uppercase()))
+        })
+        .collect();
+    let template = template();
+    let routed: BTreeSet<String> = of_type(&template, "AWS::ApiGatewayV2::Route")
+        .map(|(_, route)| {
+            route["Properties"]["RouteKey"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let served: BTreeSet<String> = order_api::ROUTES.iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        documented, routed,
+        "the document lists the template's routes"
+    );
+    assert_eq!(served, routed, "the function serves the template's routes");
+}

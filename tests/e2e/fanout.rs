@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::common::*;
+use crate::openapi::{post_order, send};
 use aws_sdk_sns::types::MessageAttributeValue;
-use local_runtime::client::{post_order, send};
 use local_runtime::{faults::Acknowledgements, runtime::LocalRuntime};
 use order_events::OrderPlacedEvent;
 use orderflow::report::{count_items, order_report};

@@ -4,8 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use crate::common::*;
+use crate::openapi::send;
 use lambda_kit::idempotency::{Claim, DynamoIdempotency, IdempotencyStore};
-use local_runtime::client::{send, Answer};
+use local_runtime::client::Answer;
 use local_runtime::runtime::LocalRuntime;
 use orderflow::report::{count_items, order_report};
 

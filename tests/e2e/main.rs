@@ -1,10 +1,11 @@
 //! The end-to-end tests, one binary: the order API, SNS, the queues and the consumers through
 //! the local runtime against the emulator, with the real SDK clients. One moto server serves
-//! them all (`common`).
+//! them all (`common`). Every HTTP answer is checked against `events/openapi.yaml` (`openapi`).
 
 mod common;
 mod fanout;
 mod idempotency;
 mod idempotent_api;
+mod openapi;
 mod saga;
 mod scenarios;

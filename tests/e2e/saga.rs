@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::common::*;
-use local_runtime::client::{post_order, send, Answer};
+use crate::openapi::{post_order, send};
+use local_runtime::client::Answer;
 use local_runtime::runtime::LocalRuntime;
 use orderflow::report::order_report;
 

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use crate::openapi::send;
 use aws_sdk_sns::types::MessageAttributeValue;
 use futures::StreamExt;
-use local_runtime::client::send;
 use local_runtime::faults::FaultRates;
 use local_runtime::{
     faults::Acknowledgements,
