@@ -39,6 +39,7 @@ use uuid::Uuid;
 
 pub mod lifecycle;
 mod responses;
+pub mod strict_json;
 mod validation;
 use responses::{error, invalid, json_response, unavailable};
 pub use validation::{validate, FieldProblem, OrderRequest, MAX_LINES};
@@ -102,7 +103,8 @@ pub fn order_id(key: Option<&IdempotencyKey>) -> Uuid {
 }
 
 /// Reads an `Idempotency-Key` header: a structured-field string (`"..."`, as the IETF draft
-/// specifies) or a bare token, 1 to 255 visible ASCII characters.
+/// specifies) or a bare token, 1 to 255 visible ASCII characters (`!` to `~`: no space, no
+/// control character); a quoted key holds no `"` or `\`.
 pub fn parse_idempotency_key(raw: &[u8]) -> Result<String, &'static str> {
     let text = std::str::from_utf8(raw)
         .map_err(|_| "must be ASCII")?
@@ -117,7 +119,7 @@ pub fn parse_idempotency_key(raw: &[u8]) -> Result<String, &'static str> {
     if key.is_empty() || key.len() > 255 {
         return Err("must be 1 to 255 characters");
     }
-    if !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err("must be visible ASCII");
     }
     Ok(key.to_owned())
@@ -220,7 +222,7 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
                 ),
             );
         }
-        let value: serde_json::Value = match serde_json::from_slice(body) {
+        let value = match strict_json::parse(body) {
             Ok(value) => value,
             Err(e) => {
                 return error(

@@ -296,7 +296,7 @@ async fn a_request_in_flight_makes_its_twin_wait_with_409() {
 #[tokio::test]
 async fn malformed_or_missing_keys_are_400() {
     let api = new_api();
-    for key in ["\"\"", "\"unterminated", &"x".repeat(256)] {
+    for key in ["\"\"", "\"unterminated", &"x".repeat(256), "two words", "\"two words\""] {
         let (status, body) = call(&api, with_key(key, &valid_body())).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{key}");
         assert_eq!(body["error"], "invalid_idempotency_key");
@@ -542,6 +542,64 @@ mod properties {
                 prop_assert!(status.is_client_error(), "{status}");
                 prop_assert!(json["error"].is_string(), "{json}");
             }
+        }
+
+        #[test]
+        fn a_body_naming_a_key_twice_is_400_and_publishes_nothing(
+            field in prop::sample::select(vec!["customerId", "customerEmail", "currency", "items"]),
+            line_field in prop::sample::select(vec!["sku", "quantity", "unitPriceMinor"]),
+            in_a_line in any::<bool>(),
+            value in json(),
+        ) {
+            // The valid body's text with one more member named like one it has.
+            let valid = valid_body().to_string();
+            let body = if in_a_line {
+                valid.replacen("[{", &format!("[{{{}:{value},", Value::from(line_field)), 1)
+            } else {
+                format!("{{{}:{value},{}", Value::from(field), &valid[1..])
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let api = new_api();
+            let (status, json) = runtime.block_on(call(&api, post("application/json", body)));
+            prop_assert_eq!(status, StatusCode::BAD_REQUEST);
+            prop_assert_eq!(&json["error"], "malformed_json");
+            prop_assert!(json["message"].as_str().unwrap_or_default().contains("duplicate key"), "{json}");
+            prop_assert!(api.publisher().published.lock().unwrap().is_empty());
+        }
+
+        #[test]
+        fn a_line_that_is_not_an_object_is_422_and_publishes_nothing(
+            line in 0..2usize,
+            value in json().prop_filter("not an object", |v| !v.is_object()),
+        ) {
+            let mut body = valid_body();
+            body["items"][line] = value;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let api = new_api();
+            let (status, json) =
+                runtime.block_on(call(&api, post("application/json", body.to_string())));
+            prop_assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+            prop_assert_eq!(&json["details"][0]["field"], &format!("items[{line}]"));
+            prop_assert!(api.publisher().published.lock().unwrap().is_empty());
+        }
+
+        #[test]
+        fn idempotency_keys_are_read_exactly_as_the_readme_defines_them(
+            bare in "[!-~]{1,255}".prop_filter("a bare token", |k| !k.starts_with('"')),
+            quoted in "[!#-\\[\\]-~]{1,255}",
+            spaced in "[!-~]{1,100} [!-~]{1,100}",
+            long in "[!-~]{256,300}",
+            control in "[!-~]{1,10}[\\x00-\\x1f\\x7f][!-~]{1,10}",
+        ) {
+            // A bare token or a structured-field string of visible ASCII, 1 to 255 of them.
+            prop_assert_eq!(parse_idempotency_key(bare.as_bytes()), Ok(bare.clone()));
+            let quoted_form = format!("\"{quoted}\"");
+            prop_assert_eq!(parse_idempotency_key(quoted_form.as_bytes()), Ok(quoted.clone()));
+            // Nothing else: a space or a control character inside, more than 255 characters.
+            prop_assert!(parse_idempotency_key(spaced.as_bytes()).is_err(), "{spaced:?}");
+            prop_assert!(parse_idempotency_key(format!("\"{spaced}\"").as_bytes()).is_err());
+            prop_assert!(parse_idempotency_key(long.as_bytes()).is_err());
+            prop_assert!(parse_idempotency_key(control.as_bytes()).is_err(), "{control:?}");
         }
     }
 }

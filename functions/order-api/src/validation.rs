@@ -49,6 +49,10 @@ impl FieldProblem {
 /// Checks a parsed JSON body and turns it into the order it describes, with id `order_id` and
 /// the total computed here (never taken from the client). Errors list every problem found.
 pub fn validate(body: serde_json::Value, order_id: Uuid) -> Result<OrderPlaced, Vec<FieldProblem>> {
+    let positional = not_objects(&body);
+    if !positional.is_empty() {
+        return Err(positional);
+    }
     let request: OrderRequest = serde_path_to_error::deserialize(body).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "body".to_owned() } else { path };
@@ -154,6 +158,27 @@ pub fn validate(body: serde_json::Value, order_id: Uuid) -> Result<OrderPlaced, 
         currency: request.currency,
         total_minor,
     })
+}
+
+/// Where the contract has objects, anything else: serde would also read a struct from an array
+/// of its fields in order (`["SKU-MOUSE", 1, 2499]`), a form the contract does not have.
+fn not_objects(body: &serde_json::Value) -> Vec<FieldProblem> {
+    if !body.is_object() {
+        return vec![FieldProblem::new("body", "must be a JSON object")];
+    }
+    body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, line)| !line.is_object())
+        .map(|(i, _)| {
+            FieldProblem::new(
+                format!("items[{i}]"),
+                "must be an object with sku, quantity and unitPriceMinor",
+            )
+        })
+        .collect()
 }
 
 /// A deliberately plain check: one `@`, a non-empty local part, a dotted domain, no spaces.
