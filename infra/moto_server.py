@@ -6,17 +6,84 @@ overwrites what other requests wrote meanwhile, and can keep a failed transactio
 writes: stock decremented by a transaction that was cancelled. DynamoDB never does either.
 One lock around every DynamoDB item operation gives back DynamoDB's all-or-nothing isolation.
 
+Its rollback also deep-copies every table a transaction touches, before each transaction: the
+idempotency table grows with every event, so each transaction cost more than the last and the
+server's memory grew by gigabytes over a test run. Here a transaction saves only the items it
+touches and puts them back when it fails, which is what the rollback needs.
+
 Usage: python infra/moto_server.py [moto.server arguments]
 """
 
+import copy
 import functools
 import sys
 import threading
 
+import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.server import main
 
 _LOCK = threading.RLock()
+
+
+class _TablesNotCopied:
+    """Stands in for the `copy` module inside moto's DynamoDB backend: a table is "copied" as
+    itself (its rollback then restores nothing), anything else as before."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        if isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+    copy = staticmethod(copy.copy)
+
+
+dynamodb_models.copy = _TablesNotCopied
+
+
+def _key_of(backend, op_type, op):
+    table = backend.tables.get(op.get("TableName"))
+    if table is None:
+        return None
+    if op_type != "Put":
+        return op.get("Key")
+    item = op.get("Item", {})
+    key = {table.hash_key_attr: item.get(table.hash_key_attr)}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = item.get(table.range_key_attr)
+    return key
+
+
+def _transact_write_items(original):
+    @functools.wraps(original)
+    def wrapper(self, transact_items):
+        saved = []
+        for entry in transact_items:
+            try:
+                op_type, op = next(iter(entry.items()))
+                key = _key_of(self, op_type, op)
+                if key is not None:
+                    before = self.get_item(op["TableName"], key)
+                    saved.append((op["TableName"], key, copy.deepcopy(before)))
+            except Exception:  # a malformed entry: moto's own validation answers it
+                continue
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table_name, key, before in reversed(saved):
+                if before is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, before.to_json()["Attributes"])
+            raise
+
+    return wrapper
+
+
+DynamoDBBackend.transact_write_items = _transact_write_items(DynamoDBBackend.transact_write_items)
 
 
 def _serialized(method):
