@@ -1,7 +1,7 @@
 //! The rules `template.yaml` must keep, checked on the template itself: what an experienced AWS
 //! engineer would look for before signing off a deployment of this fan-out.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -276,60 +276,101 @@ fn queues_and_topics_refuse_plain_http_and_only_the_topic_sends() {
     }
 }
 
+/// The statements of the role `function` runs with (`Role: !GetAtt R.Arn`).
+fn role_statements(template: &Value, function: &Value) -> Vec<Value> {
+    let role = getatt(&function["Properties"]["Role"]).unwrap_or_default();
+    list(&template["Resources"][&role]["Properties"]["Policies"])
+        .iter()
+        .flat_map(|policy| list(&policy["PolicyDocument"]["Statement"]))
+        .collect()
+}
+
+/// The logical id a `Ref` or `Fn::GetAtt` names.
+fn target(value: &Value) -> Option<String> {
+    getatt(value).or_else(|| value["Ref"].as_str().map(str::to_owned))
+}
+
+/// Checked on the template as deployed (SAM's expansion), where the generated roles are: each
+/// function has a role of its own with no managed policy; no wildcard action; `*` only for
+/// actions that have no resource types; queue, table, topic and log actions only on the
+/// function's own queue, the tables and topic its environment names, and its own log group.
 #[test]
-fn no_iam_statement_grants_a_wildcard() {
-    let template = template();
-    let mut statements = Vec::new();
-    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
-        for policy in list(&function["Properties"]["Policies"]) {
-            assert!(
-                policy.is_object(),
-                "{id}: a managed or SAM policy template ({policy}) is not reviewable here"
-            );
-            statements.extend(
-                list(&policy["Statement"])
-                    .into_iter()
-                    .map(|s| (id.clone(), s)),
-            );
-        }
-    }
-    for kind in [
-        "AWS::IAM::Role",
-        "AWS::IAM::Policy",
-        "AWS::IAM::ManagedPolicy",
-    ] {
-        for (id, resource) in of_type(&template, kind) {
-            let p = &resource["Properties"];
-            let documents = list(&p["Policies"])
-                .into_iter()
-                .map(|d| d["PolicyDocument"].clone())
-                .chain([p["PolicyDocument"].clone()]);
-            for document in documents {
-                statements.extend(
-                    list(&document["Statement"])
-                        .into_iter()
-                        .map(|s| (id.clone(), s)),
-                );
+fn the_deployed_roles_grant_each_function_only_its_own_resources() {
+    let expanded = expanded_template();
+    let known = iam_actions();
+    let functions: Vec<_> = of_type(&expanded, "AWS::Lambda::Function").collect();
+    assert_eq!(functions.len(), 6);
+    let roles: BTreeSet<&String> = of_type(&expanded, "AWS::IAM::Role")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(roles.len(), functions.len(), "one role per function");
+    let mut granted = 0;
+    for (id, function) in functions {
+        let p = &function["Properties"];
+        let role_id = getatt(&p["Role"]).unwrap_or_else(|| panic!("{id} has no role here"));
+        let role = &expanded["Resources"][&role_id]["Properties"];
+        assert!(
+            role["ManagedPolicyArns"].is_null(),
+            "{role_id}: managed policies {}",
+            role["ManagedPolicyArns"]
+        );
+        let queues: BTreeSet<String> = of_type(&expanded, "AWS::Lambda::EventSourceMapping")
+            .filter(|(_, m)| target(&m["Properties"]["FunctionName"]).as_ref() == Some(id))
+            .filter_map(|(_, m)| target(&m["Properties"]["EventSourceArn"]))
+            .collect();
+        let named: BTreeSet<String> = p["Environment"]["Variables"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| target(v))
+            .collect();
+        let log_group = target(&p["LoggingConfig"]["LogGroup"]);
+        let own = |service: &str, resource: &str| match service {
+            "sqs" => queues.contains(resource),
+            "dynamodb" | "sns" => named.contains(resource),
+            "logs" => log_group.as_deref() == Some(resource),
+            _ => false,
+        };
+        let statements = role_statements(&expanded, function);
+        for statement in &statements {
+            let resources = list(&statement["Resource"]);
+            for action in list(&statement["Action"]) {
+                let action = action.as_str().unwrap_or_default();
+                assert!(!action.contains('*'), "{role_id}: wildcard action {action}");
+                let has_resources = known.get(&action.to_ascii_lowercase()).copied();
+                let service = action.split(':').next().unwrap_or_default();
+                for resource in &resources {
+                    if resource == "*" {
+                        assert_eq!(
+                            has_resources,
+                            Some(false),
+                            "{role_id}: {action} on * where a narrower resource exists"
+                        );
+                        continue;
+                    }
+                    if ["sqs", "dynamodb", "sns", "logs"].contains(&service) {
+                        let named = target(resource)
+                            .unwrap_or_else(|| panic!("{role_id}: {action} on {resource}"));
+                        assert!(
+                            own(service, &named),
+                            "{role_id}: {action} on {named}, not a resource of {id}"
+                        );
+                    }
+                    granted += 1;
+                }
             }
         }
-    }
-    assert!(
-        statements.len() >= 5,
-        "found only {} statements",
-        statements.len()
-    );
-    for (id, statement) in statements {
-        for action in list(&statement["Action"]) {
-            let action = action.as_str().unwrap_or_default();
-            assert!(!action.contains('*'), "{id}: wildcard action {action}");
-        }
-        for resource in list(&statement["Resource"]) {
+        for queue in &queues {
             assert!(
-                resource.as_str().is_none_or(|r| !r.contains('*')),
-                "{id}: wildcard resource {resource}"
+                statements.iter().any(|s| {
+                    list(&s["Action"]).contains(&json!("sqs:ReceiveMessage"))
+                        && list(&s["Resource"]).iter().any(|r| target(r).as_ref() == Some(queue))
+                }),
+                "{role_id} cannot receive from {queue}, which feeds {id}"
             );
         }
     }
+    assert!(granted >= 30, "only {granted} grants checked");
 }
 
 /// `events/asyncapi.yaml`: which service sends and which receives each event type.
@@ -478,9 +519,8 @@ fn every_publisher_may_publish_to_the_topic_and_knows_it() {
             publishes,
             "{id}: TOPIC_ARN set if and only if it publishes"
         );
-        let may_publish = list(&function["Properties"]["Policies"])
+        let may_publish = role_statements(&template, function)
             .iter()
-            .flat_map(|policy| list(&policy["Statement"]))
             .any(|statement| {
                 list(&statement["Action"]).contains(&json!("sns:Publish"))
                     && statement["Resource"]["Ref"] == "OrderEventsTopic"
@@ -541,4 +581,223 @@ fn the_openapi_document_describes_exactly_the_routes_of_the_template_and_the_fun
         "the document lists the template's routes"
     );
     assert_eq!(served, routed, "the function serves the template's routes");
+}
+
+#[test]
+fn the_tables_of_orders_money_stock_and_shipments_are_kept_and_every_record_table_recoverable() {
+    let template = template();
+    assert!(
+        list(&template["Transform"]).contains(&json!("AWS::LanguageExtensions")),
+        "DeletionPolicy may follow a parameter only with AWS::LanguageExtensions"
+    );
+    assert_eq!(template["Parameters"]["KeepData"]["Default"], "true");
+    let keep = json!({"Fn::If": ["KeepsData", "Retain", "Delete"]});
+    for id in [
+        "InventoryTable",
+        "PaymentsTable",
+        "ShipmentsTable",
+        "OrdersTable",
+    ] {
+        let table = &template["Resources"][id];
+        assert_eq!(table["DeletionPolicy"], keep, "{id}");
+        assert_eq!(table["UpdateReplacePolicy"], keep, "{id}");
+        assert_eq!(
+            table["Properties"]["DeletionProtectionEnabled"],
+            json!({"Fn::If": ["KeepsData", true, false]}),
+            "{id}"
+        );
+    }
+    // Every table whose items do not expire (all but the idempotency entries) can be restored.
+    let mut recoverable = 0;
+    for (id, table) in of_type(&template, "AWS::DynamoDB::Table") {
+        if !table["Properties"]["TimeToLiveSpecification"].is_null() {
+            continue;
+        }
+        assert_eq!(
+            table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+            true,
+            "{id} has no point-in-time recovery"
+        );
+        recoverable += 1;
+    }
+    assert_eq!(recoverable, 5);
+}
+
+/// The retention of a queue in seconds (SQS's default: 4 days).
+fn retention(template: &Value, queue: &Value) -> u64 {
+    match &queue["Properties"]["MessageRetentionPeriod"] {
+        Value::Null => 345_600,
+        value => number(template, value),
+    }
+}
+
+#[test]
+fn every_dead_letter_queue_outlives_its_source_and_takes_only_its_failures() {
+    let template = template();
+    let mut dead_letter_queues = BTreeSet::new();
+    for (id, queue) in of_type(&template, "AWS::SQS::Queue") {
+        let Some(dlq_id) = getatt(&queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        else {
+            continue;
+        };
+        let dlq = &template["Resources"][&dlq_id];
+        // A message's age counts from its first send, in the DLQ too.
+        assert!(
+            retention(&template, dlq) > retention(&template, queue),
+            "{dlq_id} keeps messages no longer than {id}"
+        );
+        let allow = &dlq["Properties"]["RedriveAllowPolicy"];
+        assert_eq!(allow["redrivePermission"], "byQueue", "{dlq_id}");
+        let sources = list(&allow["sourceQueueArns"]);
+        let name = queue["Properties"]["QueueName"]["Fn::Sub"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} has no QueueName"));
+        assert_eq!(sources.len(), 1, "{dlq_id} names one source");
+        let arn = sources[0]["Fn::Sub"].as_str().unwrap_or_default();
+        assert!(
+            arn.starts_with("arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:")
+                && arn.ends_with(&format!(":{name}")),
+            "{dlq_id} names {arn}, not {id}"
+        );
+        dead_letter_queues.insert(dlq_id);
+    }
+    assert_eq!(dead_letter_queues.len(), 5);
+    // The queue SNS sends undeliverable events to is no queue's DLQ.
+    for (id, queue) in of_type(&template, "AWS::SQS::Queue") {
+        let is_source = !queue["Properties"]["RedrivePolicy"].is_null();
+        if !is_source && !dead_letter_queues.contains(id) {
+            assert_eq!(
+                queue["Properties"]["RedriveAllowPolicy"]["redrivePermission"],
+                "denyAll",
+                "{id}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_jwt_authorizer_needs_an_issuer_and_an_audience() {
+    let template = template();
+    let asserts: Vec<Value> = template["Rules"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, rule)| {
+            rule["RuleCondition"] == json!({"Fn::Equals": [{"Ref": "ApiAuthorization"}, "JWT"]})
+        })
+        .flat_map(|(_, rule)| list(&rule["Assertions"]))
+        .map(|assertion| assertion["Assert"].clone())
+        .collect();
+    let text = serde_json::to_string(&asserts).unwrap_or_default();
+    for parameter in ["JwtIssuer", "JwtAudience"] {
+        assert!(
+            text.contains(&format!("{{\"Ref\":\"{parameter}\"}}")),
+            "no rule asserts {parameter} with ApiAuthorization=JWT"
+        );
+    }
+}
+
+/// The IAM catalogue cfn-lint ships (pinned in infra/requirements.txt): every action as
+/// `service:action` in lower case, and whether it has resource types (when not, a policy can
+/// only name `*`).
+fn iam_actions() -> BTreeMap<String, bool> {
+    let output = python()
+        .args([
+            "-c",
+            "import cfnlint, os; print(os.path.join(os.path.dirname(cfnlint.__file__), \
+             'data', 'AdditionalSpecs', 'Policies.json'))",
+        ])
+        .output()
+        .expect("python runs");
+    let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let catalogue: Value = serde_json::from_str(&text).expect("the IAM catalogue parses");
+    catalogue
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(service, entry)| {
+            entry["Actions"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(move |(action, details)| {
+                    let has_resources = list(&details["Resources"]).iter().any(Value::is_string);
+                    (format!("{service}:{action}"), has_resources)
+                })
+        })
+        .collect()
+}
+
+/// The Python of the pinned tools (moto, cfn-lint, the SAM translator), installed on first use.
+fn python() -> std::process::Command {
+    let python = local_runtime::emulator::install().expect("the pinned tools are installed");
+    std::process::Command::new(python)
+}
+
+/// `template.yaml` as CloudFormation deploys it: expanded by the SAM translator
+/// (`infra/sam/translate.py`), with the roles, policies and event source mappings SAM generates.
+fn expanded_template() -> Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = python()
+        .arg(root.join("infra/sam/translate.py"))
+        .arg(root.join("template.yaml"))
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "the SAM translator refused the template: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the expanded template is JSON")
+}
+
+/// Every `Action` of every policy statement anywhere in `value` (inline, resource and key
+/// policies alike).
+fn statement_actions(value: &Value, into: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if map.contains_key("Effect") {
+                for action in list(&map["Action"]) {
+                    into.push(action.as_str().unwrap_or_default().to_owned());
+                }
+            }
+            map.values().for_each(|v| statement_actions(v, into));
+        }
+        Value::Array(items) => items.iter().for_each(|v| statement_actions(v, into)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_policy_names_only_real_iam_actions() {
+    let template = template();
+    let known = iam_actions();
+    assert!(known.contains_key("sqs:sendmessage"), "the catalogue is read");
+    let mut actions = Vec::new();
+    statement_actions(&template["Resources"], &mut actions);
+    assert!(actions.len() >= 20, "found only {} actions", actions.len());
+    for action in actions {
+        let lower = action.to_ascii_lowercase();
+        let exists = match lower.split_once('*') {
+            // `kms:GenerateDataKey*`, `kms:*`: a prefix of at least one action.
+            Some((prefix, _)) => known.keys().any(|k| k.starts_with(prefix)),
+            None => known.contains_key(&lower),
+        };
+        assert!(exists, "{action} is not an IAM action");
+    }
+}
+
+#[test]
+fn the_access_log_names_the_caller_and_why_an_authorizer_refused() {
+    let template = template();
+    let format = template["Resources"]["OrdersApiStage"]["Properties"]["AccessLogSettings"]
+        ["Format"]
+        .as_str()
+        .expect("the stage has an access log format");
+    let line: Value = serde_json::from_str(format).expect("each access log line is JSON");
+    assert_eq!(line["caller"], "$context.authorizer.claims.sub");
+    assert_eq!(line["iamCaller"], "$context.identity.userArn");
+    assert_eq!(line["authorizerError"], "$context.authorizer.error");
+    assert_eq!(line["status"], "$context.status");
 }

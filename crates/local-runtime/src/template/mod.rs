@@ -220,7 +220,7 @@ impl Topology {
                 }),
                 "AWS::DynamoDB::Table" => topology.tables.push(table(id, properties)),
                 "AWS::Serverless::Function" => {
-                    topology.functions.push(function(id, resource, globals)?)
+                    topology.functions.push(function(id, resource, globals, &resources)?)
                 }
                 _ => {}
             }
@@ -391,7 +391,12 @@ fn table(id: &str, properties: &Value) -> TableSpec {
     }
 }
 
-fn function(id: &str, resource: &Value, globals: &Value) -> Result<FunctionSpec, TemplateError> {
+fn function(
+    id: &str,
+    resource: &Value,
+    globals: &Value,
+    resources: &Value,
+) -> Result<FunctionSpec, TemplateError> {
     let properties = &resource["Properties"];
     let binary = resource["Metadata"]["BuildProperties"]["Binary"]
         .as_str()
@@ -433,9 +438,21 @@ fn function(id: &str, resource: &Value, globals: &Value) -> Result<FunctionSpec,
         }
     }
 
+    // Its policies: SAM's `Policies`, or those of the role it names (`Role: !GetAtt R.Arn`).
+    let role = match &properties["Role"]["Fn::GetAtt"] {
+        Value::Array(parts) => parts.first().and_then(Value::as_str),
+        Value::String(path) => path.split('.').next(),
+        _ => None,
+    }
+    .and_then(|name| resources.get(name));
+    let role_documents = role
+        .map(|role| array(&role["Properties"]["Policies"]))
+        .unwrap_or_default()
+        .iter()
+        .map(|policy| &policy["PolicyDocument"]);
     let mut ses_identities = Vec::new();
-    for policy in array(&properties["Policies"]) {
-        for statement in array(&policy["Statement"]) {
+    for document in array(&properties["Policies"]).iter().chain(role_documents) {
+        for statement in array(&document["Statement"]) {
             let actions = match &statement["Action"] {
                 Value::Array(list) => list.clone(),
                 single => vec![single.clone()],

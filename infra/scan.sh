@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The template scanners: checkov and cfn-lint with the serverless rules (pinned in
+# infra/scan/requirements.txt, installed into .local/scan-venv on first use), on template.yaml
+# and on its SAM-expanded form. infra/scan/suppressions.yaml says why each remaining finding
+# stays; a finding it does not cover, or an entry no finding needs, fails the scan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=.local/scan-venv
+if ! cmp -s infra/scan/requirements.txt "$venv/.installed" 2>/dev/null; then
+    python3 -m venv --clear "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r infra/scan/requirements.txt
+    cp infra/scan/requirements.txt "$venv/.installed"
+fi
+# The SAM translator lives with the emulator's pinned tools in .local/venv.
+cargo run --quiet -- setup >/dev/null
+expanded=$(mktemp --suffix=.json)
+trap 'rm -f "$expanded"' EXIT
+.local/venv/bin/python infra/sam/translate.py template.yaml >"$expanded"
+PATH="$PWD/$venv/bin:$PATH" python infra/scan/scan.py template.yaml "$expanded" \
+    infra/scan/suppressions.yaml
