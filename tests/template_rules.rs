@@ -364,7 +364,9 @@ fn the_deployed_roles_grant_each_function_only_its_own_resources() {
             assert!(
                 statements.iter().any(|s| {
                     list(&s["Action"]).contains(&json!("sqs:ReceiveMessage"))
-                        && list(&s["Resource"]).iter().any(|r| target(r).as_ref() == Some(queue))
+                        && list(&s["Resource"])
+                            .iter()
+                            .any(|r| target(r).as_ref() == Some(queue))
                 }),
                 "{role_id} cannot receive from {queue}, which feeds {id}"
             );
@@ -667,8 +669,7 @@ fn every_dead_letter_queue_outlives_its_source_and_takes_only_its_failures() {
         let is_source = !queue["Properties"]["RedrivePolicy"].is_null();
         if !is_source && !dead_letter_queues.contains(id) {
             assert_eq!(
-                queue["Properties"]["RedriveAllowPolicy"]["redrivePermission"],
-                "denyAll",
+                queue["Properties"]["RedriveAllowPolicy"]["redrivePermission"], "denyAll",
                 "{id}"
             );
         }
@@ -773,7 +774,10 @@ fn statement_actions(value: &Value, into: &mut Vec<String>) {
 fn every_policy_names_only_real_iam_actions() {
     let template = template();
     let known = iam_actions();
-    assert!(known.contains_key("sqs:sendmessage"), "the catalogue is read");
+    assert!(
+        known.contains_key("sqs:sendmessage"),
+        "the catalogue is read"
+    );
     let mut actions = Vec::new();
     statement_actions(&template["Resources"], &mut actions);
     assert!(actions.len() >= 20, "found only {} actions", actions.len());

@@ -219,9 +219,9 @@ impl Topology {
                     document: properties["PolicyDocument"].clone(),
                 }),
                 "AWS::DynamoDB::Table" => topology.tables.push(table(id, properties)),
-                "AWS::Serverless::Function" => {
-                    topology.functions.push(function(id, resource, globals, &resources)?)
-                }
+                "AWS::Serverless::Function" => topology
+                    .functions
+                    .push(function(id, resource, globals, &resources)?),
                 _ => {}
             }
         }
