@@ -15,13 +15,16 @@ pub const DYNAMODB_WRITE_UNITS_PER_MILLION: f64 = 0.625;
 pub const DYNAMODB_READ_UNITS_PER_MILLION: f64 = 0.125;
 pub const MEMORY_GB: f64 = 0.25;
 
-/// DynamoDB units per order, from the code: transactional writes cost 2 units per item.
-/// Inventory: 1 transaction of (2 skus + decision + idempotency entry) = 8; payment: a
-/// strongly consistent read of the record (1 read unit), then 1 transaction of 2 items = 4;
-/// shipping: 1 transaction of 2 items = 4; notification: the claim (1) and 1 transaction of
-/// 2 items (4) = 5.
-pub const WRITE_UNITS_PER_ORDER: f64 = 8.0 + 4.0 + 4.0 + 5.0;
-pub const READ_UNITS_PER_ORDER: f64 = 1.0;
+/// DynamoDB units per confirmed order, from the code: a transactional write costs 2 units per
+/// item, a strongly consistent read of an item under 4 KB one read unit. Inventory: 1
+/// transaction of (2 skus + decision + idempotency entry) = 8 WU. Payment: authorize and
+/// capture, each a read of the record and a transaction of 2 items = 8 WU, 2 RU. Shipping: 1
+/// transaction of 2 items = 4 WU, 1 RU. Notification: the claim (1) and 1 transaction of 2
+/// items (4) = 5 WU. Order service: the API's record (1 WU); each of the 5 outcomes it hears
+/// (placed, reserved, authorized, captured, shipped) a read and a transaction of 2 items
+/// (5 x 4 WU, 5 RU); the decision marked announced (1 WU).
+pub const WRITE_UNITS_PER_ORDER: f64 = 8.0 + 8.0 + 4.0 + 5.0 + 1.0 + 20.0 + 1.0;
+pub const READ_UNITS_PER_ORDER: f64 = 2.0 + 1.0 + 5.0;
 
 /// One consumer's measured invocations.
 pub struct ConsumerLoad {
@@ -86,20 +89,22 @@ pub fn estimate(orders: u64, api_duration: Duration, consumers: &[ConsumerLoad])
         ),
         aws_like_seconds * MEMORY_GB * LAMBDA_ARM_PER_GB_SECOND * million,
     );
+    let publishes = order_events::CONFIRMED_ORDER_EVENTS.len() as f64;
     line(
         "SNS",
-        "1 publish per order (deliveries to SQS are free)".to_owned(),
-        SNS_PUBLISHES_PER_MILLION,
+        format!("{publishes} publishes per confirmed order, one per saga event (deliveries to SQS are free)"),
+        publishes * SNS_PUBLISHES_PER_MILLION,
     );
-    let sqs_requests = 4.0 + 2.0 * invocations_per_order;
+    let deliveries: f64 = consumers.iter().map(|c| c.records as f64).sum::<f64>() / orders;
+    let sqs_requests = deliveries + 2.0 * invocations_per_order;
     line(
         "SQS",
-        format!("{sqs_requests:.2} requests per order: 4 deliveries, a receive and a batch delete per invocation (idle long polls not counted)"),
+        format!("{sqs_requests:.2} requests per order: {deliveries:.2} deliveries (measured), a receive and a batch delete per invocation (idle long polls not counted)"),
         sqs_requests * SQS_REQUESTS_PER_MILLION,
     );
     line(
         "DynamoDB (on-demand)",
-        format!("{WRITE_UNITS_PER_ORDER} write units + {READ_UNITS_PER_ORDER} read unit per order"),
+        format!("{WRITE_UNITS_PER_ORDER} write units + {READ_UNITS_PER_ORDER} read units per confirmed order (counted from the code)"),
         WRITE_UNITS_PER_ORDER * DYNAMODB_WRITE_UNITS_PER_MILLION
             + READ_UNITS_PER_ORDER * DYNAMODB_READ_UNITS_PER_MILLION,
     );

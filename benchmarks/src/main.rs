@@ -257,12 +257,13 @@ absolute throughput here says little about AWS; the ratios say what our code cos
 
 ## 1. Time decoupling: the seed's headline
 
-The same order API and the same four handlers, wired two ways: the fan-out (the API publishes
-`OrderPlaced` to SNS and answers 202) and a synchronous chain (`benchmarks/src/chain.rs`: the API
-calls inventory, payment, shipping and notification one after another and answers when all four
-are done). {orders} orders per setting, {concurrency} concurrent clients, the simulated payment
-gateway taking the given time per charge. Latency is the API handler's, in process, for both,
-until the order is accepted (a client retries a 503).
+The same order API and the same service handlers, wired two ways: the fan-out (the API
+publishes `OrderPlaced` to SNS, records the order and answers 202; the saga runs behind it) and
+a synchronous chain (`benchmarks/src/chain.rs`: the API calls inventory and payment (authorize),
+then payment again (capture), shipping and notification, and answers when all are done).
+{orders} orders per setting, {concurrency} concurrent clients, the simulated payment gateway taking
+the given time per call (a confirmed order makes two: authorize and capture). Latency is the
+API handler's, in process, for both, until the order is accepted (a client retries a 503).
 
 The fan-out is measured twice: with its consumers busy with the earlier orders on the same
 emulator (one Python process, so their DynamoDB transactions slow the API's `Publish`), and
@@ -319,7 +320,9 @@ The inventory consumer written with Powertools' batch and idempotency utilities
 under the same local Lambda Runtime API, on the same {peer_records} records in 10-record
 batches, against the same emulator. Init: process start to its first request for an event.
 CPU and peak memory from /proc. Powertools' idempotency writes the record before and after
-the effect (3 DynamoDB calls per record); ours commits effect and record in one transaction.
+the effect (3 DynamoDB calls per record); ours commits effect and record in one transaction,
+and then announces the outcome (one SNS publish of `StockReserved` per record, which the saga
+needs and the peer does not do): ours does more work per record here.
 
 {peers}
 ## 5. Cold start and size
