@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use inventory::DynamoInventory;
+use payment::{PaymentItem, PaymentStatus};
 use serde_json::{json, Value};
+use shipping::{ShipmentItem, ShipmentStatus};
 
 use crate::report::{order_report, OrderReport};
 use local_runtime::client::{post_order, send};
@@ -111,7 +113,9 @@ pub async fn run(mut options: RuntimeOptions) -> Result<(), BoxError> {
         "Up in {:.1} s: HTTP API at {}, AWS emulator at {}",
         started.elapsed().as_secs_f64(),
         runtime.api_url(),
-        runtime.endpoint().unwrap_or_default()
+        runtime
+            .endpoints()
+            .map_or_else(|| "AWS".to_owned(), ToString::to_string)
     );
     let result = demo(&runtime).await;
     println!("\nShutting down ...");
@@ -218,14 +222,8 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
             );
         }
         let services = [
-            (
-                "payment",
-                report.payment.as_ref().map(|p| format!("{:?}", p.status)),
-            ),
-            (
-                "shipping",
-                report.shipment.as_ref().map(|s| format!("{:?}", s.status)),
-            ),
+            ("payment", report.payment.as_ref().map(payment_summary)),
+            ("shipping", report.shipment.as_ref().map(shipment_summary)),
             (
                 "e-mail",
                 match (&report.confirmation, &report.cancellation) {
@@ -251,4 +249,29 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
         return Err("some orders did not settle".into());
     }
     Ok(())
+}
+
+/// What the customer's money went through, as the payments table says.
+fn payment_summary(payment: &PaymentItem) -> String {
+    let hold = payment.authorization_id.as_deref().unwrap_or("?");
+    match payment.status {
+        PaymentStatus::Authorized => format!("held ({hold})"),
+        PaymentStatus::Declined => "declined".to_owned(),
+        PaymentStatus::Captured => "captured".to_owned(),
+        // A hold made after the cancellation is voided at once, before it is ever announced:
+        // it shows here, not on the order's timeline.
+        PaymentStatus::Voided => format!("hold {hold} voided (nothing charged)"),
+        PaymentStatus::Refunded => "refunded after capture".to_owned(),
+        PaymentStatus::Cancelled => "none".to_owned(),
+    }
+}
+
+/// Whether a parcel left, as the shipments table says. A cancelled record without a tracking
+/// number is the marker that keeps a late confirmation from shipping: nothing was ever sent.
+fn shipment_summary(shipment: &ShipmentItem) -> String {
+    match (shipment.status, &shipment.tracking_number) {
+        (ShipmentStatus::Created, Some(tracking)) => format!("shipped ({tracking})"),
+        (ShipmentStatus::Cancelled, Some(tracking)) => format!("shipment {tracking} called back"),
+        (_, None) => "none".to_owned(),
+    }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use local_runtime::provision::{locate, Deployment};
 use local_runtime::runtime::{LocalRuntime, RuntimeOptions};
-use local_runtime::sdk::sdk_config;
+use local_runtime::sdk::{sdk_config, Endpoints};
 use local_runtime::template::Topology;
 
 /// Runs the order system locally on an AWS emulator, and operates it (locally or on AWS).
@@ -65,7 +65,8 @@ struct DlqTarget {
 /// Where the system runs.
 #[derive(Args)]
 struct Target {
-    /// AWS endpoint (default: AWS_ENDPOINT_URL, or AWS itself).
+    /// AWS endpoint of every service (default: AWS_ENDPOINT_URL and the per-service
+    /// AWS_ENDPOINT_URL_<SERVICE>, or AWS itself).
     #[arg(long)]
     endpoint: Option<String>,
     /// Prefix of the resource names (`up` uses orderflow-; a stack its NamePrefix).
@@ -111,10 +112,13 @@ async fn up(port: u16) -> Result<(), BoxError> {
     let prefix = options.provision.prefix.clone();
     let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
     orderflow::demo::seed_catalogue(&runtime).await?;
-    let endpoint = runtime.endpoint().unwrap_or_default();
+    let endpoints = runtime.endpoints().cloned();
     println!(
-        "HTTP API: {}/orders   (AWS emulator: {endpoint})",
-        runtime.api_url()
+        "HTTP API: {}/orders   (AWS emulator: {})",
+        runtime.api_url(),
+        endpoints
+            .as_ref()
+            .map_or("AWS".to_owned(), ToString::to_string)
     );
     println!(
         "try: curl -s -XPOST {}/orders -H 'content-type: application/json' -d '{}'",
@@ -125,7 +129,16 @@ async fn up(port: u16) -> Result<(), BoxError> {
         "then:   curl -s {0}/orders/<orderId>   and   curl -s -XPOST {0}/orders/<orderId>/cancel",
         runtime.api_url()
     );
-    println!("operate: cargo run -- audit --endpoint {endpoint} --prefix {prefix}");
+    // The operator commands find the emulator as any AWS SDK would: by these variables.
+    let variables: Vec<String> = endpoints
+        .iter()
+        .flat_map(Endpoints::environment)
+        .map(|(name, value)| format!("{name}={value} "))
+        .collect();
+    println!(
+        "operate: {}cargo run -- audit --prefix {prefix}",
+        variables.concat()
+    );
     println!("Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
     runtime.shutdown().await;
@@ -136,7 +149,8 @@ async fn up(port: u16) -> Result<(), BoxError> {
 async fn operated(
     target: &Target,
 ) -> Result<(aws_config::SdkConfig, Topology, Deployment), BoxError> {
-    let sdk = sdk_config(target.endpoint.as_deref()).await;
+    let endpoints = target.endpoint.as_deref().map(Endpoints::single);
+    let sdk = sdk_config(endpoints.as_ref()).await;
     let template = local_runtime::emulator::project_root().join("template.yaml");
     let topology = Topology::load(&template, &Default::default())?;
     let deployment = locate(&topology, &sdk, &target.prefix).await?;

@@ -245,6 +245,7 @@ impl Results {
             "chain p99",
             "chain p99 / fan-out p99",
             "chain p99 / paused fan-out p99",
+            "chain p50 / paused fan-out p50",
         ]);
         let ratio = |a: Duration, b: Duration| {
             format!("{:.0}x", a.as_secs_f64() / b.as_secs_f64().max(1e-9))
@@ -260,6 +261,7 @@ impl Results {
                 ms(row.chain.p99),
                 ratio(row.chain.p99, row.fanout.p99),
                 ratio(row.chain.p99, row.fanout_alone.p99),
+                ratio(row.chain.p50, row.fanout_alone.p50),
             ]);
         }
         table

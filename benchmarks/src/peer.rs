@@ -9,6 +9,7 @@ use aws_config::SdkConfig;
 use inventory::DynamoInventory;
 use local_runtime::emulator::project_root;
 use local_runtime::provision::{provision, ProvisionOptions};
+use local_runtime::sdk::Endpoints;
 use local_runtime::template::Topology;
 
 use crate::report::Table;
@@ -57,7 +58,7 @@ fn run(command: &mut std::process::Command) -> BenchResult<()> {
 
 pub async fn run_peers(
     sdk: &SdkConfig,
-    endpoint: &str,
+    endpoints: &Endpoints,
     rust_inventory: &Path,
     records: usize,
 ) -> BenchResult<Results> {
@@ -100,7 +101,7 @@ pub async fn run_peers(
         for sku in SKUS {
             stock.set_stock(sku, 100_000_000).await?;
         }
-        let env = vec![
+        let mut env = vec![
             ("INVENTORY_TABLE".to_owned(), inventory_table),
             ("IDEMPOTENCY_TABLE".to_owned(), idempotency_table),
             // Ours announces each outcome (StockReserved) as in the saga; the peer does not.
@@ -108,13 +109,13 @@ pub async fn run_peers(
                 "TOPIC_ARN".to_owned(),
                 deployment.reference("OrderEventsTopic"),
             ),
-            ("AWS_ENDPOINT_URL".to_owned(), endpoint.to_owned()),
             ("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned()),
             ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
             ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
             ("AWS_DEFAULT_REGION".to_owned(), "us-east-1".to_owned()),
             ("POWERTOOLS_SERVICE_NAME".to_owned(), "inventory".to_owned()),
         ];
+        env.extend(endpoints.environment());
         let run = run_function(program, &args, &env, batches.clone()).await?;
         let failed_records = run
             .answers

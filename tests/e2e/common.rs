@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use inventory::DynamoInventory;
 use local_runtime::emulator::Emulator;
 use local_runtime::runtime::{LocalRuntime, RuntimeOptions};
+use local_runtime::sdk::Endpoints;
 
 /// Which emulator a test runs on. The scenarios run one at a time on one of their own, so their
 /// bulk loads and timeouts are nobody else's; the other tests share the other one.
@@ -20,9 +21,9 @@ pub enum Emulators {
     Scenarios,
 }
 
-/// The endpoint of `which` emulator; `None` when `AWS_ENDPOINT_URL` (with any per-service
+/// The endpoints of `which` emulator; `None` when `AWS_ENDPOINT_URL` (with any per-service
 /// variants) says where AWS is.
-pub fn endpoint_of(which: Emulators) -> Option<String> {
+pub fn endpoints_of(which: Emulators) -> Option<Endpoints> {
     if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
         return None;
     }
@@ -33,12 +34,12 @@ pub fn endpoint_of(which: Emulators) -> Option<String> {
         Emulators::Scenarios => &SCENARIOS,
     };
     let emulator = cell.get_or_init(|| Emulator::start().expect("the emulator starts"));
-    Some(emulator.endpoint().to_owned())
+    Some(emulator.endpoints())
 }
 
-/// The shared emulator's endpoint.
-pub fn endpoint() -> Option<String> {
-    endpoint_of(Emulators::Shared)
+/// The shared emulator's endpoints.
+pub fn endpoints() -> Option<Endpoints> {
+    endpoints_of(Emulators::Shared)
 }
 
 /// Options for a fast local runtime on the shared emulator (see [`options_on`]).
@@ -51,7 +52,7 @@ pub fn options() -> RuntimeOptions {
 /// seconds.
 pub fn options_on(which: Emulators) -> RuntimeOptions {
     let mut options = RuntimeOptions {
-        endpoint: endpoint_of(which),
+        endpoints: endpoints_of(which),
         http_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         long_poll_seconds: 1,
         ..RuntimeOptions::default()

@@ -17,7 +17,7 @@ use local_runtime::template::Topology;
 use order_events::testing::sample_event;
 
 async fn deploy() -> (aws_config::SdkConfig, Deployment) {
-    let sdk = sdk_config(crate::common::endpoint().as_deref()).await;
+    let sdk = sdk_config(crate::common::endpoints().as_ref()).await;
     let topology = Topology::load(
         &local_runtime::emulator::project_root().join("template.yaml"),
         &Default::default(),

@@ -1,15 +1,20 @@
-//! The default AWS emulator: moto server, installed into a project-local virtualenv with the
-//! pinned versions of `infra/requirements.txt`, started on a free loopback port and stopped
-//! with its owner. It runs through `infra/moto_server.py`, which makes moto's DynamoDB
-//! transactions isolated under concurrent requests (see that file).
+//! The default AWS emulator: moto servers, installed into a project-local virtualenv with the
+//! pinned versions of `infra/requirements.txt`, started on free loopback ports and stopped with
+//! their owner. DynamoDB is served by a server of its own, as on AWS an independent service:
+//! one Python process serving every API would make each API call wait for every other service's
+//! load. They run through `infra/moto_server.py`, which makes moto's DynamoDB transactions
+//! isolated under concurrent requests (see that file).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use crate::sdk::Endpoints;
 
 /// The project's root directory (where `template.yaml` and `infra/` are).
 pub fn project_root() -> PathBuf {
@@ -91,18 +96,51 @@ pub fn install() -> Result<PathBuf, EmulatorError> {
     Ok(python)
 }
 
-/// A running moto server. Dropping it stops the server.
+/// The running moto servers: DynamoDB on one, every other service on the other. Dropping it
+/// stops them.
 #[derive(Debug)]
 pub struct Emulator {
+    services: Server,
+    dynamodb: Server,
+}
+
+impl Emulator {
+    /// Installs (if needed) and starts the servers; returns once both answer.
+    pub fn start() -> Result<Self, EmulatorError> {
+        let python = install()?;
+        // Started side by side: each takes a second or two to import moto.
+        let (services, dynamodb) = std::thread::scope(|scope| {
+            let dynamodb = scope.spawn(|| Server::start(&python));
+            let services = Server::start(&python);
+            let dynamodb = dynamodb
+                .join()
+                .map_err(|_| EmulatorError::Start("starting moto panicked".to_owned()))?;
+            Ok::<_, EmulatorError>((services?, dynamodb?))
+        })?;
+        Ok(Self { services, dynamodb })
+    }
+
+    /// Where each AWS API is served, for the AWS SDK.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            default: self.services.endpoint.clone(),
+            services: BTreeMap::from([("DYNAMODB".to_owned(), self.dynamodb.endpoint.clone())]),
+        }
+    }
+}
+
+/// One moto server process. Dropping it stops the process.
+#[derive(Debug)]
+struct Server {
     pid: u32,
     endpoint: String,
     log: PathBuf,
 }
 
-impl Emulator {
-    /// Installs (if needed) and starts moto on a free loopback port; returns once it answers.
-    pub fn start() -> Result<Self, EmulatorError> {
-        let python = install()?;
+impl Server {
+    /// Starts moto on a free loopback port; returns once it answers.
+    fn start(python: &Path) -> Result<Self, EmulatorError> {
+        let python = python.to_owned();
         let port = free_port()?;
         let log = local_dir().join(format!("moto-{port}.log"));
         let log_file = File::create(&log).map_err(|e| EmulatorError::Start(e.to_string()))?;
@@ -138,18 +176,13 @@ impl Emulator {
             .recv()
             .map_err(|e| EmulatorError::Start(e.to_string()))?
             .map_err(EmulatorError::Start)?;
-        let emulator = Emulator {
+        let server = Server {
             pid,
             endpoint: format!("http://127.0.0.1:{port}"),
             log,
         };
-        emulator.wait_until_ready(SocketAddr::from(([127, 0, 0, 1], port)))?;
-        Ok(emulator)
-    }
-
-    /// The endpoint URL to give the AWS SDK.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        server.wait_until_ready(SocketAddr::from(([127, 0, 0, 1], port)))?;
+        Ok(server)
     }
 
     fn wait_until_ready(&self, address: SocketAddr) -> Result<(), EmulatorError> {
@@ -172,7 +205,7 @@ impl Emulator {
     }
 }
 
-impl Drop for Emulator {
+impl Drop for Server {
     fn drop(&mut self) {
         // SAFETY: signalling our own child by pid; its keeper thread reaps it.
         unsafe {

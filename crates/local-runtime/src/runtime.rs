@@ -20,7 +20,7 @@ use crate::faults::{Acknowledgements, FaultProxy, FaultRates, LostAnswers};
 use crate::functions::{Built, Function, FunctionError, Registry};
 use crate::gateway::{Gateway, Route};
 use crate::provision::{provision, Deployment, ProvisionError, ProvisionOptions};
-use crate::sdk::sdk_config;
+use crate::sdk::{sdk_config, Endpoints};
 use crate::template::{FunctionSpec, RouteAuthorization, TemplateError, Topology};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +48,9 @@ pub enum RuntimeError {
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     pub template: PathBuf,
-    /// AWS endpoint to use. `None`: the environment's `AWS_ENDPOINT_URL` (and per-service
-    /// variants) if set, otherwise a moto server started for this runtime.
-    pub endpoint: Option<String>,
+    /// AWS endpoints to use. `None`: the environment's `AWS_ENDPOINT_URL` (and per-service
+    /// variants) if set, otherwise moto servers started for this runtime.
+    pub endpoints: Option<Endpoints>,
     /// Where the HTTP API listens; port 0 picks a free port.
     pub http_address: SocketAddr,
     pub provision: ProvisionOptions,
@@ -73,7 +73,7 @@ impl Default for RuntimeOptions {
     fn default() -> Self {
         Self {
             template: crate::emulator::project_root().join("template.yaml"),
-            endpoint: None,
+            endpoints: None,
             http_address: SocketAddr::from(([127, 0, 0, 1], 3000)),
             provision: ProvisionOptions {
                 prefix: "orderflow-".to_owned(),
@@ -92,6 +92,8 @@ impl Default for RuntimeOptions {
 /// A running local system. Call [`LocalRuntime::shutdown`] to stop it cleanly.
 pub struct LocalRuntime {
     sdk: SdkConfig,
+    /// Where the resources live; `None` on AWS itself.
+    endpoints: Option<Endpoints>,
     topology: Topology,
     deployment: Deployment,
     registry: Registry,
@@ -118,19 +120,20 @@ impl LocalRuntime {
     /// mappings.
     pub async fn start(options: RuntimeOptions, registry: Registry) -> Result<Self, RuntimeError> {
         let topology = Topology::load(&options.template, &options.provision.parameter_overrides)?;
-        let endpoint_from_env = std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty());
-        let (emulator, sdk) = match &options.endpoint {
-            Some(endpoint) => (None, sdk_config(Some(endpoint)).await),
+        let (emulator, endpoints) = match &options.endpoints {
+            Some(endpoints) => (None, Some(endpoints.clone())),
             // aws-config reads AWS_ENDPOINT_URL and the per-service AWS_ENDPOINT_URL_<SERVICE>.
-            None if endpoint_from_env => (None, sdk_config(None).await),
+            None if Endpoints::from_environment().is_some() => (None, None),
             None => {
                 let emulator = tokio::task::spawn_blocking(Emulator::start)
                     .await
                     .map_err(|e| EmulatorError::Start(e.to_string()))??;
-                let sdk = sdk_config(Some(emulator.endpoint())).await;
-                (Some(emulator), sdk)
+                let endpoints = emulator.endpoints();
+                (Some(emulator), Some(endpoints))
             }
         };
+        let sdk = sdk_config(endpoints.as_ref()).await;
+        let endpoints = endpoints.or_else(Endpoints::from_environment);
         let deployment = provision(&topology, &sdk, &options.provision).await?;
 
         let (shutdown, _) = watch::channel(false);
@@ -140,18 +143,18 @@ impl LocalRuntime {
         let mut function_sdk = sdk.clone();
         let mut fault_proxy = None;
         if let Some(rates) = options.faults {
-            let upstream = sdk.endpoint_url().unwrap_or_default().to_owned();
-            let (proxy, task) = FaultProxy::start(&upstream, rates, shutdown.subscribe())
+            let upstreams = endpoints.clone().unwrap_or_else(|| Endpoints::single(""));
+            let (proxy, task) = FaultProxy::start(&upstreams, rates, shutdown.subscribe())
                 .await
                 .map_err(RuntimeError::Http)?;
-            function_sdk = sdk_config(Some(&proxy.endpoint())).await;
+            function_sdk = sdk_config(Some(&Endpoints::single(&proxy.endpoint()))).await;
             tasks.push(task);
             fault_proxy = Some(proxy);
         }
         if let Some(retry) = options.retry.clone() {
             function_sdk = function_sdk.to_builder().retry_config(retry).build();
         }
-        tracing::info!(endpoint = ?sdk.endpoint_url(), prefix = %options.provision.prefix, "resources provisioned");
+        tracing::info!(endpoints = ?endpoints, prefix = %options.provision.prefix, "resources provisioned");
 
         let stats = Stats::default();
         let lost_answers = LostAnswers::default();
@@ -228,6 +231,7 @@ impl LocalRuntime {
 
         Ok(Self {
             sdk,
+            endpoints,
             topology,
             deployment,
             registry,
@@ -285,9 +289,9 @@ impl LocalRuntime {
         &self.deployment
     }
 
-    /// The endpoint the resources live on.
-    pub fn endpoint(&self) -> Option<String> {
-        self.sdk.endpoint_url().map(str::to_owned)
+    /// Where the resources live (`None` on AWS itself).
+    pub fn endpoints(&self) -> Option<&Endpoints> {
+        self.endpoints.as_ref()
     }
 
     /// The fault proxy between the functions and AWS, when faults were asked for.

@@ -12,6 +12,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::watch;
+
+use crate::sdk::Endpoints;
 use tokio::task::JoinHandle;
 
 /// Shares of calls that fail.
@@ -42,8 +44,8 @@ type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Ful
 
 struct Shared {
     upstream: String,
-    /// Per-service upstreams (by SigV4 signing name) from `AWS_ENDPOINT_URL_<SERVICE>`, as the
-    /// SDK itself would route the calls without the proxy.
+    /// Per-service upstreams (by SigV4 signing name), as the SDK itself would route the calls
+    /// without the proxy.
     service_upstreams: Vec<(&'static str, String)>,
     client: HttpClient,
     rates: Arc<Mutex<FaultRates>>,
@@ -51,10 +53,10 @@ struct Shared {
 }
 
 impl FaultProxy {
-    /// Listens on a free loopback port and forwards to `upstream` (an `http://` endpoint), or to
-    /// the service's own endpoint where `AWS_ENDPOINT_URL_<SERVICE>` names one.
+    /// Listens on a free loopback port and forwards each call to its service's endpoint in
+    /// `upstreams` (`http://` endpoints).
     pub async fn start(
-        upstream: &str,
+        upstreams: &Endpoints,
         rates: FaultRates,
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
@@ -63,17 +65,17 @@ impl FaultProxy {
         let rates = Arc::new(Mutex::new(rates));
         let counts = Arc::new(FaultCounts::default());
         let shared = Arc::new(Shared {
-            upstream: upstream.trim_end_matches('/').to_owned(),
+            upstream: upstreams.default.trim_end_matches('/').to_owned(),
             service_upstreams: [
-                ("dynamodb", "AWS_ENDPOINT_URL_DYNAMODB"),
-                ("sns", "AWS_ENDPOINT_URL_SNS"),
-                ("sqs", "AWS_ENDPOINT_URL_SQS"),
-                ("ses", "AWS_ENDPOINT_URL_SESV2"),
+                ("dynamodb", "DynamoDB"),
+                ("sns", "SNS"),
+                ("sqs", "SQS"),
+                ("ses", "SESv2"),
             ]
             .into_iter()
-            .filter_map(|(service, variable)| {
-                let url = std::env::var(variable).ok().filter(|url| !url.is_empty())?;
-                Some((service, url.trim_end_matches('/').to_owned()))
+            .map(|(signing_name, service)| {
+                let url = upstreams.of(service).trim_end_matches('/').to_owned();
+                (signing_name, url)
             })
             .collect(),
             client: Client::builder(TokioExecutor::new()).build_http(),
