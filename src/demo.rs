@@ -44,11 +44,14 @@ pub async fn seed_catalogue(runtime: &LocalRuntime) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// A request body for a sample order.
-pub fn order_body(customer: &str, lines: &[(&str, i64, i64)]) -> Value {
+/// The e-mail address of the sample customer `name`.
+pub fn email_of(name: &str) -> String {
+    format!("{name}@example.com")
+}
+
+/// A request body for a sample order: its lines. Who orders is the token's business.
+pub fn order_body(lines: &[(&str, i64, i64)]) -> Value {
     json!({
-        "customerId": customer,
-        "customerEmail": format!("{customer}@example.com"),
         "currency": "EUR",
         "items": lines.iter().map(|(sku, quantity, price)| json!({
             "sku": sku, "quantity": quantity, "unitPriceMinor": price
@@ -56,43 +59,64 @@ pub fn order_body(customer: &str, lines: &[(&str, i64, i64)]) -> Value {
     })
 }
 
-fn sample_orders() -> Vec<(&'static str, Value)> {
-    vec![
-        (
-            "ada",
-            order_body(
-                "ada",
-                &[("SKU-KEYBOARD", 1, 8_999), ("SKU-MOUSE", 2, 2_499)],
-            ),
-        ),
-        ("grace", order_body("grace", &[("SKU-MONITOR", 1, 24_900)])),
-        (
-            "linus (cancels)",
-            order_body("linus", &[("SKU-MOUSE", 1, 2_499)]),
-        ),
-        (
-            "barbara",
-            order_body(
-                "barbara",
-                &[("SKU-KEYBOARD", 2, 8_999), ("SKU-MONITOR", 2, 24_900)],
-            ),
-        ),
-        (
-            "ken (sold-out sku)",
-            order_body("ken", &[("SKU-WEBCAM", 1, 5_900)]),
-        ),
-        (
-            "dennis (invalid)",
-            order_body("dennis", &[("SKU-MOUSE", 0, 2_499)]),
-        ),
-    ]
+/// How the customer `name` orders `lines` on `runtime`: their `Authorization` header value and
+/// the body; where the API takes no tokens (ApiAuthorization=NONE), no header and a body that
+/// names the customer.
+pub async fn order_request(
+    runtime: &LocalRuntime,
+    name: &str,
+    lines: &[(&str, i64, i64)],
+) -> Result<(Option<String>, Value), BoxError> {
+    let mut body = order_body(lines);
+    let bearer = runtime.bearer(&email_of(name)).await?;
+    if bearer.is_none() {
+        body["customerId"] = name.into();
+        body["customerEmail"] = email_of(name).into();
+    }
+    Ok((bearer, body))
 }
+
+/// (label, customer, lines) of the demo's orders.
+type SampleOrder = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, i64, i64)],
+);
+
+const SAMPLE_ORDERS: &[SampleOrder] = &[
+    (
+        "ada",
+        "ada",
+        &[("SKU-KEYBOARD", 1, 8_999), ("SKU-MOUSE", 2, 2_499)],
+    ),
+    ("grace", "grace", &[("SKU-MONITOR", 1, 24_900)]),
+    ("linus (cancels)", "linus", &[("SKU-MOUSE", 1, 2_499)]),
+    (
+        "barbara",
+        "barbara",
+        &[("SKU-KEYBOARD", 2, 8_999), ("SKU-MONITOR", 2, 24_900)],
+    ),
+    ("ken (sold-out sku)", "ken", &[("SKU-WEBCAM", 1, 5_900)]),
+    ("dennis (invalid)", "dennis", &[("SKU-MOUSE", 0, 2_499)]),
+];
 
 struct Placed {
     label: &'static str,
+    /// The customer's `Authorization` header value, if the API takes tokens.
+    bearer: Option<String>,
     order_id: String,
     sent_at: DateTime<Utc>,
     api_ms: f64,
+}
+
+impl Placed {
+    /// The customer's own headers: they read and cancel their order with their token.
+    fn authorization(&self) -> Vec<(&str, &str)> {
+        self.bearer
+            .iter()
+            .map(|bearer| ("authorization", bearer.as_str()))
+            .collect()
+    }
 }
 
 /// Runs the demo, printing as it goes, and shuts everything down.
@@ -142,9 +166,10 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
 
     let mut placed = Vec::new();
     println!("POST /orders");
-    for (label, body) in sample_orders() {
+    for &(label, customer, lines) in SAMPLE_ORDERS {
+        let (bearer, body) = order_request(runtime, customer, lines).await?;
         let sent_at = Utc::now();
-        let answer = post_order(&runtime.api_url(), &body).await?;
+        let answer = post_order(&runtime.api_url(), bearer.as_deref(), &body).await?;
         let api_ms = answer.elapsed.as_secs_f64() * 1000.0;
         let reply = answer.json();
         println!(
@@ -155,6 +180,7 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
             if let Some(order_id) = reply["orderId"].as_str() {
                 placed.push(Placed {
                     label,
+                    bearer,
                     order_id: order_id.to_owned(),
                     sent_at,
                     api_ms,
@@ -163,9 +189,11 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
         }
     }
 
+    identity_checks(runtime, &placed).await?;
+
     for order in placed.iter().filter(|o| o.label.contains("cancels")) {
         let url = format!("{}/orders/{}/cancel", runtime.api_url(), order.order_id);
-        let answer = send("POST", &url, &[], Vec::new()).await?;
+        let answer = send("POST", &url, &order.authorization(), Vec::new()).await?;
         println!(
             "\nPOST /orders/{}/cancel ({}) -> {} {}",
             order.order_id,
@@ -193,7 +221,9 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
     for (order, report) in placed.iter().zip(&reports) {
         slowest_api = slowest_api.max(order.api_ms);
         let url = format!("{}/orders/{}", runtime.api_url(), order.order_id);
-        let view = send("GET", &url, &[], Vec::new()).await?.json();
+        let view = send("GET", &url, &order.authorization(), Vec::new())
+            .await?
+            .json();
         println!(
             "\norder {} ({}): {}{}",
             order.order_id,
@@ -248,6 +278,34 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
     if settled < placed.len() {
         return Err("some orders did not settle".into());
     }
+    Ok(())
+}
+
+/// Shows the API refusing what a customer may not do: ordering without a token, and reading
+/// another customer's order (the same 404 as an unknown id). Nothing to show without tokens.
+async fn identity_checks(runtime: &LocalRuntime, placed: &[Placed]) -> Result<(), BoxError> {
+    let (Some(first), Some(second)) = (placed.first(), placed.get(1)) else {
+        return Ok(());
+    };
+    if second.bearer.is_none() {
+        return Ok(());
+    }
+    let body = order_body(&[("SKU-MOUSE", 1, 2_499)]);
+    let anonymous = post_order(&runtime.api_url(), None, &body).await?;
+    println!(
+        "\nPOST /orders without a token -> {} {}",
+        anonymous.status,
+        anonymous.json()
+    );
+    let url = format!("{}/orders/{}", runtime.api_url(), first.order_id);
+    let foreign = send("GET", &url, &second.authorization(), Vec::new()).await?;
+    println!(
+        "GET {}'s order as {} -> {} {}",
+        first.label,
+        second.label,
+        foreign.status,
+        foreign.json()
+    );
     Ok(())
 }
 

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use local_runtime::customers::CustomerPool;
 use local_runtime::provision::{locate, Deployment};
 use local_runtime::runtime::{LocalRuntime, RuntimeOptions};
 use local_runtime::sdk::{sdk_config, Endpoints};
@@ -31,6 +32,17 @@ enum Command {
     Setup,
     /// Check the end state of every order against the system's promises.
     Audit(Target),
+    /// Print an ID token of a customer of the system's user pool, for `Authorization: Bearer`.
+    /// A new customer is signed up with a random password, which is printed on stderr once.
+    Token {
+        /// The customer's e-mail address (their user name).
+        email: String,
+        /// The password of an existing customer.
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Inspect and operate a consumer's dead-letter queue.
     Dlq {
         #[command(subcommand)]
@@ -95,6 +107,11 @@ async fn main() -> ExitCode {
             .map(|python| println!("emulator installed: {}", python.display()))
             .map_err(Into::into),
         Command::Audit(target) => audit(&target).await,
+        Command::Token {
+            email,
+            password,
+            target,
+        } => token(&email, password, &target).await,
         Command::Dlq { action } => dlq(action).await,
     };
     match result {
@@ -120,25 +137,31 @@ async fn up(port: u16) -> Result<(), BoxError> {
             .as_ref()
             .map_or("AWS".to_owned(), ToString::to_string)
     );
-    println!(
-        "try: curl -s -XPOST {}/orders -H 'content-type: application/json' -d '{}'",
-        runtime.api_url(),
-        orderflow::demo::order_body("ada", &[("SKU-MOUSE", 1, 2499)])
-    );
-    println!(
-        "then:   curl -s {0}/orders/<orderId>   and   curl -s -XPOST {0}/orders/<orderId>/cancel",
-        runtime.api_url()
-    );
-    // The operator commands find the emulator as any AWS SDK would: by these variables.
     let variables: Vec<String> = endpoints
         .iter()
         .flat_map(Endpoints::environment)
         .map(|(name, value)| format!("{name}={value} "))
         .collect();
+    let variables = variables.concat();
+    let (bearer, body) =
+        orderflow::demo::order_request(&runtime, "ada", &[("SKU-MOUSE", 1, 2499)]).await?;
+    let auth = match bearer {
+        Some(_) => {
+            println!("a customer's token: TOKEN=$({variables}cargo run -q -- token ada@example.com --prefix {prefix})");
+            " -H \"authorization: Bearer $TOKEN\"".to_owned()
+        }
+        None => String::new(),
+    };
     println!(
-        "operate: {}cargo run -- audit --prefix {prefix}",
-        variables.concat()
+        "try: curl -s -XPOST {}/orders{auth} -H 'content-type: application/json' -d '{body}'",
+        runtime.api_url(),
     );
+    println!(
+        "then:   curl -s{auth} {0}/orders/<orderId>   and   curl -s -XPOST{auth} {0}/orders/<orderId>/cancel",
+        runtime.api_url()
+    );
+    // The operator commands find the emulator as any AWS SDK would: by these variables.
+    println!("operate: {variables}cargo run -- audit --prefix {prefix}");
     println!("Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
     runtime.shutdown().await;
@@ -155,6 +178,26 @@ async fn operated(
     let topology = Topology::load(&template, &Default::default())?;
     let deployment = locate(&topology, &sdk, &target.prefix).await?;
     Ok((sdk, topology, deployment))
+}
+
+async fn token(email: &str, password: Option<String>, target: &Target) -> Result<(), BoxError> {
+    let (sdk, _, deployment) = operated(target).await?;
+    let customers = CustomerPool::of(&sdk, &deployment).ok_or(
+        "no customer user pool found: the stack takes tokens from another issuer, or none (ApiAuthorization), or the --prefix is not its NamePrefix",
+    )?;
+    let password = match password {
+        Some(password) => password,
+        None => {
+            let password = local_runtime::customers::new_password();
+            if !customers.sign_up(email, &password).await? {
+                return Err(format!("{email} is a customer already: give their --password").into());
+            }
+            eprintln!("signed up {email} with password {password}");
+            password
+        }
+    };
+    println!("{}", customers.sign_in(email, &password).await?);
+    Ok(())
 }
 
 async fn audit(target: &Target) -> Result<(), BoxError> {

@@ -535,14 +535,27 @@ fn every_publisher_may_publish_to_the_topic_and_knows_it() {
 }
 
 #[test]
-fn the_api_is_throttled_and_its_authorization_follows_a_parameter() {
+fn the_api_is_throttled_and_its_authorization_and_identity_follow_a_parameter() {
     let template = template();
     let stage = &template["Resources"]["OrdersApiStage"]["Properties"];
     assert!(!stage["DefaultRouteSettings"]["ThrottlingRateLimit"].is_null());
     assert!(!stage["DefaultRouteSettings"]["ThrottlingBurstLimit"].is_null());
     assert!(!stage["AccessLogSettings"]["DestinationArn"].is_null());
-    let allowed = &template["Parameters"]["ApiAuthorization"]["AllowedValues"];
-    assert_eq!(*allowed, json!(["NONE", "AWS_IAM", "JWT"]));
+    let authorization = &template["Parameters"]["ApiAuthorization"];
+    assert_eq!(
+        authorization["AllowedValues"],
+        json!(["JWT", "AWS_IAM", "NONE"])
+    );
+    assert_eq!(
+        authorization["Default"], "JWT",
+        "customers sign in unless told otherwise"
+    );
+    // The order API takes the customer from the token exactly when the routes check one.
+    let environment = &template["Resources"]["OrderApiFunction"]["Properties"]["Environment"];
+    assert_eq!(
+        environment["Variables"]["CUSTOMER_IDENTITY"],
+        json!({"Fn::If": ["UseJwtAuthorizer", "token", "body"]})
+    );
     for (id, route) in of_type(&template, "AWS::ApiGatewayV2::Route") {
         assert!(
             route["Properties"]["AuthorizationType"]["Fn::If"].is_array(),
@@ -677,25 +690,65 @@ fn every_dead_letter_queue_outlives_its_source_and_takes_only_its_failures() {
 }
 
 #[test]
-fn a_jwt_authorizer_needs_an_issuer_and_an_audience() {
+fn customers_come_from_the_stacks_user_pool_or_an_external_issuer_with_its_audience() {
     let template = template();
-    let asserts: Vec<Value> = template["Rules"]
+    // The JWT authorizer trusts the stack's own user pool unless an issuer is given.
+    assert_eq!(
+        template["Conditions"]["CreatesUserPool"],
+        json!({"Fn::And": [{"Condition": "UseJwtAuthorizer"}, {"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]}]})
+    );
+    let jwt = &template["Resources"]["OrdersJwtAuthorizer"]["Properties"]["JwtConfiguration"];
+    assert_eq!(jwt["Issuer"]["Fn::If"][0], "CreatesUserPool");
+    assert_eq!(jwt["Issuer"]["Fn::If"][2], json!({"Ref": "JwtIssuer"}));
+    assert_eq!(
+        jwt["Audience"]["Fn::If"],
+        json!(["CreatesUserPool", [{"Ref": "CustomerUserPoolClient"}], {"Ref": "JwtAudience"}])
+    );
+    for id in ["CustomerUserPool", "CustomerUserPoolClient"] {
+        assert_eq!(
+            template["Resources"][id]["Condition"], "CreatesUserPool",
+            "{id}"
+        );
+    }
+    // An external issuer needs its audience, and JWT authorization; the pool's client is the
+    // only audience of the stack's own tokens.
+    let rules: Vec<(Value, String)> = template["Rules"]
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(_, rule)| {
-            rule["RuleCondition"] == json!({"Fn::Equals": [{"Ref": "ApiAuthorization"}, "JWT"]})
+        .map(|(_, rule)| {
+            let asserts: Vec<Value> = list(&rule["Assertions"])
+                .iter()
+                .map(|a| a["Assert"].clone())
+                .collect();
+            (
+                rule["RuleCondition"].clone(),
+                serde_json::to_string(&asserts).unwrap_or_default(),
+            )
         })
-        .flat_map(|(_, rule)| list(&rule["Assertions"]))
-        .map(|assertion| assertion["Assert"].clone())
         .collect();
-    let text = serde_json::to_string(&asserts).unwrap_or_default();
-    for parameter in ["JwtIssuer", "JwtAudience"] {
-        assert!(
-            text.contains(&format!("{{\"Ref\":\"{parameter}\"}}")),
-            "no rule asserts {parameter} with ApiAuthorization=JWT"
-        );
-    }
+    let external = json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]}]});
+    let asserted = |condition: &Value, parameter: &str| {
+        rules.iter().any(|(c, asserts)| {
+            c == condition && asserts.contains(&format!("{{\"Ref\":\"{parameter}\"}}"))
+        })
+    };
+    assert!(
+        asserted(&external, "JwtAudience"),
+        "no rule asserts JwtAudience for an external issuer"
+    );
+    assert!(
+        asserted(&external, "ApiAuthorization"),
+        "no rule ties JwtIssuer to JWT authorization"
+    );
+    let own = json!({"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]});
+    assert!(
+        asserted(&own, "JwtAudience"),
+        "no rule refuses an audience for the stack's own pool"
+    );
+    assert!(template["Parameters"]["JwtIssuer"]["AllowedPattern"]
+        .as_str()
+        .is_some_and(|p| p.contains("https://")));
 }
 
 /// The IAM catalogue cfn-lint ships (pinned in infra/requirements.txt): every action as

@@ -1,10 +1,13 @@
 //! The system under measurement: the local runtime on the emulator, the order API as deployed
 //! (publishing to SNS) and the synchronous chain built from the same handlers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+};
 use futures::StreamExt;
 use inventory::DynamoInventory;
 use lambda_kit::effect::MemoryEffectStore;
@@ -220,6 +223,19 @@ fn inventory(runtime: &LocalRuntime) -> DynamoInventory {
     )
 }
 
+/// The authorizer context API Gateway hands the function for the benchmark's customer once the
+/// JWT authorizer has verified their token (verification is API Gateway's, not the function's).
+fn customer() -> ApiGatewayRequestAuthorizer {
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = HashMap::from([
+        ("sub".to_owned(), "bench-customer".to_owned()),
+        ("email".to_owned(), "bench@example.com".to_owned()),
+    ]);
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    authorizer
+}
+
 /// POSTs one order to `endpoint` (the deployed API or the chain), with an `Idempotency-Key`
 /// when one is given; the status.
 async fn post(endpoint: &dyn HttpFunction, body: String, key: Option<String>) -> u16 {
@@ -232,7 +248,11 @@ async fn post(endpoint: &dyn HttpFunction, body: String, key: Option<String>) ->
     }
     match request.body(body.into_bytes()) {
         Ok(request) => {
-            let request = local_runtime::gateway::request_for(order_api::PLACE_ORDER, request);
+            let request = local_runtime::gateway::authorized_request_for(
+                order_api::PLACE_ORDER,
+                request,
+                Some(customer()),
+            );
             endpoint.handle(request).await.status().as_u16()
         }
         Err(_) => 0,

@@ -53,6 +53,8 @@ echo
 export AWS_ENDPOINT_URL=http://127.0.0.1:4566
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$moto_port"
+# Cognito (the customers' user pool and its tokens) is not in LocalStack's community edition.
+export AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="http://127.0.0.1:$moto_port"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 if [ $# -eq 0 ]; then
     set -- --test e2e

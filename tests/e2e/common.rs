@@ -131,12 +131,26 @@ pub async fn depth(runtime: &LocalRuntime, queue: &str) -> u64 {
         .expect("queue attributes")
 }
 
-/// A valid order body: two keyboards and a mouse.
+/// A valid order body: two keyboards and a mouse. It names no customer: the token does.
 pub fn order() -> serde_json::Value {
-    orderflow::demo::order_body(
-        "e2e",
-        &[("SKU-KEYBOARD", 2, 4_999), ("SKU-MOUSE", 1, 1_999)],
-    )
+    orderflow::demo::order_body(&[("SKU-KEYBOARD", 2, 4_999), ("SKU-MOUSE", 1, 1_999)])
+}
+
+/// The customer the tests order as.
+pub const CUSTOMER: &str = "e2e@example.com";
+
+/// `Bearer <ID token>` of `customer`, signed in to the runtime's user pool.
+pub async fn bearer_of(runtime: &LocalRuntime, customer: &str) -> String {
+    runtime
+        .bearer(customer)
+        .await
+        .expect("the customer signs in")
+        .expect("the API takes tokens")
+}
+
+/// `Bearer <ID token>` of [`CUSTOMER`].
+pub async fn bearer(runtime: &LocalRuntime) -> String {
+    bearer_of(runtime, CUSTOMER).await
 }
 
 /// Deletes the order events topic, so every publish fails.

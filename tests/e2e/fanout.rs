@@ -14,7 +14,7 @@ use orders::Status;
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn place(runtime: &LocalRuntime) -> String {
-    let answer = post_order(&runtime.api_url(), &order())
+    let answer = post_order(&runtime.api_url(), &bearer(runtime).await, &order())
         .await
         .expect("POST /orders");
     assert_eq!(answer.status, 202, "{:?}", answer.json());
@@ -241,7 +241,27 @@ async fn a_record_that_keeps_failing_ends_in_the_dlq_while_its_batch_succeeds() 
 async fn every_bad_request_gets_its_code_and_nothing_is_published() {
     let runtime = start(options()).await;
     let url = format!("{}/orders", runtime.api_url());
-    let json = [("content-type", "application/json")];
+    let bearer = bearer(&runtime).await;
+    let json = [
+        ("content-type", "application/json"),
+        ("authorization", bearer.as_str()),
+    ];
+
+    // API Gateway's JWT authorizer: no token, or one that is not the issuer's, never reaches
+    // the function.
+    for authorization in [
+        None,
+        Some("Bearer not-a-token"),
+        Some(&bearer[..bearer.len() - 4]),
+    ] {
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend(authorization.map(|value| ("authorization", value)));
+        let refused = send("POST", &url, &headers, order().to_string())
+            .await
+            .unwrap();
+        assert_eq!(refused.status, 401, "{authorization:?}");
+        assert_eq!(refused.json()["message"], "Unauthorized");
+    }
 
     let malformed = send("POST", &url, &json, "{\"customerId\": ")
         .await
@@ -254,7 +274,7 @@ async fn every_bad_request_gets_its_code_and_nothing_is_published() {
     let text = send(
         "POST",
         &url,
-        &[("content-type", "text/plain")],
+        &[("content-type", "text/plain"), ("authorization", &bearer)],
         order().to_string(),
     )
     .await
@@ -262,7 +282,7 @@ async fn every_bad_request_gets_its_code_and_nothing_is_published() {
     assert_eq!(text.status, 415);
 
     let mut huge = order();
-    huge["customerId"] = "x".repeat(70 * 1024).into();
+    huge["currency"] = "x".repeat(70 * 1024).into();
     let too_large = send("POST", &url, &json, huge.to_string()).await.unwrap();
     assert_eq!(too_large.status, 413);
 
@@ -275,7 +295,10 @@ async fn every_bad_request_gets_its_code_and_nothing_is_published() {
         ("items", |b| {
             b["items"] = serde_json::Value::Array(vec![b["items"][0].clone(); 101])
         }),
-        ("customerEmail", |b| b["customerEmail"] = "nobody".into()),
+        // The customer is the token's: a body naming one is refused.
+        ("customerEmail", |b| {
+            b["customerEmail"] = "eve@example.com".into()
+        }),
         ("currency", |b| b["currency"] = "ZZZ".into()),
         ("items[1].unitPriceMinor", |b| {
             b["items"][1]["unitPriceMinor"] = (-5).into()
@@ -284,7 +307,9 @@ async fn every_bad_request_gets_its_code_and_nothing_is_published() {
     for (field, mutate) in invalid {
         let mut body = order();
         mutate(&mut body);
-        let answer = post_order(&runtime.api_url(), &body).await.unwrap();
+        let answer = post_order(&runtime.api_url(), &bearer, &body)
+            .await
+            .unwrap();
         assert_eq!(answer.status, 422, "{field}: {:?}", answer.json());
         assert_eq!(answer.header("content-type"), Some("application/json"));
         let named = answer.json()["details"]
@@ -308,7 +333,9 @@ async fn every_bad_request_gets_its_code_and_nothing_is_published() {
 async fn a_publish_failure_answers_503_and_accepts_nothing() {
     let runtime = start(options()).await;
     delete_topic(&runtime).await;
-    let answer = post_order(&runtime.api_url(), &order()).await.unwrap();
+    let answer = post_order(&runtime.api_url(), &bearer(&runtime).await, &order())
+        .await
+        .unwrap();
     assert_eq!(answer.status, 503, "{:?}", answer.json());
     assert_eq!(answer.header("retry-after"), Some("1"));
     assert_eq!(answer.json()["error"], "publish_failed");

@@ -11,12 +11,14 @@ use local_runtime::runtime::LocalRuntime;
 use orderflow::report::{count_items, order_report};
 
 async fn post_with_key(runtime: &LocalRuntime, key: &str, body: &serde_json::Value) -> Answer {
+    let bearer = bearer(runtime).await;
     send(
         "POST",
         &format!("{}/orders", runtime.api_url()),
         &[
             ("content-type", "application/json"),
             ("idempotency-key", key),
+            ("authorization", &bearer),
         ],
         body.to_string(),
     )
@@ -67,7 +69,11 @@ async fn a_request_in_flight_answers_409_and_a_malformed_key_400() {
         runtime.deployment().reference("IdempotencyTable"),
         order_api::SERVICE,
     );
-    let key = order_api::request_key("in-flight-1", &order());
+    // The key as the API scopes it: within the signed-in customer's (their token's subject).
+    bearer(&runtime).await;
+    let customers = runtime.customers().expect("the template's user pool");
+    let subject = customers.subject(CUSTOMER).await.unwrap();
+    let key = order_api::request_key(Some(&subject), "in-flight-1", &order());
     let lease = SystemTime::now() + Duration::from_secs(30);
     assert_eq!(store.claim(&key, lease).await.unwrap(), Claim::Acquired);
 

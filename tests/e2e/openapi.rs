@@ -20,7 +20,18 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
 ) -> SendResult {
-    let answer = client::send(method, url, headers, body).await?;
+    checked(method, url, client::send(method, url, headers, body).await?)
+}
+
+/// `POST {api}/orders` with a JSON body as the customer of `authorization` (`Bearer ...`), as
+/// the local client sends it, checked like [`send`].
+pub async fn post_order(api: &str, authorization: &str, body: &Value) -> SendResult {
+    let answer = client::post_order(api, Some(authorization), body).await?;
+    checked("POST", &format!("{api}/orders"), answer)
+}
+
+/// The answer, when it is on the contract; the test fails naming the problem otherwise.
+fn checked(method: &str, url: &str, answer: Answer) -> SendResult {
     if let Err(problem) = contract().check(method, url, &answer) {
         panic!(
             "{method} {url} answered {} off the contract in events/openapi.yaml: {problem}\nbody: {}",
@@ -29,17 +40,6 @@ pub async fn send(
         );
     }
     Ok(answer)
-}
-
-/// `POST {api}/orders` with a JSON body, checked like [`send`].
-pub async fn post_order(api: &str, body: &Value) -> SendResult {
-    send(
-        "POST",
-        &format!("{api}/orders"),
-        &[("content-type", "application/json")],
-        body.to_string(),
-    )
-    .await
 }
 
 /// Where the documents say they live; the retriever maps these URIs to the files in `events/`.

@@ -14,7 +14,12 @@ use orderflow::report::order_report;
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn place(runtime: &LocalRuntime, body: &serde_json::Value) -> String {
-    let answer = post_order(&runtime.api_url(), body)
+    place_as(runtime, CUSTOMER, body).await
+}
+
+async fn place_as(runtime: &LocalRuntime, customer: &str, body: &serde_json::Value) -> String {
+    let bearer = bearer_of(runtime, customer).await;
+    let answer = post_order(&runtime.api_url(), &bearer, body)
         .await
         .expect("POST /orders");
     assert_eq!(answer.status, 202, "{:?}", answer.json());
@@ -25,13 +30,26 @@ async fn place(runtime: &LocalRuntime, body: &serde_json::Value) -> String {
 }
 
 async fn get(runtime: &LocalRuntime, order_id: &str) -> Answer {
+    get_as(runtime, CUSTOMER, order_id).await
+}
+
+async fn get_as(runtime: &LocalRuntime, customer: &str, order_id: &str) -> Answer {
     let url = format!("{}/orders/{order_id}", runtime.api_url());
-    send("GET", &url, &[], Vec::new()).await.expect("GET")
+    let bearer = bearer_of(runtime, customer).await;
+    send("GET", &url, &[("authorization", &bearer)], Vec::new())
+        .await
+        .expect("GET")
 }
 
 async fn cancel(runtime: &LocalRuntime, order_id: &str, key: &str) -> Answer {
+    cancel_as(runtime, CUSTOMER, order_id, key).await
+}
+
+async fn cancel_as(runtime: &LocalRuntime, customer: &str, order_id: &str, key: &str) -> Answer {
     let url = format!("{}/orders/{order_id}/cancel", runtime.api_url());
-    send("POST", &url, &[("idempotency-key", key)], Vec::new())
+    let bearer = bearer_of(runtime, customer).await;
+    let headers = [("idempotency-key", key), ("authorization", &bearer)];
+    send("POST", &url, &headers, Vec::new())
         .await
         .expect("POST cancel")
 }
@@ -53,7 +71,7 @@ async fn a_sold_out_order_is_cancelled_and_nothing_is_kept_for_it() {
         .unwrap();
     let sold_out = place(
         &runtime,
-        &orderflow::demo::order_body("ken", &[("SKU-WEBCAM", 1, 5_900), ("SKU-MOUSE", 1, 1_999)]),
+        &orderflow::demo::order_body(&[("SKU-WEBCAM", 1, 5_900), ("SKU-MOUSE", 1, 1_999)]),
     )
     .await;
     let fine = place(&runtime, &order()).await;
@@ -141,5 +159,37 @@ async fn an_accepted_order_is_visible_from_the_moment_of_its_202() {
         assert_eq!(view.status, 200, "{order_id}: {:?}", view.json());
         assert_eq!(view.json()["orderId"], order_id.as_str());
     }
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_customer_reads_and_cancels_only_their_own_orders() {
+    let runtime = start(options()).await;
+    let ada = "ada@example.com";
+    let eve = "eve@example.com";
+    let order_id = place_as(&runtime, ada, &order()).await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+
+    // Eve gets for ada's order exactly what she gets for an order that does not exist.
+    let theirs = get_as(&runtime, eve, &order_id).await;
+    let nobodys = get_as(&runtime, eve, &unknown).await;
+    assert_eq!((theirs.status, nobodys.status), (404, 404));
+    assert_eq!(theirs.json()["error"], nobodys.json()["error"]);
+    let refused = cancel_as(&runtime, eve, &order_id, "eve-cancels").await;
+    assert_eq!(refused.status, 404, "{:?}", refused.json());
+
+    // Ada sees her order, placed under her token's subject and e-mail, and it was not cancelled.
+    let view = get_as(&runtime, ada, &order_id).await;
+    assert_eq!(view.status, 200);
+    assert_ne!(view.json()["status"], "CANCELLED");
+    let report = order_report(runtime.sdk(), runtime.deployment(), &order_id)
+        .await
+        .unwrap();
+    let placed = report
+        .order
+        .and_then(|order| order.placed)
+        .expect("recorded");
+    assert_eq!(placed.customer_email, ada);
+    assert!(!placed.customer_id.is_empty() && placed.customer_id != ada);
     runtime.shutdown().await;
 }

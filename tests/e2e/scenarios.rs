@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::openapi::send;
+use crate::openapi::{post_order, send};
 use aws_sdk_sns::types::MessageAttributeValue;
 use futures::StreamExt;
 use local_runtime::faults::FaultRates;
@@ -78,14 +78,17 @@ fn initial_stock() -> BTreeMap<String, u64> {
 /// each request's latency (first attempt).
 async fn place_orders(runtime: &LocalRuntime, n: usize) -> (BTreeSet<String>, Vec<Duration>) {
     let url = format!("{}/orders", runtime.api_url());
+    let bearer = bearer(runtime).await;
     let results: Vec<(String, Duration)> = futures::stream::iter(0..n)
         .map(|i| {
             let url = url.clone();
+            let bearer = bearer.clone();
             async move {
                 let key = format!("scenario-{}-{i}", uuid::Uuid::now_v7());
                 let headers = [
                     ("content-type", "application/json"),
                     ("idempotency-key", key.as_str()),
+                    ("authorization", bearer.as_str()),
                 ];
                 let mut first_latency = None;
                 let mut last = None;
@@ -716,20 +719,15 @@ async fn a_customer_cancelling_while_the_order_is_confirmed_ends_consistent() {
     let n = 40;
     let runtime = start_stocked(options()).await;
     let api = runtime.api_url();
+    let bearer = bearer(&runtime).await;
     // Each order is cancelled a little after its 202, from at once to later than its
     // confirmation usually takes, so the request meets every stage of the saga.
     let outcomes: Vec<(String, u16)> = futures::stream::iter(0..n)
         .map(|i| {
             let api = api.clone();
+            let bearer = bearer.clone();
             async move {
-                let answer = send(
-                    "POST",
-                    &format!("{api}/orders"),
-                    &[("content-type", "application/json")],
-                    order().to_string(),
-                )
-                .await
-                .unwrap();
+                let answer = post_order(&api, &bearer, &order()).await.unwrap();
                 assert_eq!(answer.status, 202);
                 let order_id = answer.json()["orderId"].as_str().unwrap().to_owned();
                 tokio::time::sleep(Duration::from_millis(50 * (i % 20) as u64)).await;
@@ -738,7 +736,10 @@ async fn a_customer_cancelling_while_the_order_is_confirmed_ends_consistent() {
                 let cancel = send(
                     "POST",
                     &url,
-                    &[("idempotency-key", key.as_str())],
+                    &[
+                        ("idempotency-key", key.as_str()),
+                        ("authorization", &bearer),
+                    ],
                     Vec::new(),
                 )
                 .await
@@ -754,7 +755,10 @@ async fn a_customer_cancelling_while_the_order_is_confirmed_ends_consistent() {
     let mut by_answer: BTreeMap<(u16, String), usize> = BTreeMap::new();
     for (order_id, status) in &outcomes {
         let url = format!("{api}/orders/{order_id}");
-        let view = send("GET", &url, &[], Vec::new()).await.unwrap().json();
+        let view = send("GET", &url, &[("authorization", &bearer)], Vec::new())
+            .await
+            .unwrap()
+            .json();
         let final_status = view["status"].as_str().unwrap_or_default().to_owned();
         match status {
             // Refused: it had shipped, and stays so.

@@ -52,16 +52,14 @@ pub async fn send(
     })
 }
 
-/// `POST {api}/orders` with a JSON body.
+/// `POST {api}/orders` with a JSON body, as the customer whose `Authorization` header value
+/// (`Bearer <token>`) is given.
 pub async fn post_order(
     api: &str,
+    authorization: Option<&str>,
     body: &serde_json::Value,
 ) -> Result<Answer, Box<dyn std::error::Error + Send + Sync>> {
-    send(
-        "POST",
-        &format!("{api}/orders"),
-        &[("content-type", "application/json")],
-        body.to_string(),
-    )
-    .await
+    let mut headers = vec![("content-type", "application/json")];
+    headers.extend(authorization.map(|value| ("authorization", value)));
+    send("POST", &format!("{api}/orders"), &headers, body.to_string()).await
 }

@@ -274,13 +274,29 @@ fn event(
 /// Gateway event turned into a request by `lambda_http`, as on Lambda. For callers that invoke
 /// an HTTP function directly (tests, benchmarks).
 pub fn request_for(route_key: &str, request: http::Request<Vec<u8>>) -> lambda_http::Request {
+    authorized_request_for(route_key, request, None)
+}
+
+/// [`request_for`], with the context an authorizer handed on (a JWT's claims).
+pub fn authorized_request_for(
+    route_key: &str,
+    request: http::Request<Vec<u8>>,
+    authorizer: Option<ApiGatewayRequestAuthorizer>,
+) -> lambda_http::Request {
     let (parts, body) = request.into_parts();
     let body = Bytes::from(body);
     let template = route_key
         .split_once(' ')
         .map_or(route_key, |(_, path)| path);
     let parameters = path_parameters(&segments(template), parts.uri.path()).unwrap_or_default();
-    let event = event(route_key, "000000000000", &parts, &body, parameters, None);
+    let event = event(
+        route_key,
+        "000000000000",
+        &parts,
+        &body,
+        parameters,
+        authorizer,
+    );
     lambda_http::Request::from(LambdaRequest::ApiGatewayV2(event))
 }
 

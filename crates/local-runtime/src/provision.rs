@@ -1,6 +1,7 @@
 //! Creates the template's resources on an AWS endpoint (the emulator) with the real SDK
 //! clients: tables, topics, queues with their redrive policies, subscriptions with raw delivery
-//! and filter policies, queue policies, and the SES identities the functions send from.
+//! and filter policies, queue policies, the customers' user pool (see [`crate::customers`]), and
+//! the SES identities the functions send from.
 
 use std::collections::BTreeMap;
 
@@ -102,6 +103,8 @@ pub async fn provision(
             .resources
             .insert(table.logical_id.clone(), physical);
     }
+
+    crate::customers::create(topology, sdk, &options.prefix, &mut resolver).await?;
 
     let sns = aws_sdk_sns::Client::new(sdk);
     for topic in &topology.topics {
@@ -380,6 +383,7 @@ pub async fn locate(
             .resources
             .insert(queue.logical_id.clone(), physical);
     }
+    crate::customers::locate(topology, sdk, prefix, &mut resolver).await?;
     Ok(Deployment {
         resolver,
         topology: topology.clone(),

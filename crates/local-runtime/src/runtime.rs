@@ -14,14 +14,16 @@ use lambda_kit::consumer::FunctionEnv;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::customers::CustomerPool;
 use crate::emulator::{Emulator, EmulatorError};
 use crate::event_source::{EventSourceMapping, SourceStats, Stats};
 use crate::faults::{Acknowledgements, FaultProxy, FaultRates, LostAnswers};
 use crate::functions::{Built, Function, FunctionError, Registry};
-use crate::gateway::{Gateway, Route};
+use crate::gateway::{Authorizer, Gateway, Route};
+use crate::jwt::JwtAuthorizer;
 use crate::provision::{provision, Deployment, ProvisionError, ProvisionOptions};
 use crate::sdk::{sdk_config, Endpoints};
-use crate::template::{FunctionSpec, RouteAuthorization, TemplateError, Topology};
+use crate::template::{FunctionSpec, RouteAuthorization, RouteSpec, TemplateError, Topology};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -40,8 +42,10 @@ pub enum RuntimeError {
     UnknownFunction(String),
     #[error("serving the HTTP API: {0}")]
     Http(std::io::Error),
-    #[error("route {0} needs an authorizer the local gateway cannot play yet (ApiAuthorization=NONE runs locally)")]
+    #[error("route {0} is IAM-authorized, which the local gateway does not play (ApiAuthorization=JWT or NONE run locally)")]
     UnsupportedAuthorization(String),
+    #[error("the JWT authorizer of route {route}: {problem}")]
+    Authorizer { route: String, problem: String },
 }
 
 /// How to run.
@@ -94,6 +98,8 @@ pub struct LocalRuntime {
     sdk: SdkConfig,
     /// Where the resources live; `None` on AWS itself.
     endpoints: Option<Endpoints>,
+    /// The template's user pool, when it creates one.
+    customers: Option<Arc<CustomerPool>>,
     topology: Topology,
     deployment: Deployment,
     registry: Registry,
@@ -162,6 +168,10 @@ impl LocalRuntime {
         let mut routes = Vec::new();
         let mut built = BTreeMap::new();
         let mut environments = BTreeMap::new();
+        let mut authorizers = Authorizers {
+            endpoints: endpoints.clone(),
+            built: BTreeMap::new(),
+        };
         for spec in &topology.functions {
             let env = function_env(spec, &deployment, &options)?;
             let function = registry
@@ -174,12 +184,21 @@ impl LocalRuntime {
             match &function.function {
                 Function::Http(handler) => {
                     for route in &spec.http_routes {
-                        if route.authorization != RouteAuthorization::None {
+                        let plain = Route::new(&route.method, &route.path, handler.clone());
+                        routes.push(match &route.authorization {
+                            RouteAuthorization::None => plain,
+                            RouteAuthorization::Jwt { issuer, audience } => {
+                                let authorizer = authorizers
+                                    .for_route(route, issuer, audience, &deployment)
+                                    .await?;
+                                plain.with_authorizer(authorizer)
+                            }
                             // Letting the requests through unchecked would hide what the
                             // deployed API refuses.
-                            return Err(RuntimeError::UnsupportedAuthorization(route.key()));
-                        }
-                        routes.push(Route::new(&route.method, &route.path, handler.clone()));
+                            RouteAuthorization::Iam => {
+                                return Err(RuntimeError::UnsupportedAuthorization(route.key()))
+                            }
+                        });
                     }
                 }
                 Function::Queue(consumer) => {
@@ -219,6 +238,7 @@ impl LocalRuntime {
             .await
             .map_err(RuntimeError::Http)?;
         let api_address = listener.local_addr().map_err(RuntimeError::Http)?;
+        let customers = CustomerPool::of(&sdk, &deployment).map(Arc::new);
         let gateway = Arc::new(Gateway::new(routes, &deployment.resolver.account_id));
         tasks.push(crate::http::serve(
             listener,
@@ -232,6 +252,7 @@ impl LocalRuntime {
         Ok(Self {
             sdk,
             endpoints,
+            customers,
             topology,
             deployment,
             registry,
@@ -287,6 +308,24 @@ impl LocalRuntime {
 
     pub fn deployment(&self) -> &Deployment {
         &self.deployment
+    }
+
+    /// The customers' user pool (`None` when the template creates none): ID tokens for the
+    /// API's JWT authorizer.
+    pub fn customers(&self) -> Option<&CustomerPool> {
+        self.customers.as_deref()
+    }
+
+    /// `Bearer <ID token>` of the customer `email`, for the `Authorization` header; `None` when
+    /// the API takes no tokens (ApiAuthorization=NONE).
+    pub async fn bearer(
+        &self,
+        email: &str,
+    ) -> Result<Option<String>, Box<dyn std::error::Error + Send + Sync>> {
+        match &self.customers {
+            Some(customers) => Ok(Some(format!("Bearer {}", customers.token(email).await?))),
+            None => Ok(None),
+        }
     }
 
     /// Where the resources live (`None` on AWS itself).
@@ -351,4 +390,47 @@ fn function_env(
     }
     vars.insert("AWS_LAMBDA_FUNCTION_NAME".into(), spec.logical_id.clone());
     Ok(FunctionEnv::from_map(vars))
+}
+
+/// The JWT authorizers of the routes, one per issuer and audience (as API Gateway has one
+/// `AWS::ApiGatewayV2::Authorizer` for several routes), with the issuer's keys fetched once.
+struct Authorizers {
+    endpoints: Option<Endpoints>,
+    built: BTreeMap<(String, Vec<String>), Arc<JwtAuthorizer>>,
+}
+
+impl Authorizers {
+    async fn for_route(
+        &mut self,
+        route: &RouteSpec,
+        issuer: &serde_json::Value,
+        audience: &serde_json::Value,
+        deployment: &Deployment,
+    ) -> Result<Arc<dyn Authorizer>, RuntimeError> {
+        let problem = |problem: String| RuntimeError::Authorizer {
+            route: route.key(),
+            problem,
+        };
+        let resolver = &deployment.resolver;
+        let issuer = resolver.string(issuer)?;
+        // A `CommaDelimitedList` parameter resolves to its text; a list to its items.
+        let audiences: Vec<String> = match resolver.resolve(audience)? {
+            serde_json::Value::String(list) => list.split(',').map(str::to_owned).collect(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect(),
+            other => return Err(problem(format!("audience {other} is not a list"))),
+        };
+        let key = (issuer, audiences);
+        if let Some(built) = self.built.get(&key) {
+            return Ok(built.clone());
+        }
+        let authorizer = JwtAuthorizer::discover(&key.0, key.1.clone(), self.endpoints.as_ref())
+            .await
+            .map_err(problem)?;
+        let authorizer = Arc::new(authorizer);
+        self.built.insert(key, authorizer.clone());
+        Ok(authorizer)
+    }
 }

@@ -37,11 +37,13 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use uuid::Uuid;
 
+pub mod identity;
 pub mod lifecycle;
 mod responses;
 pub mod strict_json;
 mod validation;
-use responses::{error, invalid, json_response, unavailable};
+use identity::IdentitySource;
+use responses::{error, invalid, json_response, unauthorized, unavailable};
 pub use validation::{validate, FieldProblem, OrderRequest, MAX_LINES};
 
 /// Largest accepted request body.
@@ -80,9 +82,18 @@ pub struct Accepted {
     pub status: String,
 }
 
-/// The idempotency key of a request: the client's key, and a hash of the parsed body.
-pub fn request_key(client_key: &str, body: &serde_json::Value) -> IdempotencyKey {
-    IdempotencyKey::new(client_key, body.to_string())
+/// The idempotency key of a request: the client's key (within the signed-in customer's own,
+/// so two customers' keys never meet), and a hash of the parsed body.
+pub fn request_key(
+    customer: Option<&str>,
+    client_key: &str,
+    body: &serde_json::Value,
+) -> IdempotencyKey {
+    let key = match customer {
+        Some(customer) => format!("{customer}/{client_key}"),
+        None => client_key.to_owned(),
+    };
+    IdempotencyKey::new(key, body.to_string())
 }
 
 /// Namespace of the order ids derived from idempotency keys.
@@ -131,11 +142,12 @@ pub struct OrderApi<P, S, O> {
     idempotency: Idempotent<S>,
     orders: O,
     key_required: bool,
+    identity: IdentitySource,
 }
 
 impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
-    /// Reads `TOPIC_ARN`, `IDEMPOTENCY_TABLE`, `ORDERS_TABLE` and `IDEMPOTENCY_KEY_REQUIRED`
-    /// (default false).
+    /// Reads `TOPIC_ARN`, `IDEMPOTENCY_TABLE`, `ORDERS_TABLE`, `IDEMPOTENCY_KEY_REQUIRED`
+    /// (default false) and `CUSTOMER_IDENTITY` (`token`, the default, or `body`).
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let store = DynamoIdempotency::new(
             aws_sdk_dynamodb::Client::new(sdk),
@@ -145,19 +157,39 @@ impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
         let publisher = SnsPublisher::new(sdk, env.require("TOPIC_ARN")?);
         Ok(
             Self::new(publisher, store, orders::store_from_env(sdk, env)?)
-                .require_idempotency_key(env.parse_or("IDEMPOTENCY_KEY_REQUIRED", false)?),
+                .require_idempotency_key(env.parse_or("IDEMPOTENCY_KEY_REQUIRED", false)?)
+                .customers_from(env.parse_or("CUSTOMER_IDENTITY", IdentitySource::Token)?),
         )
     }
 }
 
 impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
-    /// `orders` is the order service's table, where accepted orders are recorded.
+    /// `orders` is the order service's table, where accepted orders are recorded. Customers
+    /// come from the token ([`Self::customers_from`] changes it).
     pub fn new(publisher: P, idempotency_store: S, orders: O) -> Self {
         Self {
             publisher,
             idempotency: Idempotent::new(idempotency_store).with_cache(CACHED_REQUESTS),
             orders,
             key_required: false,
+            identity: IdentitySource::Token,
+        }
+    }
+
+    /// Where the customer comes from: the token, or (for service callers) the body.
+    pub fn customers_from(mut self, source: IdentitySource) -> Self {
+        self.identity = source;
+        self
+    }
+
+    /// The signed-in customer's id, when customers come from the token; a 401 when the
+    /// request has no verified subject (API Gateway refuses those before they get here).
+    fn owner(&self, request: &Request) -> Result<Option<String>, Box<Response<Body>>> {
+        match self.identity {
+            IdentitySource::Body => Ok(None),
+            IdentitySource::Token => identity::subject(request)
+                .map(|sub| Some(sub.to_owned()))
+                .ok_or_else(|| Box::new(unauthorized("the request carries no verified token"))),
         }
     }
 
@@ -232,8 +264,16 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
                 )
             }
         };
-        let key = client_key.map(|k| request_key(&k, &value));
-        let order = match validate(value, order_id(key.as_ref())) {
+        let signed_in = match self.identity {
+            IdentitySource::Token => match identity::customer(request) {
+                Ok(customer) => Some(customer),
+                Err(problem) => return unauthorized(problem),
+            },
+            IdentitySource::Body => None,
+        };
+        let owner = signed_in.as_ref().map(|c| c.id.as_str());
+        let key = client_key.map(|k| request_key(owner, &k, &value));
+        let order = match validate(value, order_id(key.as_ref()), signed_in.as_ref()) {
             Ok(order) => order,
             Err(problems) => return invalid(&problems),
         };

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | GET | 200 the order: status, lines, total, timeline, cancellation | the order was accepted |
 //! | GET, cancel | 400 | the order id is not a UUID |
-//! | GET, cancel | 404 | no such order |
+//! | GET, cancel | 404 | no such order, or (customers from the token) another customer's: no hint that it exists |
 //! | cancel | 202 `{"orderId", "status": "CANCELLATION_REQUESTED"}` | the request was published; the order service decides |
 //! | cancel | 409 `order_not_cancellable` | the order shipped, or is cancelled already |
 //! | cancel | 202 + `Idempotent-Replayed: true` | a retry with the same `Idempotency-Key` |
@@ -32,11 +32,13 @@ use crate::{request_key, Accepted, OrderApi};
 pub const CANCELLATION_REQUESTED: &str = "CANCELLATION_REQUESTED";
 
 impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
-    /// The order named by the path, or the answer saying why there is none.
+    /// The order named by the path, or the answer saying why there is none. A signed-in
+    /// customer finds only their own orders: another's answers exactly as an unknown id does.
     async fn find_order(
         &self,
         request: &Request,
     ) -> Result<(Uuid, OrderItem), Box<Response<Body>>> {
+        let owner = self.owner(request)?;
         let parameters = request.path_parameters();
         let raw = parameters.first("orderId").unwrap_or_default();
         let Ok(order_id) = Uuid::parse_str(raw) else {
@@ -51,8 +53,13 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
             .load::<OrderItem>(&order_id.to_string())
             .await
             .map_err(|e| Box::new(unavailable("orders_unavailable", &e.to_string())))?;
+        let visible = |item: &OrderItem| match (&item.placed, &owner) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(placed), Some(owner)) => placed.customer_id == *owner,
+        };
         match found {
-            Some(versioned) if versioned.item.placed.is_some() => Ok((order_id, versioned.item)),
+            Some(versioned) if visible(&versioned.item) => Ok((order_id, versioned.item)),
             _ => Err(Box::new(error(
                 StatusCode::NOT_FOUND,
                 "order_not_found",
@@ -84,7 +91,11 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
             Err(response) => return *response,
         };
         let path = request.raw_http_path();
-        let key = client_key.map(|k| request_key(&k, &json!({ "cancel": path })));
+        let owner = match self.owner(request) {
+            Ok(owner) => owner,
+            Err(response) => return *response,
+        };
+        let key = client_key.map(|k| request_key(owner.as_deref(), &k, &json!({ "cancel": path })));
         let work = || async {
             let (order_id, item) = self.find_order(request).await.map_err(|r| *r)?;
             if !item.cancellable() {

@@ -49,3 +49,9 @@ pub(crate) fn invalid(problems: &[FieldProblem]) -> Response<Body> {
         }),
     )
 }
+
+/// 401: the request names no customer the API can trust (see [`crate::identity`]).
+pub(crate) fn unauthorized(problem: &str) -> Response<Body> {
+    tracing::warn!(%problem, "answering 401");
+    error(StatusCode::UNAUTHORIZED, "unauthorized", problem)
+}

@@ -12,7 +12,13 @@ use super::*;
 
 type Api = OrderApi<MemoryPublisher, MemoryIdempotency, MemoryEffectStore>;
 
+/// An API whose callers name the customer in the body (as behind IAM); [`token_api`] takes the
+/// customer from the token.
 fn new_api() -> Api {
+    token_api().customers_from(IdentitySource::Body)
+}
+
+fn token_api() -> Api {
     OrderApi::new(
         MemoryPublisher::default(),
         MemoryIdempotency::default(),
@@ -609,4 +615,176 @@ mod properties {
             prop_assert!(parse_idempotency_key(control.as_bytes()).is_err(), "{control:?}");
         }
     }
+}
+
+/// `request` as the JWT authorizer hands it on for the customer `sub` (with `email`, when given).
+fn signed_in(
+    request: HttpRequest<Vec<u8>>,
+    route: &str,
+    sub: &str,
+    email: Option<&str>,
+) -> Request {
+    let mut jwt =
+        lambda_http::aws_lambda_events::apigw::ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims.insert("sub".to_owned(), sub.to_owned());
+    if let Some(email) = email {
+        jwt.claims.insert("email".to_owned(), email.to_owned());
+    }
+    let mut authorizer =
+        lambda_http::aws_lambda_events::apigw::ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    local_runtime::gateway::authorized_request_for(route, request, Some(authorizer))
+}
+
+fn post_as(sub: &str, email: Option<&str>, body: &Value, key: Option<&str>) -> Request {
+    let mut request = HttpRequest::builder()
+        .method("POST")
+        .uri("/orders")
+        .header("content-type", "application/json");
+    if let Some(key) = key {
+        request = request.header(IDEMPOTENCY_HEADER, key);
+    }
+    let request = request.body(body.to_string().into_bytes()).unwrap();
+    signed_in(request, PLACE_ORDER, sub, email)
+}
+
+fn order_path_as(route: &str, order_id: &str, sub: &str) -> Request {
+    let (method, template) = route.split_once(' ').unwrap();
+    let request = HttpRequest::builder()
+        .method(method)
+        .uri(template.replace("{orderId}", order_id))
+        .body(Vec::new())
+        .unwrap();
+    signed_in(request, route, sub, None)
+}
+
+/// The order body a signed-in customer sends: no customer in it.
+fn anonymous_body() -> Value {
+    let mut body = valid_body();
+    let fields = body.as_object_mut().unwrap();
+    fields.remove("customerId");
+    fields.remove("customerEmail");
+    body
+}
+
+#[tokio::test]
+async fn the_customer_is_the_token_never_the_body() {
+    let api = token_api();
+    let (status, body) = call(
+        &api,
+        post_as("sub-ada", Some("ada@example.com"), &anonymous_body(), None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let event = api.publisher().published.lock().unwrap()[0].clone();
+    assert_eq!(event.data.customer_id, "sub-ada");
+    assert_eq!(event.data.customer_email, "ada@example.com");
+
+    // A body that names a customer, any customer, is refused and nothing is published.
+    let (status, body) = call(
+        &api,
+        post_as("sub-ada", Some("ada@example.com"), &valid_body(), None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["customerId", "customerEmail"]);
+    assert_eq!(api.publisher().published.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn without_a_subject_or_an_email_claim_the_answer_is_401() {
+    let api = token_api();
+    let (status, body) = call(&api, post("application/json", anonymous_body().to_string())).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let (status, body) = call(&api, post_as("sub-ada", None, &anonymous_body(), None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["message"].as_str().unwrap().contains("ID token"),
+        "{body}"
+    );
+    let (status, _) = call(&api, order_path(GET_ORDER, &Uuid::now_v7().to_string())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(api.publisher().published.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_customer_sees_and_cancels_only_their_own_orders() {
+    let api = token_api();
+    let (_, body) = call(
+        &api,
+        post_as("sub-ada", Some("ada@example.com"), &anonymous_body(), None),
+    )
+    .await;
+    let order_id = body["orderId"].as_str().unwrap().to_owned();
+
+    let (status, body) = call(&api, order_path_as(GET_ORDER, &order_id, "sub-ada")).await;
+    assert_eq!(
+        (status, body["orderId"].as_str()),
+        (StatusCode::OK, Some(order_id.as_str()))
+    );
+    // Another customer gets exactly the answer an unknown id gets.
+    let unknown = Uuid::now_v7().to_string();
+    for route in [GET_ORDER, CANCEL_ORDER] {
+        let (status, body) = call(&api, order_path_as(route, &order_id, "sub-eve")).await;
+        let (unknown_status, unknown_body) =
+            call(&api, order_path_as(route, &unknown, "sub-eve")).await;
+        assert_eq!(
+            (status, body["error"].clone()),
+            (StatusCode::NOT_FOUND, "order_not_found".into())
+        );
+        assert_eq!(status, unknown_status);
+        assert_eq!(
+            body["message"].as_str().unwrap().replace(&order_id, "ID"),
+            unknown_body["message"]
+                .as_str()
+                .unwrap()
+                .replace(&unknown, "ID")
+        );
+    }
+    assert!(api.publisher().cancellations.lock().unwrap().is_empty());
+    let (status, _) = call(&api, order_path_as(CANCEL_ORDER, &order_id, "sub-ada")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn two_customers_with_the_same_idempotency_key_place_two_orders() {
+    let api = token_api();
+    let body = anonymous_body();
+    let (_, ada) = call(
+        &api,
+        post_as(
+            "sub-ada",
+            Some("ada@example.com"),
+            &body,
+            Some("checkout-1"),
+        ),
+    )
+    .await;
+    let (status, bob) = call(
+        &api,
+        post_as(
+            "sub-bob",
+            Some("bob@example.com"),
+            &body,
+            Some("checkout-1"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_ne!(ada["orderId"], bob["orderId"]);
+    let published = api.publisher().published.lock().unwrap();
+    let customers: Vec<&str> = published
+        .iter()
+        .map(|e| e.data.customer_id.as_str())
+        .collect();
+    assert_eq!(customers, ["sub-ada", "sub-bob"]);
 }

@@ -1,6 +1,8 @@
 //! The `POST /orders` request body and its validation.
 
 use order_events::{LineItem, OrderPlaced, SUPPORTED_CURRENCIES};
+
+use crate::identity::Customer;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -12,12 +14,13 @@ pub const MAX_QUANTITY: i64 = 10_000;
 pub const MAX_UNIT_PRICE_MINOR: i64 = 1_000_000_000;
 
 /// The request body. Unknown fields are refused, so a misspelt field (`unitPrice` for
-/// `unitPriceMinor`) is reported instead of silently ignored.
+/// `unitPriceMinor`) is reported instead of silently ignored. The customer fields are for
+/// service callers only (see [`crate::identity`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderRequest {
-    pub customer_id: String,
-    pub customer_email: String,
+    pub customer_id: Option<String>,
+    pub customer_email: Option<String>,
     pub items: Vec<LineRequest>,
     pub currency: String,
 }
@@ -47,8 +50,14 @@ impl FieldProblem {
 }
 
 /// Checks a parsed JSON body and turns it into the order it describes, with id `order_id` and
-/// the total computed here (never taken from the client). Errors list every problem found.
-pub fn validate(body: serde_json::Value, order_id: Uuid) -> Result<OrderPlaced, Vec<FieldProblem>> {
+/// the total computed here (never taken from the client). The customer is `signed_in` (from the
+/// token; then the body must not name one), or else the one the body names. Errors list every
+/// problem found.
+pub fn validate(
+    body: serde_json::Value,
+    order_id: Uuid,
+    signed_in: Option<&Customer>,
+) -> Result<OrderPlaced, Vec<FieldProblem>> {
     let positional = not_objects(&body);
     if !positional.is_empty() {
         return Err(positional);
@@ -60,19 +69,39 @@ pub fn validate(body: serde_json::Value, order_id: Uuid) -> Result<OrderPlaced, 
     })?;
 
     let mut problems = Vec::new();
-    let customer_id = request.customer_id.trim();
-    if customer_id.is_empty() || customer_id.len() > 128 {
-        problems.push(FieldProblem::new(
-            "customerId",
-            "must be 1 to 128 characters",
-        ));
-    }
-    if !is_email(&request.customer_email) {
-        problems.push(FieldProblem::new(
-            "customerEmail",
-            "must be an e-mail address",
-        ));
-    }
+    let (customer_id, customer_email) = match signed_in {
+        Some(customer) => {
+            for (field, named) in [
+                ("customerId", &request.customer_id),
+                ("customerEmail", &request.customer_email),
+            ] {
+                if named.is_some() {
+                    problems.push(FieldProblem::new(
+                        field,
+                        "the customer is the signed-in one (the token's); the body must not name a customer",
+                    ));
+                }
+            }
+            (customer.id.clone(), customer.email.clone())
+        }
+        None => {
+            let customer_id = request.customer_id.as_deref().unwrap_or_default().trim();
+            if customer_id.is_empty() || customer_id.len() > 128 {
+                problems.push(FieldProblem::new(
+                    "customerId",
+                    "must be 1 to 128 characters",
+                ));
+            }
+            let customer_email = request.customer_email.as_deref().unwrap_or_default();
+            if !is_email(customer_email) {
+                problems.push(FieldProblem::new(
+                    "customerEmail",
+                    "must be an e-mail address",
+                ));
+            }
+            (customer_id.to_owned(), customer_email.trim().to_owned())
+        }
+    };
     if !SUPPORTED_CURRENCIES.contains(&request.currency.as_str()) {
         problems.push(FieldProblem::new(
             "currency",
@@ -152,8 +181,8 @@ pub fn validate(body: serde_json::Value, order_id: Uuid) -> Result<OrderPlaced, 
     }
     Ok(OrderPlaced {
         order_id,
-        customer_id: customer_id.to_owned(),
-        customer_email: request.customer_email.trim().to_owned(),
+        customer_id,
+        customer_email,
         items,
         currency: request.currency,
         total_minor,

@@ -102,7 +102,8 @@ impl Resolver {
             .collect()
     }
 
-    fn reference(&self, name: &str) -> Result<String, TemplateError> {
+    /// `Ref name`: a pseudo parameter, a parameter, or a provisioned resource.
+    pub fn reference(&self, name: &str) -> Result<String, TemplateError> {
         let pseudo = match name {
             "AWS::Region" => Some(self.region.clone()),
             "AWS::AccountId" => Some(self.account_id.clone()),

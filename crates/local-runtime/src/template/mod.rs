@@ -87,6 +87,23 @@ pub struct TableSpec {
     pub ttl_attribute: Option<String>,
 }
 
+/// A Cognito user pool: who the customers are, and the issuer of their tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPoolSpec {
+    pub logical_id: String,
+    /// `email` when customers sign in with their e-mail address.
+    pub username_attributes: Vec<String>,
+}
+
+/// An app client of a user pool: the audience of its tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPoolClientSpec {
+    pub logical_id: String,
+    /// The user pool's logical id.
+    pub user_pool: String,
+    pub explicit_auth_flows: Vec<String>,
+}
+
 /// An SQS event source of a function.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqsSource {
@@ -149,6 +166,8 @@ pub struct Topology {
     pub subscriptions: Vec<SubscriptionSpec>,
     pub queue_policies: Vec<QueuePolicySpec>,
     pub tables: Vec<TableSpec>,
+    pub user_pools: Vec<UserPoolSpec>,
+    pub user_pool_clients: Vec<UserPoolClientSpec>,
     pub functions: Vec<FunctionSpec>,
 }
 
@@ -219,6 +238,19 @@ impl Topology {
                     document: properties["PolicyDocument"].clone(),
                 }),
                 "AWS::DynamoDB::Table" => topology.tables.push(table(id, properties)),
+                "AWS::Cognito::UserPool" => topology.user_pools.push(UserPoolSpec {
+                    logical_id: id.clone(),
+                    username_attributes: strings(&properties["UsernameAttributes"]),
+                }),
+                "AWS::Cognito::UserPoolClient" => {
+                    topology.user_pool_clients.push(UserPoolClientSpec {
+                        logical_id: id.clone(),
+                        user_pool: ref_target(&properties["UserPoolId"]).ok_or_else(|| {
+                            problem(id, "UserPoolId must be a Ref of a user pool")
+                        })?,
+                        explicit_auth_flows: strings(&properties["ExplicitAuthFlows"]),
+                    })
+                }
                 "AWS::Serverless::Function" => topology
                     .functions
                     .push(function(id, resource, globals, &resources)?),
@@ -266,6 +298,8 @@ const INTERPRETED: &[&str] = &[
     "AWS::SNS::Subscription",
     "AWS::SQS::QueuePolicy",
     "AWS::DynamoDB::Table",
+    "AWS::Cognito::UserPool",
+    "AWS::Cognito::UserPoolClient",
     "AWS::Serverless::Function",
     "AWS::ApiGatewayV2::Route",
     "AWS::ApiGatewayV2::Integration",
@@ -482,6 +516,14 @@ fn array(value: &Value) -> &[Value] {
     value.as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
+/// The strings of a list of strings (anything else is skipped).
+fn strings(value: &Value) -> Vec<String> {
+    array(value)
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
 fn number(value: &Value) -> Option<u32> {
     value
         .as_u64()
@@ -541,7 +583,11 @@ mod tests {
             ]
         );
         for route in &api.http_routes {
-            assert_eq!(route.authorization, RouteAuthorization::None);
+            assert!(
+                matches!(route.authorization, RouteAuthorization::Jwt { .. }),
+                "{}",
+                route.key()
+            );
         }
         for subscription in &topology.subscriptions {
             assert!(
@@ -606,23 +652,46 @@ mod tests {
     }
 
     #[test]
-    fn the_project_template_has_the_jwt_authorizer_only_when_asked_for() {
+    fn the_project_template_authorizes_with_its_own_user_pool_unless_told_otherwise() {
         let path = crate::emulator::project_root().join("template.yaml");
-        let jwt = BTreeMap::from([
-            ("ApiAuthorization".to_owned(), "JWT".to_owned()),
-            ("JwtIssuer".to_owned(), "https://issuer.example".to_owned()),
-        ]);
-        assert!(!Topology::load(&path, &BTreeMap::new()).unwrap().conditions["UseJwtAuthorizer"]);
-        let with_jwt = Topology::load(&path, &jwt).unwrap();
-        assert!(with_jwt.conditions["UseJwtAuthorizer"]);
-        let route = &with_jwt.function("OrderApiFunction").unwrap().http_routes[0];
+        let load = |parameters: &[(&str, &str)]| {
+            let parameters = parameters
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Topology::load(&path, &parameters).unwrap()
+        };
+        let route = |topology: &Topology| {
+            topology.function("OrderApiFunction").unwrap().http_routes[0]
+                .authorization
+                .clone()
+        };
+
+        let default = load(&[]);
+        assert_eq!(default.user_pools[0].logical_id, "CustomerUserPool");
+        assert_eq!(default.user_pools[0].username_attributes, ["email"]);
+        assert_eq!(default.user_pool_clients[0].user_pool, "CustomerUserPool");
         assert_eq!(
-            route.authorization,
+            route(&default),
+            RouteAuthorization::Jwt {
+                issuer: serde_json::json!({"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${CustomerUserPool}"}),
+                audience: serde_json::json!([{"Ref": "CustomerUserPoolClient"}]),
+            }
+        );
+
+        let external = load(&[("JwtIssuer", "https://issuer.example")]);
+        assert!(external.user_pools.is_empty());
+        assert_eq!(
+            route(&external),
             RouteAuthorization::Jwt {
                 issuer: serde_json::json!({"Ref": "JwtIssuer"}),
                 audience: serde_json::json!({"Ref": "JwtAudience"}),
             }
         );
+
+        let open = load(&[("ApiAuthorization", "NONE")]);
+        assert!(open.user_pools.is_empty() && open.user_pool_clients.is_empty());
+        assert_eq!(route(&open), RouteAuthorization::None);
     }
 
     #[test]

@@ -1,0 +1,316 @@
+//! The customers: the template's Cognito user pool and app client, created on the emulator (or
+//! found on a running system), and customers signed up and signed in to it for the ID tokens the
+//! API's JWT authorizer accepts. The demo, the tests and `cargo run -- token` get their tokens
+//! here, from the real Cognito API.
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use aws_sdk_cognitoidentityprovider::types::{
+    AttributeType, AuthFlowType, ExplicitAuthFlowsType, MessageActionType, UsernameAttributeType,
+};
+use aws_sdk_cognitoidentityprovider::Client;
+use tokio::sync::Mutex;
+
+use crate::provision::{Deployment, ProvisionError};
+use crate::template::{Physical, Resolver, Topology};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn aws_error(resource: &str, error: impl std::error::Error) -> ProvisionError {
+    ProvisionError::Aws {
+        resource: resource.to_owned(),
+        message: aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(error).to_string(),
+    }
+}
+
+/// Creates the template's user pools and app clients, named `prefix` + logical id.
+pub(crate) async fn create(
+    topology: &Topology,
+    sdk: &SdkConfig,
+    prefix: &str,
+    resolver: &mut Resolver,
+) -> Result<(), ProvisionError> {
+    let cognito = Client::new(sdk);
+    for pool in &topology.user_pools {
+        let name = format!("{prefix}{}", pool.logical_id);
+        let created = cognito
+            .create_user_pool()
+            .pool_name(&name)
+            .set_username_attributes(Some(
+                pool.username_attributes
+                    .iter()
+                    .map(|a| UsernameAttributeType::from(a.as_str()))
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error(&pool.logical_id, e))?;
+        let pool_type = created.user_pool();
+        resolver.resources.insert(
+            pool.logical_id.clone(),
+            Physical {
+                name,
+                reference: pool_type
+                    .and_then(|p| p.id())
+                    .unwrap_or_default()
+                    .to_owned(),
+                arn: pool_type
+                    .and_then(|p| p.arn())
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+        );
+    }
+    for client in &topology.user_pool_clients {
+        let name = format!("{prefix}{}", client.logical_id);
+        let pool_id = resolver.reference(&client.user_pool)?;
+        let created = cognito
+            .create_user_pool_client()
+            .user_pool_id(pool_id)
+            .client_name(&name)
+            .generate_secret(false)
+            .set_explicit_auth_flows(Some(
+                client
+                    .explicit_auth_flows
+                    .iter()
+                    .map(|f| ExplicitAuthFlowsType::from(f.as_str()))
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error(&client.logical_id, e))?;
+        let client_id = created
+            .user_pool_client()
+            .and_then(|c| c.client_id())
+            .unwrap_or_default();
+        resolver.resources.insert(
+            client.logical_id.clone(),
+            Physical {
+                name,
+                reference: client_id.to_owned(),
+                arn: String::new(),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Finds the user pools and app clients an earlier [`create`] (or a stack with the same
+/// `NamePrefix`) made, by name.
+pub(crate) async fn locate(
+    topology: &Topology,
+    sdk: &SdkConfig,
+    prefix: &str,
+    resolver: &mut Resolver,
+) -> Result<(), ProvisionError> {
+    if topology.user_pools.is_empty() {
+        return Ok(());
+    }
+    let cognito = Client::new(sdk);
+    let pools = cognito
+        .list_user_pools()
+        .max_results(60)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| aws_error("user pools", e))?;
+    for pool in &topology.user_pools {
+        let name = format!("{prefix}{}", pool.logical_id);
+        let Some(id) = pools
+            .iter()
+            .find(|p| p.name() == Some(name.as_str()))
+            .and_then(|p| p.id())
+        else {
+            continue;
+        };
+        resolver.resources.insert(
+            pool.logical_id.clone(),
+            Physical {
+                name,
+                reference: id.to_owned(),
+                arn: String::new(),
+            },
+        );
+    }
+    for client in &topology.user_pool_clients {
+        let Some(pool_id) = resolver
+            .resources
+            .get(&client.user_pool)
+            .map(|p| p.reference.clone())
+        else {
+            continue;
+        };
+        let name = format!("{prefix}{}", client.logical_id);
+        let clients = cognito
+            .list_user_pool_clients()
+            .user_pool_id(&pool_id)
+            .max_results(60)
+            .send()
+            .await
+            .map_err(|e| aws_error(&client.logical_id, e))?;
+        if let Some(id) = clients
+            .user_pool_clients()
+            .iter()
+            .find(|c| c.client_name() == Some(name.as_str()))
+            .and_then(|c| c.client_id())
+        {
+            resolver.resources.insert(
+                client.logical_id.clone(),
+                Physical {
+                    name,
+                    reference: id.to_owned(),
+                    arn: String::new(),
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The template's user pool and its app client on a deployment: signs customers up and in.
+pub struct CustomerPool {
+    cognito: Client,
+    pool_id: String,
+    client_id: String,
+    /// Passwords of the customers this value signed up, and their tokens.
+    known: Mutex<HashMap<String, (String, Option<String>)>>,
+}
+
+impl CustomerPool {
+    /// The deployment's user pool and app client, if its template creates them (an external
+    /// issuer's customers are signed in elsewhere).
+    pub fn of(sdk: &SdkConfig, deployment: &Deployment) -> Option<Self> {
+        let client = deployment.topology.user_pool_clients.first()?;
+        let pool_id = deployment.physical(&client.user_pool)?.reference.clone();
+        let client_id = deployment.physical(&client.logical_id)?.reference.clone();
+        Some(Self {
+            cognito: Client::new(sdk),
+            pool_id,
+            client_id,
+            known: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The app client id: the audience of the tokens.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Creates the customer `email` with `password`, confirmed and without an invitation
+    /// e-mail (an administrator's sign-up). `false` when the customer exists already.
+    pub async fn sign_up(&self, email: &str, password: &str) -> Result<bool, Error> {
+        let created = self
+            .cognito
+            .admin_create_user()
+            .user_pool_id(&self.pool_id)
+            .username(email)
+            .user_attributes(
+                AttributeType::builder()
+                    .name("email")
+                    .value(email)
+                    .build()?,
+            )
+            .user_attributes(
+                AttributeType::builder()
+                    .name("email_verified")
+                    .value("true")
+                    .build()?,
+            )
+            .message_action(MessageActionType::Suppress)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_username_exists_exception()) =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(Box::new(e.into_service_error())),
+        }
+        self.cognito
+            .admin_set_user_password()
+            .user_pool_id(&self.pool_id)
+            .username(email)
+            .password(password)
+            .permanent(true)
+            .send()
+            .await
+            .map_err(|e| Box::new(e.into_service_error()))?;
+        Ok(true)
+    }
+
+    /// Signs the customer in with their password (the admin flow); their ID token, which carries
+    /// their subject and e-mail.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<String, Error> {
+        let answer = self
+            .cognito
+            .admin_initiate_auth()
+            .user_pool_id(&self.pool_id)
+            .client_id(&self.client_id)
+            .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+            .auth_parameters("USERNAME", email)
+            .auth_parameters("PASSWORD", password)
+            .send()
+            .await
+            .map_err(|e| Box::new(e.into_service_error()))?;
+        answer
+            .authentication_result()
+            .and_then(|result| result.id_token())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("signing {email} in gave no ID token").into())
+    }
+
+    /// The customer's subject (`sub`): their id in the tokens.
+    pub async fn subject(&self, email: &str) -> Result<String, Error> {
+        let user = self
+            .cognito
+            .admin_get_user()
+            .user_pool_id(&self.pool_id)
+            .username(email)
+            .send()
+            .await
+            .map_err(|e| Box::new(e.into_service_error()))?;
+        user.user_attributes()
+            .iter()
+            .find(|a| a.name() == "sub")
+            .and_then(|a| a.value())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{email} has no sub").into())
+    }
+
+    /// An ID token for `email`: signed up with a new random password the first time this value
+    /// sees them, signed in once, and the token reused (tokens live an hour).
+    pub async fn token(&self, email: &str) -> Result<String, Error> {
+        let mut known = self.known.lock().await;
+        if let Some((_, Some(token))) = known.get(email) {
+            return Ok(token.clone());
+        }
+        let password = match known.get(email) {
+            Some((password, _)) => password.clone(),
+            None => {
+                let password = new_password();
+                if !self.sign_up(email, &password).await? {
+                    return Err(format!(
+                        "{email} is a customer already, with a password this process does not know"
+                    )
+                    .into());
+                }
+                password
+            }
+        };
+        let token = self.sign_in(email, &password).await?;
+        known.insert(email.to_owned(), (password, Some(token.clone())));
+        Ok(token)
+    }
+}
+
+/// A password the template's policy accepts: 12+ characters with upper case, lower case and
+/// digits, from 128 random bits.
+pub fn new_password() -> String {
+    format!("Pw-{:032x}-A9z", rand::random::<u128>())
+}
