@@ -18,12 +18,12 @@ use crate::report::{order_report, OrderReport};
 use local_runtime::client::{post_order, send};
 use local_runtime::runtime::{LocalRuntime, RuntimeError, RuntimeOptions};
 
-/// Stock the local system starts with. `SKU-WEBCAM` is sold out.
-pub const CATALOGUE: &[(&str, u64)] = &[
-    ("SKU-KEYBOARD", 50),
-    ("SKU-MOUSE", 100),
-    ("SKU-MONITOR", 20),
-    ("SKU-WEBCAM", 0),
+/// The local system's catalogue: (sku, price in euro cents, stock). `SKU-WEBCAM` is sold out.
+pub const CATALOGUE: &[(&str, i64, u64)] = &[
+    ("SKU-KEYBOARD", 8_999, 50),
+    ("SKU-MOUSE", 2_499, 100),
+    ("SKU-MONITOR", 24_900, 20),
+    ("SKU-WEBCAM", 5_900, 0),
 ];
 
 /// Payment gateway latency in the demo.
@@ -31,15 +31,16 @@ pub const DEMO_PAYMENT_LATENCY_MS: u64 = 3_000;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Puts [`CATALOGUE`] on the inventory table.
+/// Puts [`CATALOGUE`] (prices and stock) on the inventory table.
 pub async fn seed_catalogue(runtime: &LocalRuntime) -> Result<(), BoxError> {
     let inventory = DynamoInventory::new(
         aws_sdk_dynamodb::Client::new(runtime.sdk()),
         runtime.deployment().reference("InventoryTable"),
         runtime.deployment().reference("IdempotencyTable"),
     );
-    for (sku, stock) in CATALOGUE {
+    for (sku, price, stock) in CATALOGUE {
         inventory.set_stock(sku, *stock).await?;
+        inventory.set_price(sku, *price, "EUR").await?;
     }
     Ok(())
 }
@@ -97,6 +98,12 @@ const SAMPLE_ORDERS: &[SampleOrder] = &[
         &[("SKU-KEYBOARD", 2, 8_999), ("SKU-MONITOR", 2, 24_900)],
     ),
     ("ken (sold-out sku)", "ken", &[("SKU-WEBCAM", 1, 5_900)]),
+    // Shows last week's price: refused with the current one, nothing ordered.
+    (
+        "edsger (stale price)",
+        "edsger",
+        &[("SKU-MONITOR", 1, 19_900)],
+    ),
     ("dennis (invalid)", "dennis", &[("SKU-MOUSE", 0, 2_499)]),
 ];
 
@@ -155,10 +162,10 @@ fn boxed(error: RuntimeError) -> BoxError {
 async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
     seed_catalogue(runtime).await?;
     println!(
-        "Stock: {}",
+        "Catalogue (stock at EUR each): {}",
         CATALOGUE
             .iter()
-            .map(|(s, n)| format!("{s}={n}"))
+            .map(|(sku, price, stock)| format!("{sku}={stock} at {:.2}", *price as f64 / 100.0))
             .collect::<Vec<_>>()
             .join(", ")
     );

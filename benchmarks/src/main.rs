@@ -258,21 +258,23 @@ absolute throughput here says little about AWS; the ratios say what our code cos
 
 ## 1. Time decoupling: the seed's headline
 
-The same order API and the same service handlers, wired two ways: the fan-out (the API
-publishes `OrderPlaced` to SNS, records the order and answers 202; the saga runs behind it) and
+The same order API and the same service handlers, wired two ways: the fan-out (the API reads
+the lines' prices from the catalogue, publishes `OrderPlaced` to SNS, records the order and
+answers 202; the saga runs behind it) and
 a synchronous chain (`benchmarks/src/chain.rs`: the API calls inventory and payment (authorize),
 then payment again (capture), shipping and notification, and answers when all are done).
 {orders} orders per setting, {concurrency} concurrent clients, the simulated payment gateway taking
 the given time per call (a confirmed order makes two: authorize and capture). Latency is the
-API handler's, in process, for both, until the order is accepted (a client retries a 503).
+API handler's, in process, for both, until the order is accepted (a client retries a 503); its
+requests carry the claims API Gateway's JWT authorizer hands on once it has verified a token.
 
 The fan-out is measured twice: with its consumers busy with the earlier orders on the same
 emulator and the same 2 cores (their receives, deletes and publishes queue in the moto process
 that serves the API's `Publish`, their transactions in the one that serves its `PutItem`), and
 with the consumers paused during the burst (as on AWS, where SNS and DynamoDB do not slow down
 because the consumers are busy). The chain's handlers run inside the request either way. The
-fan-out's API makes two emulator calls per order (publish, then record the order), the chain
-makes its own plus two gateway calls; with 8 clients on one emulator the p99 is the slowest of
+fan-out's API makes three emulator calls per order (the catalogue's prices, the publish, the
+order's record), the chain makes its own plus two gateway calls; with 8 clients on one emulator the p99 is the slowest of
 40 requests queued behind the other seven, so the p50 ratio is the steadier measure of the
 decoupling.
 

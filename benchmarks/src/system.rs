@@ -116,11 +116,20 @@ impl System {
             ));
         }
         let chain_gateway = chain_gateway.ok_or("the chain has no payment gateway")?;
+        // The chain prices its orders from the same catalogue, as the fan-out's API does.
+        let catalogue = order_api::DynamoCatalogue::new(
+            aws_sdk_dynamodb::Client::new(runtime.sdk()),
+            runtime.deployment().reference("InventoryTable"),
+        );
         let chain = OrderApi::new(
             ChainPublisher::new(services, Duration::from_secs(30)),
             MemoryIdempotency::default(),
             MemoryEffectStore::new(orders::OrderItem::KEY),
+            Arc::new(catalogue),
         );
+        // The demo's catalogue (the prices `events/order-request.json` displays), and stock
+        // that never runs out.
+        orderflow::demo::seed_catalogue(&runtime).await?;
         for sku in SKUS {
             inventory(&runtime).set_stock(sku, 100_000_000).await?;
         }

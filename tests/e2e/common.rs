@@ -71,16 +71,29 @@ pub async fn start(options: RuntimeOptions) -> LocalRuntime {
     let runtime = LocalRuntime::start(options, orderflow::services::registry())
         .await
         .expect("the runtime starts");
-    inventory(&runtime)
-        .set_stock("SKU-KEYBOARD", 100)
-        .await
-        .expect("stock is set");
-    inventory(&runtime)
-        .set_stock("SKU-MOUSE", 100)
-        .await
-        .expect("stock is set");
+    stock_catalogue(&runtime).await;
     runtime
 }
+
+/// Puts [`CATALOGUE`] (prices and stock) on the runtime's inventory table.
+pub async fn stock_catalogue(runtime: &LocalRuntime) {
+    for (sku, price, stock) in CATALOGUE {
+        let inventory = inventory(runtime);
+        inventory.set_stock(sku, stock).await.expect("stock is set");
+        inventory
+            .set_price(sku, price, "EUR")
+            .await
+            .expect("the price is set");
+    }
+}
+
+/// The skus the tests order: catalogue price (what [`order`] displays) and stock. The webcam
+/// is sold out.
+pub const CATALOGUE: [(&str, i64, u64); 3] = [
+    ("SKU-KEYBOARD", 4_999, 100),
+    ("SKU-MOUSE", 1_999, 100),
+    ("SKU-WEBCAM", 5_900, 0),
+];
 
 pub fn inventory(runtime: &LocalRuntime) -> DynamoInventory {
     DynamoInventory::new(
@@ -133,7 +146,19 @@ pub async fn depth(runtime: &LocalRuntime, queue: &str) -> u64 {
 
 /// A valid order body: two keyboards and a mouse. It names no customer: the token does.
 pub fn order() -> serde_json::Value {
-    orderflow::demo::order_body(&[("SKU-KEYBOARD", 2, 4_999), ("SKU-MOUSE", 1, 1_999)])
+    orderflow::demo::order_body(&[
+        ("SKU-KEYBOARD", 2, price_of("SKU-KEYBOARD")),
+        ("SKU-MOUSE", 1, price_of("SKU-MOUSE")),
+    ])
+}
+
+/// The catalogue price of `sku` in [`CATALOGUE`].
+pub fn price_of(sku: &str) -> i64 {
+    CATALOGUE
+        .iter()
+        .find(|(listed, _, _)| *listed == sku)
+        .map(|(_, price, _)| *price)
+        .expect("a catalogue sku")
 }
 
 /// The customer the tests order as.

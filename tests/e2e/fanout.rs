@@ -39,7 +39,7 @@ async fn wait_complete(runtime: &LocalRuntime, order_id: &str) {
 /// e-mail, and the stock went down by the ordered quantities once.
 async fn assert_effects_once(runtime: &LocalRuntime, orders: usize) {
     let (sdk, deployment) = (runtime.sdk(), runtime.deployment());
-    let stock_items = 2;
+    let stock_items = CATALOGUE.len();
     assert_eq!(
         count_items(sdk, deployment, "InventoryTable")
             .await
@@ -98,7 +98,10 @@ async fn one_order_is_confirmed_captured_shipped_and_mailed_once() {
     assert_eq!(report.status(), Some(Status::Confirmed));
     assert_eq!(
         report.payment.map(|p| (p.status, p.amount_minor)),
-        Some((payment::PaymentStatus::Captured, 2 * 4_999 + 1_999))
+        Some((
+            payment::PaymentStatus::Captured,
+            2 * price_of("SKU-KEYBOARD") + price_of("SKU-MOUSE")
+        ))
     );
     assert_effects_once(&runtime, 1).await;
     wait_for_records(&runtime, 1).await;
@@ -286,8 +289,24 @@ async fn every_bad_request_gets_its_code_and_nothing_is_published() {
     let too_large = send("POST", &url, &json, huge.to_string()).await.unwrap();
     assert_eq!(too_large.status, 413);
 
+    // Prices are the catalogue's: a displayed price that is not is refused with the current one.
+    let mut cheap = order();
+    cheap["items"][0]["unitPriceMinor"] = 1.into();
+    let refused = post_order(&runtime.api_url(), &bearer, &cheap)
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 409, "{:?}", refused.json());
+    assert_eq!(refused.json()["error"], "price_changed");
+    assert_eq!(
+        refused.json()["prices"][0]["unitPriceMinor"],
+        price_of("SKU-KEYBOARD")
+    );
+
     type Mutation = fn(&mut serde_json::Value);
-    let invalid: [(&str, Mutation); 6] = [
+    let invalid: [(&str, Mutation); 7] = [
+        ("items[0].sku", |b| {
+            b["items"][0]["sku"] = "SKU-UNLISTED".into()
+        }),
         ("items", |b| b["items"] = serde_json::json!([])),
         ("items[0].quantity", |b| {
             b["items"][0]["quantity"] = 0.into()

@@ -40,16 +40,37 @@ impl DynamoInventory {
         ))
     }
 
-    /// Sets the available stock of `sku` (operators and tests stock the shelves with this).
+    /// Sets the available stock of `sku` (operators and tests stock the shelves with this); its
+    /// price stays.
     pub async fn set_stock(&self, sku: &str, available: u64) -> Result<(), RecordError> {
-        let item = StockItem {
-            pk: items::sku_key(sku),
-            available,
-        };
         self.client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(item)?))
+            .key(KEY, s(items::sku_key(sku)))
+            .update_expression("SET #available = :available")
+            .expression_attribute_names("#available", AVAILABLE)
+            .expression_attribute_values(":available", n(available))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the catalogue price of `sku`: what every order for it is charged from now on.
+    pub async fn set_price(
+        &self,
+        sku: &str,
+        unit_price_minor: i64,
+        currency: &str,
+    ) -> Result<(), RecordError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, s(items::sku_key(sku)))
+            .update_expression("SET #price = :price, #currency = :currency")
+            .expression_attribute_names("#price", items::UNIT_PRICE_MINOR)
+            .expression_attribute_names("#currency", items::CURRENCY)
+            .expression_attribute_values(":price", n(unit_price_minor))
+            .expression_attribute_values(":currency", s(currency))
             .send()
             .await?;
         Ok(())

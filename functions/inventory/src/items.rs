@@ -23,11 +23,26 @@ pub fn order_key(order_id: impl std::fmt::Display) -> String {
     format!("ORDER#{order_id}")
 }
 
-/// A sku's available stock.
+/// The price attribute of a [`StockItem`]: minor units per unit.
+pub const UNIT_PRICE_MINOR: &str = "unitPriceMinor";
+/// The currency attribute of a [`StockItem`].
+pub const CURRENCY: &str = "currency";
+
+/// A sku's available stock and, as the catalogue, its price: the one source of what an order
+/// is charged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockItem {
     pub pk: String,
+    #[serde(default)]
     pub available: u64,
+    #[serde(
+        rename = "unitPriceMinor",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unit_price_minor: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 impl StockItem {

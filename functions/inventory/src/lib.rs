@@ -28,6 +28,7 @@ use order_events::{
 };
 use uuid::Uuid;
 
+pub mod catalogue;
 mod dynamo;
 pub mod items;
 pub use dynamo::DynamoInventory;

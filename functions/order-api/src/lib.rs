@@ -12,7 +12,8 @@
 //! | 409 + `Retry-After` | a request with the same `Idempotency-Key` is still in flight |
 //! | 413 | the body is over 64 KiB |
 //! | 415 | the content type is not `application/json` |
-//! | 422 | the order is invalid (`details` names each field and its problem); or the `Idempotency-Key` was used with another body |
+//! | 409 `price_changed` | a line's displayed `unitPriceMinor` is not the catalogue's: the body lists the current prices |
+//! | 422 | the order is invalid (`details` names each field and its problem: an unknown sku too); or the `Idempotency-Key` was used with another body |
 //! | 503 + `Retry-After` | the publish failed; nothing was published, nothing recorded |
 //!
 //! Why there is no dual-write window: the order is recorded only after SNS took its event, so an
@@ -20,6 +21,7 @@
 //! event, so an order whose record failed after the publish (the API answers 202 regardless, and
 //! logs it) shows as soon as the order service has read its event.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use lambda_http::http::{header, StatusCode};
@@ -43,8 +45,11 @@ mod responses;
 pub mod strict_json;
 mod validation;
 use identity::IdentitySource;
-use responses::{error, invalid, json_response, unauthorized, unavailable};
-pub use validation::{validate, FieldProblem, OrderRequest, MAX_LINES};
+pub use inventory::catalogue::{Catalogue, DynamoCatalogue, MemoryCatalogue, Price};
+use responses::{error, invalid, json_response, prices_changed, unauthorized, unavailable};
+pub use validation::{
+    parse, validate, CurrentPrice, FieldProblem, OrderRequest, Refusal, MAX_LINES,
+};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -141,13 +146,16 @@ pub struct OrderApi<P, S, O> {
     publisher: P,
     idempotency: Idempotent<S>,
     orders: O,
+    /// The prices orders are charged: the catalogue's, never the client's.
+    catalogue: Arc<dyn Catalogue>,
     key_required: bool,
     identity: IdentitySource,
 }
 
 impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
-    /// Reads `TOPIC_ARN`, `IDEMPOTENCY_TABLE`, `ORDERS_TABLE`, `IDEMPOTENCY_KEY_REQUIRED`
-    /// (default false) and `CUSTOMER_IDENTITY` (`token`, the default, or `body`).
+    /// Reads `TOPIC_ARN`, `IDEMPOTENCY_TABLE`, `ORDERS_TABLE`, `CATALOGUE_TABLE`,
+    /// `IDEMPOTENCY_KEY_REQUIRED` (default false) and `CUSTOMER_IDENTITY` (`token`, the default,
+    /// or `body`).
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let store = DynamoIdempotency::new(
             aws_sdk_dynamodb::Client::new(sdk),
@@ -155,22 +163,31 @@ impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
             SERVICE,
         );
         let publisher = SnsPublisher::new(sdk, env.require("TOPIC_ARN")?);
-        Ok(
-            Self::new(publisher, store, orders::store_from_env(sdk, env)?)
-                .require_idempotency_key(env.parse_or("IDEMPOTENCY_KEY_REQUIRED", false)?)
-                .customers_from(env.parse_or("CUSTOMER_IDENTITY", IdentitySource::Token)?),
+        Ok(Self::new(
+            publisher,
+            store,
+            orders::store_from_env(sdk, env)?,
+            Arc::new(DynamoCatalogue::from_env(sdk, env)?),
         )
+        .require_idempotency_key(env.parse_or("IDEMPOTENCY_KEY_REQUIRED", false)?)
+        .customers_from(env.parse_or("CUSTOMER_IDENTITY", IdentitySource::Token)?))
     }
 }
 
 impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
-    /// `orders` is the order service's table, where accepted orders are recorded. Customers
-    /// come from the token ([`Self::customers_from`] changes it).
-    pub fn new(publisher: P, idempotency_store: S, orders: O) -> Self {
+    /// `orders` is the order service's table, where accepted orders are recorded; `catalogue`
+    /// prices them. Customers come from the token ([`Self::customers_from`] changes it).
+    pub fn new(
+        publisher: P,
+        idempotency_store: S,
+        orders: O,
+        catalogue: Arc<dyn Catalogue>,
+    ) -> Self {
         Self {
             publisher,
             idempotency: Idempotent::new(idempotency_store).with_cache(CACHED_REQUESTS),
             orders,
+            catalogue,
             key_required: false,
             identity: IdentitySource::Token,
         }
@@ -273,9 +290,18 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
         };
         let owner = signed_in.as_ref().map(|c| c.id.as_str());
         let key = client_key.map(|k| request_key(owner, &k, &value));
-        let order = match validate(value, order_id(key.as_ref()), signed_in.as_ref()) {
-            Ok(order) => order,
+        let asked = match parse(value) {
+            Ok(asked) => asked,
             Err(problems) => return invalid(&problems),
+        };
+        let prices = match self.catalogue.prices(&asked.skus()).await {
+            Ok(prices) => prices,
+            Err(e) => return unavailable("catalogue_unavailable", &e),
+        };
+        let order = match validate(asked, order_id(key.as_ref()), signed_in.as_ref(), &prices) {
+            Ok(order) => order,
+            Err(Refusal::Invalid(problems)) => return invalid(&problems),
+            Err(Refusal::PricesChanged(current)) => return prices_changed(&current),
         };
         let accept = || async {
             self.accept(order, correlation_id)

@@ -5,7 +5,7 @@ use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::json;
 
-use crate::{FieldProblem, RETRY_AFTER_SECONDS};
+use crate::{CurrentPrice, FieldProblem, RETRY_AFTER_SECONDS};
 
 /// 503 with `Retry-After`: nothing was accepted, the client should try again.
 pub(crate) fn unavailable(code: &str, detail: &str) -> Response<Body> {
@@ -54,4 +54,20 @@ pub(crate) fn invalid(problems: &[FieldProblem]) -> Response<Body> {
 pub(crate) fn unauthorized(problem: &str) -> Response<Body> {
     tracing::warn!(%problem, "answering 401");
     error(StatusCode::UNAUTHORIZED, "unauthorized", problem)
+}
+
+/// 409: the client showed other prices than the catalogue's; the current ones, to show again.
+pub(crate) fn prices_changed(current: &[CurrentPrice]) -> Response<Body> {
+    let listed: Vec<String> = current
+        .iter()
+        .map(|p| format!("{} {} {}", p.sku, p.unit_price_minor, p.currency))
+        .collect();
+    json_response(
+        StatusCode::CONFLICT,
+        json!({
+            "error": "price_changed",
+            "message": format!("the prices are now: {}; nothing was ordered", listed.join(", ")),
+            "prices": current,
+        }),
+    )
 }

@@ -23,7 +23,17 @@ fn token_api() -> Api {
         MemoryPublisher::default(),
         MemoryIdempotency::default(),
         MemoryEffectStore::new(orders::OrderItem::KEY),
+        Arc::new(catalogue()),
     )
+}
+
+/// The catalogue the tests order from: the prices [`valid_body`] displays, and a sku in USD.
+fn catalogue() -> MemoryCatalogue {
+    MemoryCatalogue::of(&[
+        ("SKU-KEYBOARD", 4999, "EUR"),
+        ("SKU-MOUSE", 1999, "EUR"),
+        ("SKU-CABLE", 599, "USD"),
+    ])
 }
 
 /// Keeps published events; refuses every publish while `down` is set; takes `delay` to answer.
@@ -580,6 +590,46 @@ mod properties {
         }
 
         #[test]
+        fn whatever_price_a_client_sends_the_catalogue_s_is_charged_or_nothing(
+            displayed in prop::collection::vec(prop::option::of(-10i64..20_000), 2),
+            quantities in prop::collection::vec(1i64..50, 2),
+        ) {
+            let mut body = valid_body();
+            for (i, (price, quantity)) in displayed.iter().zip(&quantities).enumerate() {
+                let line = body["items"][i].as_object_mut().unwrap();
+                line.insert("quantity".into(), (*quantity).into());
+                match price {
+                    Some(price) => line.insert("unitPriceMinor".into(), (*price).into()),
+                    None => line.remove("unitPriceMinor"),
+                };
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let api = new_api();
+            let (status, json) =
+                runtime.block_on(call(&api, post("application/json", body.to_string())));
+            let published = api.publisher().published.lock().unwrap().clone();
+            let catalogue_total = quantities[0] * 4999 + quantities[1] * 1999;
+            let matches = displayed.iter().zip([4999, 1999]).all(|(d, c)| d.is_none_or(|d| d == c));
+            match status {
+                StatusCode::ACCEPTED => {
+                    prop_assert!(matches, "accepted a foreign price: {body}");
+                    prop_assert_eq!(published[0].data.total_minor, catalogue_total);
+                }
+                StatusCode::CONFLICT => {
+                    prop_assert!(!matches);
+                    prop_assert_eq!(&json["error"], "price_changed");
+                    prop_assert!(published.is_empty());
+                }
+                other => {
+                    // Only a negative displayed price is invalid.
+                    prop_assert_eq!(other, StatusCode::UNPROCESSABLE_ENTITY);
+                    prop_assert!(displayed.iter().flatten().any(|d| *d < 0), "{json}");
+                    prop_assert!(published.is_empty());
+                }
+            }
+        }
+
+        #[test]
         fn a_line_that_is_not_an_object_is_422_and_publishes_nothing(
             line in 0..2usize,
             value in json().prop_filter("not an object", |v| !v.is_object()),
@@ -787,4 +837,52 @@ async fn two_customers_with_the_same_idempotency_key_place_two_orders() {
         .map(|e| e.data.customer_id.as_str())
         .collect();
     assert_eq!(customers, ["sub-ada", "sub-bob"]);
+}
+
+#[tokio::test]
+async fn the_catalogue_prices_every_order_never_the_client() {
+    // Without displayed prices the order is charged the catalogue's.
+    let api = new_api();
+    let mut body = valid_body();
+    for line in body["items"].as_array_mut().unwrap() {
+        line.as_object_mut().unwrap().remove("unitPriceMinor");
+    }
+    let (status, _) = call(&api, post("application/json", body.to_string())).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let event = api.publisher().published.lock().unwrap()[0].clone();
+    assert_eq!(event.data.total_minor, 2 * 4999 + 1999);
+    assert_eq!(event.data.items[1].unit_price_minor, 1999);
+
+    // A displayed price that is not the catalogue's (one cent for a keyboard): 409 with the
+    // current prices of every line, and nothing ordered.
+    let mut cheap = valid_body();
+    cheap["items"][0]["unitPriceMinor"] = 1.into();
+    let (status, body) = call(&api, post("application/json", cheap.to_string())).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("price_changed"))
+    );
+    assert_eq!(
+        body["prices"],
+        serde_json::json!([
+            {"sku": "SKU-KEYBOARD", "unitPriceMinor": 4999, "currency": "EUR"},
+            {"sku": "SKU-MOUSE", "unitPriceMinor": 1999, "currency": "EUR"}
+        ])
+    );
+    assert_eq!(api.publisher().published.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_sku_or_another_currency_is_422() {
+    let mut unknown = valid_body();
+    unknown["items"][1]["sku"] = "SKU-NOTHING".into();
+    let (status, body) = status_of(unknown).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["details"][0]["field"], "items[1].sku");
+
+    let mut dollars = valid_body();
+    dollars["items"][1] = serde_json::json!({"sku": "SKU-CABLE", "quantity": 1});
+    let (status, body) = status_of(dollars).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["details"][0]["field"], "currency", "{body}");
 }

@@ -1,5 +1,8 @@
 //! The `POST /orders` request body and its validation.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use inventory::catalogue::Price;
 use order_events::{LineItem, OrderPlaced, SUPPORTED_CURRENCIES};
 
 use crate::identity::Customer;
@@ -25,12 +28,40 @@ pub struct OrderRequest {
     pub currency: String,
 }
 
+/// A line: what and how many. The price, when given, is the one the client displayed: it must
+/// be the catalogue's (or the answer is 409 with the current prices); it is never charged.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LineRequest {
     pub sku: String,
     pub quantity: i64,
+    pub unit_price_minor: Option<i64>,
+}
+
+impl OrderRequest {
+    /// The skus the order names, each once.
+    pub fn skus(&self) -> BTreeSet<String> {
+        self.items.iter().map(|line| line.sku.clone()).collect()
+    }
+}
+
+/// A sku's current price, as a 409 tells the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentPrice {
+    pub sku: String,
     pub unit_price_minor: i64,
+    pub currency: String,
+}
+
+/// Why an order is not placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// 422: what is wrong with which field.
+    Invalid(Vec<FieldProblem>),
+    /// 409: the client displayed other prices than the catalogue's; here are the current ones
+    /// of every line.
+    PricesChanged(Vec<CurrentPrice>),
 }
 
 /// One thing wrong with the request, and where.
@@ -49,25 +80,30 @@ impl FieldProblem {
     }
 }
 
-/// Checks a parsed JSON body and turns it into the order it describes, with id `order_id` and
-/// the total computed here (never taken from the client). The customer is `signed_in` (from the
-/// token; then the body must not name one), or else the one the body names. Errors list every
-/// problem found.
-pub fn validate(
-    body: serde_json::Value,
-    order_id: Uuid,
-    signed_in: Option<&Customer>,
-) -> Result<OrderPlaced, Vec<FieldProblem>> {
+/// Reads a parsed JSON body as an order request: objects where the contract says objects, the
+/// fields it names and no others.
+pub fn parse(body: serde_json::Value) -> Result<OrderRequest, Vec<FieldProblem>> {
     let positional = not_objects(&body);
     if !positional.is_empty() {
         return Err(positional);
     }
-    let request: OrderRequest = serde_path_to_error::deserialize(body).map_err(|e| {
+    serde_path_to_error::deserialize(body).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "body".to_owned() } else { path };
         vec![FieldProblem::new(field, e.into_inner().to_string())]
-    })?;
+    })
+}
 
+/// Checks an order request and turns it into the order it describes, with id `order_id`, each
+/// line priced from `catalogue` (never from the client) and the total computed here. The
+/// customer is `signed_in` (from the token; then the body must not name one), or else the one
+/// the body names. A refusal lists every problem found.
+pub fn validate(
+    request: OrderRequest,
+    order_id: Uuid,
+    signed_in: Option<&Customer>,
+    catalogue: &BTreeMap<String, Price>,
+) -> Result<OrderPlaced, Refusal> {
     let mut problems = Vec::new();
     let (customer_id, customer_email) = match signed_in {
         Some(customer) => {
@@ -127,6 +163,7 @@ pub fn validate(
 
     let mut items = Vec::with_capacity(request.items.len());
     let mut total: Option<i64> = Some(0);
+    let mut displayed_other_prices = false;
     for (i, line) in request.items.iter().enumerate() {
         let field = |name: &str| format!("items[{i}].{name}");
         let sku_ok = (1..=64).contains(&line.sku.len())
@@ -148,24 +185,44 @@ pub fn validate(
                 format!("must be at most {MAX_QUANTITY}"),
             ));
         }
-        if line.unit_price_minor < 0 {
-            problems.push(FieldProblem::new(
+        match line.unit_price_minor {
+            Some(displayed) if displayed < 0 => problems.push(FieldProblem::new(
                 field("unitPriceMinor"),
                 "must not be negative",
-            ));
-        } else if line.unit_price_minor > MAX_UNIT_PRICE_MINOR {
+            )),
+            Some(displayed) if displayed > MAX_UNIT_PRICE_MINOR => {
+                problems.push(FieldProblem::new(
+                    field("unitPriceMinor"),
+                    format!("must be at most {MAX_UNIT_PRICE_MINOR}"),
+                ))
+            }
+            _ => {}
+        }
+        let Some(price) = catalogue.get(&line.sku) else {
+            if sku_ok {
+                problems.push(FieldProblem::new(
+                    field("sku"),
+                    format!("{} is not in the catalogue", line.sku),
+                ));
+            }
+            continue;
+        };
+        if price.currency != request.currency {
             problems.push(FieldProblem::new(
-                field("unitPriceMinor"),
-                format!("must be at most {MAX_UNIT_PRICE_MINOR}"),
+                "currency",
+                format!("{} is sold in {}", line.sku, price.currency),
             ));
         }
+        displayed_other_prices |= line
+            .unit_price_minor
+            .is_some_and(|displayed| displayed != price.unit_price_minor);
         let Ok(quantity) = u32::try_from(line.quantity) else {
             continue;
         };
         let item = LineItem {
             sku: line.sku.clone(),
             quantity,
-            unit_price_minor: line.unit_price_minor,
+            unit_price_minor: price.unit_price_minor,
         };
         total = total
             .zip(item.amount_minor())
@@ -174,10 +231,25 @@ pub fn validate(
     }
     let Some(total_minor) = total else {
         problems.push(FieldProblem::new("items", "order total is too large"));
-        return Err(problems);
+        return Err(Refusal::Invalid(problems));
     };
     if !problems.is_empty() {
-        return Err(problems);
+        return Err(Refusal::Invalid(problems));
+    }
+    if displayed_other_prices {
+        let current = request
+            .items
+            .iter()
+            .filter_map(|line| {
+                let price = catalogue.get(&line.sku)?;
+                Some(CurrentPrice {
+                    sku: line.sku.clone(),
+                    unit_price_minor: price.unit_price_minor,
+                    currency: price.currency.clone(),
+                })
+            })
+            .collect();
+        return Err(Refusal::PricesChanged(current));
     }
     Ok(OrderPlaced {
         order_id,
