@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 # Every function of the template, by the cargo binary that implements it.
 packages=$(sed -n 's/^ *Binary: *//p' template.yaml | sed 's/^/-p /' | tr '\n' ' ')
 if [ "${1:-}" = "--smoke" ]; then
-    # The dev profile, which the test run has built already; criterion only checks its benches run.
-    cargo build --quiet $packages
-    cargo bench --quiet --profile dev -p orderflow-benchmarks --bench per_record -- --test
-    cargo run --quiet -p orderflow-benchmarks -- --smoke --binaries target/debug --profile dev
+    # The dev profile, which the test run has built already: --workspace --all-targets selects
+    # the features `cargo test --workspace` did, so no dependency is built a second time.
+    # criterion only checks its benches run.
+    cargo build --quiet --workspace --all-targets
+    cargo bench --quiet --profile dev --workspace --bench per_record -- --test
+    target/debug/orderflow-benchmarks --smoke --binaries target/debug --profile dev
 else
     # The functions as deployed: the release profile (LTO, stripped).
     cargo build --release $packages

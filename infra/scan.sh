@@ -12,7 +12,7 @@ if ! cmp -s infra/scan/requirements.txt "$venv/.installed" 2>/dev/null; then
     cp infra/scan/requirements.txt "$venv/.installed"
 fi
 # The SAM translator lives with the emulator's pinned tools in .local/venv.
-cargo run --quiet -- setup >/dev/null
+infra/setup.sh >/dev/null
 expanded=$(mktemp --suffix=.json)
 trap 'rm -f "$expanded"' EXIT
 .local/venv/bin/python infra/sam/translate.py template.yaml >"$expanded"

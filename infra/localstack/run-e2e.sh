@@ -21,7 +21,7 @@ if ! cmp -s infra/localstack/requirements.txt "$venv/.installed" 2>/dev/null; th
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r infra/localstack/requirements.txt
     cp infra/localstack/requirements.txt "$venv/.installed"
 fi
-cargo run --quiet -- setup   # the pinned moto, for DynamoDB
+infra/setup.sh   # the pinned moto, for DynamoDB
 
 logs=.local/localstack-run
 mkdir -p "$logs"
@@ -57,6 +57,7 @@ export AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER="http://127.0.0.1:$moto_port"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 if [ $# -eq 0 ]; then
-    set -- --test e2e
+    # --workspace: the same feature set as `cargo test --workspace`, so nothing is built twice.
+    set -- --workspace --test e2e
 fi
 cargo test "$@"
