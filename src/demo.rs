@@ -144,9 +144,7 @@ pub async fn run(mut options: RuntimeOptions) -> Result<(), BoxError> {
         "Up in {:.1} s: HTTP API at {}, AWS emulator at {}",
         started.elapsed().as_secs_f64(),
         runtime.api_url(),
-        runtime
-            .endpoints()
-            .map_or_else(|| "AWS".to_owned(), ToString::to_string)
+        runtime.endpoints()
     );
     let result = demo(&runtime).await;
     println!("\nShutting down ...");

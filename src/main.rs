@@ -129,17 +129,14 @@ async fn up(port: u16) -> Result<(), BoxError> {
     let prefix = options.provision.prefix.clone();
     let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
     orderflow::demo::seed_catalogue(&runtime).await?;
-    let endpoints = runtime.endpoints().cloned();
+    let endpoints = runtime.endpoints();
     println!(
-        "HTTP API: {}/orders   (AWS emulator: {})",
-        runtime.api_url(),
-        endpoints
-            .as_ref()
-            .map_or("AWS".to_owned(), ToString::to_string)
+        "HTTP API: {}/orders   (AWS emulator: {endpoints})",
+        runtime.api_url()
     );
     let variables: Vec<String> = endpoints
-        .iter()
-        .flat_map(Endpoints::environment)
+        .environment()
+        .into_iter()
         .map(|(name, value)| format!("{name}={value} "))
         .collect();
     let variables = variables.concat();

@@ -100,11 +100,7 @@ async fn run() -> BenchResult<()> {
     let throughput = throughput::run(throughput_orders, 8).await?;
 
     println!("\n4. Powertools peer");
-    let endpoints = system
-        .runtime
-        .endpoints()
-        .cloned()
-        .ok_or("the runtime has no endpoint")?;
+    let endpoints = system.runtime.endpoints().clone();
     let peers = peer::run_peers(
         system.runtime.sdk(),
         &endpoints,

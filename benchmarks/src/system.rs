@@ -1,13 +1,11 @@
 //! The system under measurement: the local runtime on the emulator, the order API as deployed
 //! (publishing to SNS) and the synchronous chain built from the same handlers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::apigw::{
-    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
-};
+use aws_lambda_events::apigw::ApiGatewayRequestAuthorizer;
 use futures::StreamExt;
 use inventory::DynamoInventory;
 use lambda_kit::effect::MemoryEffectStore;
@@ -116,10 +114,14 @@ impl System {
             ));
         }
         let chain_gateway = chain_gateway.ok_or("the chain has no payment gateway")?;
-        // The chain prices its orders from the same catalogue, as the fan-out's API does.
-        let catalogue = order_api::DynamoCatalogue::new(
-            aws_sdk_dynamodb::Client::new(runtime.sdk()),
-            runtime.deployment().reference("InventoryTable"),
+        // The chain prices its orders from the same catalogue, remembered for as long, as the
+        // fan-out's API does.
+        let catalogue = order_api::CachedCatalogue::new(
+            order_api::DynamoCatalogue::new(
+                aws_sdk_dynamodb::Client::new(runtime.sdk()),
+                runtime.deployment().reference("InventoryTable"),
+            ),
+            order_api::CATALOGUE_CACHE,
         );
         let chain = OrderApi::new(
             ChainPublisher::new(services, Duration::from_secs(30)),
@@ -235,14 +237,13 @@ fn inventory(runtime: &LocalRuntime) -> DynamoInventory {
 /// The authorizer context API Gateway hands the function for the benchmark's customer once the
 /// JWT authorizer has verified their token (verification is API Gateway's, not the function's).
 fn customer() -> ApiGatewayRequestAuthorizer {
-    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
-    jwt.claims = HashMap::from([
-        ("sub".to_owned(), "bench-customer".to_owned()),
-        ("email".to_owned(), "bench@example.com".to_owned()),
-    ]);
-    let mut authorizer = ApiGatewayRequestAuthorizer::default();
-    authorizer.jwt = Some(jwt);
-    authorizer
+    local_runtime::gateway::jwt_context(
+        [
+            ("sub".to_owned(), "bench-customer".to_owned()),
+            ("email".to_owned(), "bench@example.com".to_owned()),
+        ],
+        None,
+    )
 }
 
 /// POSTs one order to `endpoint` (the deployed API or the chain), with an `Idempotency-Key`

@@ -12,17 +12,10 @@ use aws_sdk_cognitoidentityprovider::types::{
 use aws_sdk_cognitoidentityprovider::Client;
 use tokio::sync::Mutex;
 
-use crate::provision::{Deployment, ProvisionError};
+use crate::provision::{aws_error, Deployment, ProvisionError};
 use crate::template::{Physical, Resolver, Topology};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
-
-fn aws_error(resource: &str, error: impl std::error::Error) -> ProvisionError {
-    ProvisionError::Aws {
-        resource: resource.to_owned(),
-        message: aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(error).to_string(),
-    }
-}
 
 /// Creates the template's user pools and app clients, named `prefix` + logical id.
 pub(crate) async fn create(

@@ -277,6 +277,20 @@ pub fn request_for(route_key: &str, request: http::Request<Vec<u8>>) -> lambda_h
     authorized_request_for(route_key, request, None)
 }
 
+/// The context API Gateway's JWT authorizer hands a function once it has verified a token: the
+/// token's claims, as text, and its scopes.
+pub fn jwt_context(
+    claims: impl IntoIterator<Item = (String, String)>,
+    scopes: Option<Vec<String>>,
+) -> ApiGatewayRequestAuthorizer {
+    let mut jwt = aws_lambda_events::apigw::ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = claims.into_iter().collect();
+    jwt.scopes = scopes;
+    let mut context = ApiGatewayRequestAuthorizer::default();
+    context.jwt = Some(jwt);
+    context
+}
+
 /// [`request_for`], with the context an authorizer handed on (a JWT's claims).
 pub fn authorized_request_for(
     route_key: &str,
@@ -381,12 +395,7 @@ mod tests {
             if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer good") {
                 return Err("no valid token".to_owned());
             }
-            let mut jwt =
-                aws_lambda_events::apigw::ApiGatewayRequestAuthorizerJwtDescription::default();
-            jwt.claims.insert("sub".to_owned(), "c-1".to_owned());
-            let mut context = ApiGatewayRequestAuthorizer::default();
-            context.jwt = Some(jwt);
-            Ok(context)
+            Ok(jwt_context([("sub".to_owned(), "c-1".to_owned())], None))
         }
     }
 

@@ -22,7 +22,8 @@ pub enum ProvisionError {
     Aws { resource: String, message: String },
 }
 
-fn aws_error(resource: &str, error: impl std::error::Error) -> ProvisionError {
+/// An AWS call's error, with its source chain, as the resource's provisioning error.
+pub(crate) fn aws_error(resource: &str, error: impl std::error::Error) -> ProvisionError {
     ProvisionError::Aws {
         resource: resource.to_owned(),
         message: aws_sdk_sqs::error::DisplayErrorContext(error).to_string(),

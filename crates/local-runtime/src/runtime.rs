@@ -96,8 +96,8 @@ impl Default for RuntimeOptions {
 /// A running local system. Call [`LocalRuntime::shutdown`] to stop it cleanly.
 pub struct LocalRuntime {
     sdk: SdkConfig,
-    /// Where the resources live; `None` on AWS itself.
-    endpoints: Option<Endpoints>,
+    /// Where the emulated AWS APIs are served.
+    endpoints: Endpoints,
     /// The template's user pool, when it creates one.
     customers: Option<Arc<CustomerPool>>,
     topology: Topology,
@@ -126,20 +126,21 @@ impl LocalRuntime {
     /// mappings.
     pub async fn start(options: RuntimeOptions, registry: Registry) -> Result<Self, RuntimeError> {
         let topology = Topology::load(&options.template, &options.provision.parameter_overrides)?;
-        let (emulator, endpoints) = match &options.endpoints {
-            Some(endpoints) => (None, Some(endpoints.clone())),
-            // aws-config reads AWS_ENDPOINT_URL and the per-service AWS_ENDPOINT_URL_<SERVICE>.
-            None if Endpoints::from_environment().is_some() => (None, None),
+        let given = options
+            .endpoints
+            .clone()
+            .or_else(Endpoints::from_environment);
+        let (emulator, endpoints) = match given {
+            Some(endpoints) => (None, endpoints),
             None => {
                 let emulator = tokio::task::spawn_blocking(Emulator::start)
                     .await
                     .map_err(|e| EmulatorError::Start(e.to_string()))??;
                 let endpoints = emulator.endpoints();
-                (Some(emulator), Some(endpoints))
+                (Some(emulator), endpoints)
             }
         };
-        let sdk = sdk_config(endpoints.as_ref()).await;
-        let endpoints = endpoints.or_else(Endpoints::from_environment);
+        let sdk = sdk_config(Some(&endpoints)).await;
         let deployment = provision(&topology, &sdk, &options.provision).await?;
 
         let (shutdown, _) = watch::channel(false);
@@ -149,8 +150,7 @@ impl LocalRuntime {
         let mut function_sdk = sdk.clone();
         let mut fault_proxy = None;
         if let Some(rates) = options.faults {
-            let upstreams = endpoints.clone().unwrap_or_else(|| Endpoints::single(""));
-            let (proxy, task) = FaultProxy::start(&upstreams, rates, shutdown.subscribe())
+            let (proxy, task) = FaultProxy::start(&endpoints, rates, shutdown.subscribe())
                 .await
                 .map_err(RuntimeError::Http)?;
             function_sdk = sdk_config(Some(&Endpoints::single(&proxy.endpoint()))).await;
@@ -328,9 +328,9 @@ impl LocalRuntime {
         }
     }
 
-    /// Where the resources live (`None` on AWS itself).
-    pub fn endpoints(&self) -> Option<&Endpoints> {
-        self.endpoints.as_ref()
+    /// Where the emulated AWS APIs are served.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
     /// The fault proxy between the functions and AWS, when faults were asked for.
@@ -395,7 +395,7 @@ fn function_env(
 /// The JWT authorizers of the routes, one per issuer and audience (as API Gateway has one
 /// `AWS::ApiGatewayV2::Authorizer` for several routes), with the issuer's keys fetched once.
 struct Authorizers {
-    endpoints: Option<Endpoints>,
+    endpoints: Endpoints,
     built: BTreeMap<(String, Vec<String>), Arc<JwtAuthorizer>>,
 }
 
@@ -426,7 +426,7 @@ impl Authorizers {
         if let Some(built) = self.built.get(&key) {
             return Ok(built.clone());
         }
-        let authorizer = JwtAuthorizer::discover(&key.0, key.1.clone(), self.endpoints.as_ref())
+        let authorizer = JwtAuthorizer::discover(&key.0, key.1.clone(), Some(&self.endpoints))
             .await
             .map_err(problem)?;
         let authorizer = Arc::new(authorizer);

@@ -19,13 +19,36 @@ pub struct Price {
     pub currency: String,
 }
 
-pub type CatalogueFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<BTreeMap<String, Price>, String>> + Send + 'a>>;
+/// The prices a catalogue answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prices {
+    /// The price of each sku asked for that the catalogue lists (an unknown sku is absent).
+    pub by_sku: BTreeMap<String, Price>,
+    /// Some of them were remembered from an earlier read, and may have changed since.
+    pub remembered: bool,
+}
+
+impl Prices {
+    /// Prices read from the catalogue just now.
+    pub fn current(by_sku: BTreeMap<String, Price>) -> Self {
+        Self {
+            by_sku,
+            remembered: false,
+        }
+    }
+}
+
+pub type CatalogueFuture<'a> = Pin<Box<dyn Future<Output = Result<Prices, String>> + Send + 'a>>;
 
 /// Where prices come from.
 pub trait Catalogue: Send + Sync {
-    /// The price of each of `skus` the catalogue lists (an unknown sku is absent).
+    /// The price of each of `skus` the catalogue lists, possibly remembered from an earlier read.
     fn prices<'a>(&'a self, skus: &'a BTreeSet<String>) -> CatalogueFuture<'a>;
+
+    /// The price of each of `skus` as the catalogue holds it now, past any cache.
+    fn current_prices<'a>(&'a self, skus: &'a BTreeSet<String>) -> CatalogueFuture<'a> {
+        self.prices(skus)
+    }
 }
 
 /// The catalogue in the inventory table.
@@ -51,7 +74,7 @@ impl DynamoCatalogue {
         ))
     }
 
-    async fn read(&self, skus: &BTreeSet<String>) -> Result<BTreeMap<String, Price>, String> {
+    async fn read(&self, skus: &BTreeSet<String>) -> Result<Prices, String> {
         let mut prices = BTreeMap::new();
         let skus: Vec<&String> = skus.iter().collect();
         for chunk in skus.chunks(BATCH) {
@@ -97,7 +120,7 @@ impl DynamoCatalogue {
                     .cloned();
             }
         }
-        Ok(prices)
+        Ok(Prices::current(prices))
     }
 }
 
@@ -145,6 +168,6 @@ impl Catalogue for MemoryCatalogue {
             .iter()
             .filter_map(|sku| Some((sku.clone(), self.0.get(sku)?.clone())))
             .collect();
-        Box::pin(std::future::ready(Ok(found)))
+        Box::pin(std::future::ready(Ok(Prices::current(found))))
     }
 }

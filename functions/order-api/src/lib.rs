@@ -14,7 +14,12 @@
 //! | 415 | the content type is not `application/json` |
 //! | 409 `price_changed` | a line's displayed `unitPriceMinor` is not the catalogue's: the body lists the current prices |
 //! | 422 | the order is invalid (`details` names each field and its problem: an unknown sku too); or the `Idempotency-Key` was used with another body |
-//! | 503 + `Retry-After` | the publish failed; nothing was published, nothing recorded |
+//! | 503 + `Retry-After` | the publish failed, or the catalogue could not be read; nothing was published, nothing recorded |
+//!
+//! Prices: each instance remembers the catalogue's prices for `CATALOGUE_CACHE_SECONDS` (10 by
+//! default; 0 reads the catalogue for every order). An order is refused (409, 422) only on the
+//! catalogue's current prices, read again when remembered ones refuse it; for up to that many
+//! seconds after a price change, an order may still be priced at the previous price.
 //!
 //! Why there is no dual-write window: the order is recorded only after SNS took its event, so an
 //! order whose publish failed never shows; and the order service records the same order from the
@@ -39,13 +44,15 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use uuid::Uuid;
 
+mod cached_catalogue;
 pub mod identity;
 pub mod lifecycle;
 mod responses;
 pub mod strict_json;
 mod validation;
+pub use cached_catalogue::CachedCatalogue;
 use identity::IdentitySource;
-pub use inventory::catalogue::{Catalogue, DynamoCatalogue, MemoryCatalogue, Price};
+pub use inventory::catalogue::{Catalogue, DynamoCatalogue, MemoryCatalogue, Price, Prices};
 use responses::{error, invalid, json_response, prices_changed, unauthorized, unavailable};
 pub use validation::{
     parse, validate, CurrentPrice, FieldProblem, OrderRequest, Refusal, MAX_LINES,
@@ -154,8 +161,8 @@ pub struct OrderApi<P, S, O> {
 
 impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
     /// Reads `TOPIC_ARN`, `IDEMPOTENCY_TABLE`, `ORDERS_TABLE`, `CATALOGUE_TABLE`,
-    /// `IDEMPOTENCY_KEY_REQUIRED` (default false) and `CUSTOMER_IDENTITY` (`token`, the default,
-    /// or `body`).
+    /// `CATALOGUE_CACHE_SECONDS` (default 10), `IDEMPOTENCY_KEY_REQUIRED` (default false) and
+    /// `CUSTOMER_IDENTITY` (`token`, the default, or `body`).
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let store = DynamoIdempotency::new(
             aws_sdk_dynamodb::Client::new(sdk),
@@ -167,11 +174,30 @@ impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
             publisher,
             store,
             orders::store_from_env(sdk, env)?,
-            Arc::new(DynamoCatalogue::from_env(sdk, env)?),
+            catalogue_from_env(sdk, env)?,
         )
         .require_idempotency_key(env.parse_or("IDEMPOTENCY_KEY_REQUIRED", false)?)
         .customers_from(env.parse_or("CUSTOMER_IDENTITY", IdentitySource::Token)?))
     }
+}
+
+/// How long an instance remembers a price unless `CATALOGUE_CACHE_SECONDS` says otherwise.
+pub const CATALOGUE_CACHE: Duration = Duration::from_secs(10);
+
+/// The catalogue in `CATALOGUE_TABLE`, remembered for `CATALOGUE_CACHE_SECONDS` (0: not at all).
+pub fn catalogue_from_env(
+    sdk: &aws_config::SdkConfig,
+    env: &FunctionEnv,
+) -> Result<Arc<dyn Catalogue>, ConfigError> {
+    let catalogue = DynamoCatalogue::from_env(sdk, env)?;
+    let max_age = env
+        .parse_or("CATALOGUE_CACHE_SECONDS", CATALOGUE_CACHE.as_secs())
+        .map(Duration::from_secs)?;
+    Ok(if max_age.is_zero() {
+        Arc::new(catalogue)
+    } else {
+        Arc::new(CachedCatalogue::new(catalogue, max_age))
+    })
 }
 
 impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
@@ -294,21 +320,45 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
             Ok(asked) => asked,
             Err(problems) => return invalid(&problems),
         };
-        let prices = match self.catalogue.prices(&asked.skus()).await {
-            Ok(prices) => prices,
-            Err(e) => return unavailable("catalogue_unavailable", &e),
-        };
-        let order = match validate(asked, order_id(key.as_ref()), signed_in.as_ref(), &prices) {
-            Ok(order) => order,
-            Err(Refusal::Invalid(problems)) => return invalid(&problems),
-            Err(Refusal::PricesChanged(current)) => return prices_changed(&current),
-        };
+        let id = order_id(key.as_ref());
+        // Priced inside the keyed run: a retry of an accepted order gets its stored answer,
+        // whatever the prices are now, without a catalogue read.
         let accept = || async {
+            let order = self.price(asked, id, signed_in.as_ref()).await?;
             self.accept(order, correlation_id)
                 .await
                 .map_err(|e| unavailable("publish_failed", &e.to_string()))
         };
         self.answer_once(request, key, accept).await
+    }
+
+    /// The order `asked` priced from the catalogue, or the answer refusing it. Remembered prices
+    /// may be old, so an order they refuse is priced again on the catalogue's current ones: an
+    /// order is refused only on those.
+    async fn price(
+        &self,
+        asked: OrderRequest,
+        id: Uuid,
+        signed_in: Option<&identity::Customer>,
+    ) -> Result<OrderPlaced, Response<Body>> {
+        let skus = asked.skus();
+        let unreadable = |e: String| unavailable("catalogue_unavailable", &e);
+        let prices = self.catalogue.prices(&skus).await.map_err(unreadable)?;
+        let refusal = match validate(asked.clone(), id, signed_in, &prices.by_sku) {
+            Ok(order) => return Ok(order),
+            Err(refusal) if !prices.remembered => refusal,
+            Err(_) => {
+                let current = self.catalogue.current_prices(&skus).await;
+                match validate(asked, id, signed_in, &current.map_err(unreadable)?.by_sku) {
+                    Ok(order) => return Ok(order),
+                    Err(refusal) => refusal,
+                }
+            }
+        };
+        Err(match refusal {
+            Refusal::Invalid(problems) => invalid(&problems),
+            Refusal::PricesChanged(current) => prices_changed(&current),
+        })
     }
 
     /// The client's `Idempotency-Key`, if any; a 400 when it is malformed, or missing while

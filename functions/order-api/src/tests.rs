@@ -36,6 +36,33 @@ fn catalogue() -> MemoryCatalogue {
     ])
 }
 
+/// A catalogue whose prices can change, counting the skus it is asked for.
+#[derive(Clone, Default)]
+pub(crate) struct Changing {
+    prices: Arc<std::sync::RwLock<MemoryCatalogue>>,
+    asked: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Changing {
+    pub(crate) fn set(&self, entries: &[(&str, i64, &str)]) {
+        *self.prices.write().unwrap() = MemoryCatalogue::of(entries);
+    }
+    pub(crate) fn asked(&self) -> usize {
+        self.asked.load(Ordering::SeqCst)
+    }
+}
+
+impl Catalogue for Changing {
+    fn prices<'a>(
+        &'a self,
+        skus: &'a std::collections::BTreeSet<String>,
+    ) -> inventory::catalogue::CatalogueFuture<'a> {
+        self.asked.fetch_add(skus.len(), Ordering::SeqCst);
+        let catalogue = self.prices.read().unwrap().clone();
+        Box::pin(async move { catalogue.prices(skus).await })
+    }
+}
+
 /// Keeps published events; refuses every publish while `down` is set; takes `delay` to answer.
 #[derive(Default)]
 struct MemoryPublisher {
@@ -674,15 +701,10 @@ fn signed_in(
     sub: &str,
     email: Option<&str>,
 ) -> Request {
-    let mut jwt =
-        lambda_http::aws_lambda_events::apigw::ApiGatewayRequestAuthorizerJwtDescription::default();
-    jwt.claims.insert("sub".to_owned(), sub.to_owned());
-    if let Some(email) = email {
-        jwt.claims.insert("email".to_owned(), email.to_owned());
-    }
-    let mut authorizer =
-        lambda_http::aws_lambda_events::apigw::ApiGatewayRequestAuthorizer::default();
-    authorizer.jwt = Some(jwt);
+    let claims = std::iter::once(("sub", sub))
+        .chain(email.map(|email| ("email", email)))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()));
+    let authorizer = local_runtime::gateway::jwt_context(claims, None);
     local_runtime::gateway::authorized_request_for(route, request, Some(authorizer))
 }
 
@@ -885,4 +907,73 @@ async fn an_unknown_sku_or_another_currency_is_422() {
     let (status, body) = status_of(dollars).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["details"][0]["field"], "currency", "{body}");
+}
+
+/// An API (customers in the body) pricing from `catalogue` through the instance's cache.
+fn cached_api(catalogue: &Changing) -> Api {
+    OrderApi::new(
+        MemoryPublisher::default(),
+        MemoryIdempotency::default(),
+        MemoryEffectStore::new(orders::OrderItem::KEY),
+        Arc::new(CachedCatalogue::new(catalogue.clone(), CATALOGUE_CACHE)),
+    )
+    .customers_from(IdentitySource::Body)
+}
+
+#[tokio::test]
+async fn a_keyed_retry_gets_its_stored_answer_whatever_the_prices_are_now() {
+    let prices = Changing::default();
+    prices.set(&[("SKU-KEYBOARD", 4999, "EUR"), ("SKU-MOUSE", 1999, "EUR")]);
+    let api = cached_api(&prices);
+    let first = api.handle(with_key("attempt-1", &valid_body())).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let asked = prices.asked();
+
+    // The keyboard's price goes up; the retry of the accepted order is still that order.
+    prices.set(&[("SKU-KEYBOARD", 5999, "EUR"), ("SKU-MOUSE", 1999, "EUR")]);
+    let retry = api.handle(with_key("attempt-1", &valid_body())).await;
+    assert_eq!(retry.status(), StatusCode::ACCEPTED);
+    assert_eq!(retry.headers()[REPLAYED_HEADER], "true");
+    assert_eq!(retry.body().as_ref(), first.body().as_ref());
+    assert_eq!(prices.asked(), asked, "a replay reads no catalogue");
+    assert_eq!(api.publisher().published.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_remembered_price_never_refuses_what_the_catalogue_accepts() {
+    let prices = Changing::default();
+    prices.set(&[("SKU-KEYBOARD", 4999, "EUR"), ("SKU-MOUSE", 1999, "EUR")]);
+    let api = cached_api(&prices);
+    let (status, _) = call(&api, post("application/json", valid_body().to_string())).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // The shop raises the keyboard's price and a client displays the new one while the
+    // instance still remembers the old: the order is priced again on the catalogue and accepted.
+    prices.set(&[("SKU-KEYBOARD", 5999, "EUR"), ("SKU-MOUSE", 1999, "EUR")]);
+    let mut new_price = valid_body();
+    new_price["items"][0]["unitPriceMinor"] = 5999.into();
+    let (status, body) = call(&api, post("application/json", new_price.to_string())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let event = api.publisher().published.lock().unwrap()[1].clone();
+    assert_eq!(event.data.total_minor, 2 * 5999 + 1999);
+
+    // A price that is neither: 409 with the current prices, as without the cache.
+    let mut wrong = valid_body();
+    wrong["items"][0]["unitPriceMinor"] = 1.into();
+    let (status, body) = call(&api, post("application/json", wrong.to_string())).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["prices"][0]["unitPriceMinor"], 5999);
+
+    // A sku added to the catalogue after the instance started is sold at once.
+    prices.set(&[
+        ("SKU-KEYBOARD", 5999, "EUR"),
+        ("SKU-MOUSE", 1999, "EUR"),
+        ("SKU-DOCK", 12999, "EUR"),
+    ]);
+    let mut dock = valid_body();
+    dock["items"][1] = serde_json::json!({"sku": "SKU-DOCK", "quantity": 1});
+    dock["items"][0]["unitPriceMinor"] = 5999.into();
+    let (status, body) = call(&api, post("application/json", dock.to_string())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(api.publisher().published.lock().unwrap().len(), 3);
 }

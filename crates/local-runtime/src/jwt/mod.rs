@@ -7,16 +7,12 @@
 //! Verification is the `jsonwebtoken` crate's; this module only fetches the keys and applies
 //! API Gateway's rules around it.
 
-use std::collections::HashMap;
-
-use aws_lambda_events::apigw::{
-    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
-};
+use aws_lambda_events::apigw::ApiGatewayRequestAuthorizer;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use crate::gateway::Authorizer;
+use crate::gateway::{jwt_context, Authorizer};
 use crate::sdk::Endpoints;
 
 /// A JWT authorizer for one issuer and its accepted audiences.
@@ -157,15 +153,10 @@ impl Authorizer for JwtAuthorizer {
             .get("scope")
             .and_then(Value::as_str)
             .map(|s| s.split(' ').map(str::to_owned).collect());
-        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
-        jwt.claims = claims
+        let claims = claims
             .into_iter()
-            .map(|(name, value)| (name, claim_text(value)))
-            .collect::<HashMap<_, _>>();
-        jwt.scopes = scopes;
-        let mut context = ApiGatewayRequestAuthorizer::default();
-        context.jwt = Some(jwt);
-        Ok(context)
+            .map(|(name, value)| (name, claim_text(value)));
+        Ok(jwt_context(claims, scopes))
     }
 }
 
