@@ -80,7 +80,7 @@ async fn run() -> BenchResult<()> {
     {
         (4, 4, vec![0, 50], 10, 20, 2)
     } else {
-        (40, 8, vec![0, 500, 5000], 200, 1000, 20)
+        (100, 8, vec![0, 500, 5000], 200, 1000, 20)
     };
 
     println!("\n1. time decoupling");
@@ -219,7 +219,7 @@ fn machine() -> String {
         });
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
-        "{} on {cores} cores ({cpu}), {memory} RAM, {} {}; emulator: moto (infra/requirements.txt) on loopback",
+        "{} on {cores} cores ({cpu}), {memory} RAM, {} {}; emulator: moto (infra/requirements.txt, with infra/moto_server.py's patches) on loopback",
         chrono::Utc::now().format("%Y-%m-%d"),
         std::env::consts::OS,
         std::env::consts::ARCH
@@ -247,7 +247,7 @@ fn document(
 
 Measured {machine}.{smoke}
 
-Reproduce every table and chart with one command (about 15 minutes on this machine, most of it
+Reproduce every table and chart with one command (about 20 minutes on this machine, half of it
 release builds): `benchmarks/run.sh`. Numbers from a shared, noisy machine: read the ratios and
 medians, not the third digit. The emulator is moto on loopback, far slower than AWS per call, so
 absolute throughput here says little about AWS; the ratios say what our code costs.
@@ -269,10 +269,11 @@ emulator and the same 2 cores (their receives, deletes and publishes queue in th
 that serves the API's `Publish`, their transactions in the one that serves its `PutItem`), and
 with the consumers paused during the burst (as on AWS, where SNS and DynamoDB do not slow down
 because the consumers are busy). The chain's handlers run inside the request either way. The
-fan-out's API makes three emulator calls per order (the catalogue's prices, the publish, the
-order's record), the chain makes its own plus two gateway calls; with 8 clients on one emulator the p99 is the slowest of
-40 requests queued behind the other seven, so the p50 ratio is the steadier measure of the
-decoupling.
+fan-out's API makes two emulator calls per order (the publish, the order's record; the
+catalogue's prices are read once and remembered by the instance for 10 s, as on a warm Lambda),
+the chain makes its own plus two gateway calls. With {concurrency} clients on one emulator each
+request queues behind the others' calls, and the p99 of {orders} requests is one of the slowest
+two, which an emulator pause decides; the p50 ratio is the steadier measure of the decoupling.
 
 {latency}
 ![POST /orders p99 latency](benchmarks/charts/decoupling-p99.svg)

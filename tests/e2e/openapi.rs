@@ -4,11 +4,11 @@
 //! schema, the required headers are there). A test that gets an answer off the contract fails.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use hyper::body::Bytes;
 use local_runtime::client::{self, Answer};
+use order_events::testing::{events_dir, EventDocuments, EVENTS_BASE_URI};
 use serde_json::{json, Value};
 
 type SendResult = Result<Answer, Box<dyn std::error::Error + Send + Sync>>;
@@ -42,17 +42,10 @@ fn checked(method: &str, url: &str, answer: Answer) -> SendResult {
     Ok(answer)
 }
 
-/// Where the documents say they live; the retriever maps these URIs to the files in `events/`.
-const BASE: &str = "https://orderflow.example/events/";
-
 /// The OpenAPI document, with a validator per response schema built on first use.
 pub struct Contract {
     document: Value,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
-}
-
-fn events_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
 }
 
 pub fn contract() -> &'static Contract {
@@ -67,24 +60,6 @@ pub fn contract() -> &'static Contract {
             validators: Mutex::default(),
         }
     })
-}
-
-/// Serves the event schemas (`schemas/*.json`, which the document refers to) by their URIs,
-/// offline.
-struct SchemaFiles;
-
-impl jsonschema::Retrieve for SchemaFiles {
-    fn retrieve(
-        &self,
-        uri: &jsonschema::Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-        let file = uri
-            .as_str()
-            .strip_prefix(BASE)
-            .ok_or_else(|| format!("{} is not one of the project's documents", uri.as_str()))?;
-        let text = std::fs::read_to_string(events_dir().join(file))?;
-        Ok(serde_json::from_str(&text)?)
-    }
 }
 
 /// `value` with its references to the document's schemas (`#/components/schemas/X`) pointing
@@ -215,7 +190,10 @@ impl Contract {
         let Value::Object(root) = &mut schema else {
             return Err(format!("the schema at {pointer} is not an object"));
         };
-        root.insert("$id".into(), json!(format!("{BASE}openapi.yaml")));
+        root.insert(
+            "$id".into(),
+            json!(format!("{EVENTS_BASE_URI}openapi.yaml")),
+        );
         root.insert(
             "$defs".into(),
             to_defs(&self.document["components"]["schemas"]),
@@ -223,7 +201,7 @@ impl Contract {
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .should_validate_formats(true)
-            .with_retriever(SchemaFiles)
+            .with_retriever(EventDocuments)
             .build(&schema)
             .map_err(|e| format!("the schema at {pointer} does not compile: {e}"))?;
         let validator = Arc::new(validator);

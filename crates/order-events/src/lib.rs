@@ -182,6 +182,38 @@ pub mod testing {
     use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
     use uuid::Uuid;
 
+    /// The project's `events/` folder: the AsyncAPI and OpenAPI documents, schemas, samples.
+    pub fn events_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
+    }
+
+    /// Where the documents in `events/` say they live (their `$id`s and `$ref`s).
+    pub const EVENTS_BASE_URI: &str = "https://orderflow.example/events/";
+
+    /// The JSON document a project URI ([`EVENTS_BASE_URI`] + a path in `events/`) names, read
+    /// from `events/`, so that references between the documents resolve offline.
+    pub fn event_document(uri: &str) -> Result<serde_json::Value, String> {
+        let path = uri
+            .strip_prefix(EVENTS_BASE_URI)
+            .ok_or_else(|| format!("{uri} is not one of the project's documents"))?;
+        let file = events_dir().join(path);
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))
+    }
+
+    /// Resolves the documents' references ([`event_document`]) for a JSON Schema validator.
+    pub struct EventDocuments;
+
+    impl jsonschema::Retrieve for EventDocuments {
+        fn retrieve(
+            &self,
+            uri: &jsonschema::Uri<String>,
+        ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+            Ok(event_document(uri.as_str())?)
+        }
+    }
+
     /// A valid order of two lines (two of `SKU-KEYBOARD`, one `SKU-MOUSE`).
     pub fn sample_order() -> OrderPlaced {
         OrderPlaced {

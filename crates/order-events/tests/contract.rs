@@ -3,14 +3,11 @@
 //! `events/schemas/`, parses into the Rust type, and serializes back to the same JSON, which
 //! validates again. The schemas refuse what the contract does not write.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use order_events::testing::{events_dir, EventDocuments, EVENTS_BASE_URI};
 use order_events::*;
 use serde_json::Value;
-
-fn events_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
-}
 
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -23,33 +20,15 @@ struct Schemas {
     data: jsonschema::Validator,
 }
 
-/// Resolves the schemas' `$id`s (`https://orderflow.example/events/schemas/<file>`) to the files
-/// in `events/schemas/`, so that `$ref`s between them work offline.
-struct SchemaFiles;
-
-impl jsonschema::Retrieve for SchemaFiles {
-    fn retrieve(
-        &self,
-        uri: &jsonschema::Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-        let file = uri
-            .as_str()
-            .strip_prefix(SCHEMA_BASE)
-            .ok_or_else(|| format!("{} is not one of the project's schemas", uri.as_str()))?;
-        Ok(read_json(&events_dir().join("schemas").join(file)))
-    }
-}
-
-const SCHEMA_BASE: &str = "https://orderflow.example/events/schemas/";
-
 impl Schemas {
     fn for_type(event_type: &str) -> Self {
         let build = |file: &str| {
             let schema = read_json(&events_dir().join("schemas").join(file));
-            assert_eq!(schema["$id"], format!("{SCHEMA_BASE}{file}"), "{file} $id");
+            let id = format!("{EVENTS_BASE_URI}schemas/{file}");
+            assert_eq!(schema["$id"], id, "{file} $id");
             jsonschema::options()
                 .should_validate_formats(true)
-                .with_retriever(SchemaFiles)
+                .with_retriever(EventDocuments)
                 .build(&schema)
                 .unwrap_or_else(|e| panic!("{file}: {e}"))
         };
