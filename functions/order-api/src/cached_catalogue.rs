@@ -64,7 +64,7 @@ impl<C: Catalogue> CachedCatalogue<C> {
         let read_at = Instant::now();
         let current = self.inner.current_prices(skus).await?;
         self.remember(skus, &current.by_sku, read_at);
-        Ok(Prices::current(current.by_sku))
+        Ok(current)
     }
 
     async fn prices_of(&self, skus: &BTreeSet<String>) -> Result<Prices, String> {

@@ -344,18 +344,16 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
         let skus = asked.skus();
         let unreadable = |e: String| unavailable("catalogue_unavailable", &e);
         let prices = self.catalogue.prices(&skus).await.map_err(unreadable)?;
-        let refusal = match validate(asked.clone(), id, signed_in, &prices.by_sku) {
-            Ok(order) => return Ok(order),
-            Err(refusal) if !prices.remembered => refusal,
-            Err(_) => {
-                let current = self.catalogue.current_prices(&skus).await;
-                match validate(asked, id, signed_in, &current.map_err(unreadable)?.by_sku) {
-                    Ok(order) => return Ok(order),
-                    Err(refusal) => refusal,
-                }
-            }
-        };
-        Err(match refusal {
+        let mut priced = validate(asked.clone(), id, signed_in, &prices.by_sku);
+        if priced.is_err() && prices.remembered {
+            let current = self
+                .catalogue
+                .current_prices(&skus)
+                .await
+                .map_err(unreadable)?;
+            priced = validate(asked, id, signed_in, &current.by_sku);
+        }
+        priced.map_err(|refusal| match refusal {
             Refusal::Invalid(problems) => invalid(&problems),
             Refusal::PricesChanged(current) => prices_changed(&current),
         })
