@@ -4,6 +4,10 @@
 //! of the cache is that, for up to `max_age` after a price change, an order may still be priced
 //! at the previous price.
 //!
+//! Requests that miss together share one read: when the prices expire under a burst, an instance
+//! serving requests concurrently (the local runtime, Lambda managed instances) makes one
+//! catalogue read, not one per request.
+//!
 //! A map and a time per sku: a caching crate (moka and the like) would bring its own
 //! housekeeping threads and dependencies for what these few lines do.
 
@@ -21,6 +25,8 @@ pub struct CachedCatalogue<C> {
     inner: C,
     max_age: Duration,
     remembered: Mutex<HashMap<String, (Price, Instant)>>,
+    /// Held by the one request reading missing prices; the others wait for it and look again.
+    reading: tokio::sync::Mutex<()>,
 }
 
 impl<C: Catalogue> CachedCatalogue<C> {
@@ -29,6 +35,7 @@ impl<C: Catalogue> CachedCatalogue<C> {
             inner,
             max_age,
             remembered: Mutex::new(HashMap::new()),
+            reading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -69,12 +76,26 @@ impl<C: Catalogue> CachedCatalogue<C> {
 
     async fn prices_of(&self, skus: &BTreeSet<String>) -> Result<Prices, String> {
         let mut by_sku = self.recall(skus);
+        if by_sku.len() == skus.len() {
+            let remembered = !by_sku.is_empty();
+            return Ok(Prices { by_sku, remembered });
+        }
+        // One read at a time: a request that finds one in flight waits for it and reads only
+        // what it did not bring (so a failed read is retried once per waiter, not in a queue).
+        let _reading = match self.reading.try_lock() {
+            Ok(reading) => Some(reading),
+            Err(_) => {
+                drop(self.reading.lock().await);
+                by_sku = self.recall(skus);
+                None
+            }
+        };
+        let remembered = !by_sku.is_empty();
         let missing: BTreeSet<String> = skus
             .iter()
             .filter(|sku| !by_sku.contains_key(*sku))
             .cloned()
             .collect();
-        let remembered = !by_sku.is_empty();
         if !missing.is_empty() {
             by_sku.extend(self.read(&missing).await?.by_sku);
         }
@@ -170,6 +191,33 @@ mod tests {
             asked + 1,
             "only the unknown sku is asked again"
         );
+    }
+
+    #[tokio::test]
+    async fn requests_that_miss_together_share_one_read() {
+        let catalogue = Changing::default();
+        catalogue.set(&[("A", 100, "EUR"), ("B", 200, "EUR")]);
+        catalogue.set_delay(Duration::from_millis(50));
+        let cached = CachedCatalogue::new(catalogue.clone(), Duration::from_secs(10));
+
+        let (a, ab) = (skus(&["A"]), skus(&["A", "B"]));
+        let (herd, wider) = tokio::join!(
+            futures::future::join_all((0..8).map(|_| cached.prices(&a))),
+            async {
+                // Arrives while the first read is in flight and needs one sku more.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                cached.prices(&ab).await
+            }
+        );
+        for prices in herd {
+            assert_eq!(price_of(&prices.unwrap(), "A"), Some(100));
+        }
+        let wider = wider.unwrap();
+        assert_eq!(
+            (price_of(&wider, "A"), price_of(&wider, "B")),
+            (Some(100), Some(200))
+        );
+        assert_eq!(catalogue.asked(), 2, "A read once for all, then B alone");
     }
 
     #[tokio::test]

@@ -36,16 +36,21 @@ fn catalogue() -> MemoryCatalogue {
     ])
 }
 
-/// A catalogue whose prices can change, counting the skus it is asked for.
+/// A catalogue whose prices can change, counting the skus it is asked for, and taking `delay`
+/// to answer.
 #[derive(Clone, Default)]
 pub(crate) struct Changing {
     prices: Arc<std::sync::RwLock<MemoryCatalogue>>,
     asked: Arc<std::sync::atomic::AtomicUsize>,
+    delay: Arc<Mutex<std::time::Duration>>,
 }
 
 impl Changing {
     pub(crate) fn set(&self, entries: &[(&str, i64, &str)]) {
         *self.prices.write().unwrap() = MemoryCatalogue::of(entries);
+    }
+    pub(crate) fn set_delay(&self, delay: std::time::Duration) {
+        *self.delay.lock().unwrap() = delay;
     }
     pub(crate) fn asked(&self) -> usize {
         self.asked.load(Ordering::SeqCst)
@@ -59,7 +64,11 @@ impl Catalogue for Changing {
     ) -> inventory::catalogue::CatalogueFuture<'a> {
         self.asked.fetch_add(skus.len(), Ordering::SeqCst);
         let catalogue = self.prices.read().unwrap().clone();
-        Box::pin(async move { catalogue.prices(skus).await })
+        let delay = *self.delay.lock().unwrap();
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            catalogue.prices(skus).await
+        })
     }
 }
 
