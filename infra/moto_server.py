@@ -1,5 +1,5 @@
 """Starts moto server with DynamoDB requests serialized, so transactions are isolated, and SQS
-sends whose cost hardly grows with the queue (see the SQS patch at the end).
+sends whose cost does not grow with the queue (see the SQS patch at the end).
 
 moto applies a TransactWriteItems item by item and, when one fails, restores deep copies of the
 tables taken before it started. Under concurrent requests (the server is threaded) that restore
@@ -111,11 +111,12 @@ for _name in (
 
 
 # SQS: a send reads one attribute of its queue (ContentBasedDeduplication) through moto's
-# `Queue.attributes`, which computes every attribute, the message counts among them: passes over
-# the queue's messages that ask the time for each message, through datetime arithmetic. A publish
-# to queues of a few hundred messages took 120 ms, and more the fuller the queues, where SQS's
-# cost does not grow with the queue. The current time comes from time.time() here: the same
-# instant, without building datetimes.
+# `Queue.attributes`, which computes every attribute, the message counts among them: three passes
+# over the queue's messages, asking each whether it is visible or delayed, on every send. A
+# publish into queues of a few hundred messages took 120 ms, and more the fuller the queues,
+# where SQS's cost does not grow with the queue. Here, while a send runs, a queue's attributes are
+# the one a send reads; and the current time comes from time.time() (the same instant, without
+# building datetimes) for the passes that remain (GetQueueAttributes, receives).
 _unix_time_millis = sqs_models.unix_time_millis
 
 
@@ -124,6 +125,33 @@ def _millis(dt=None):
 
 
 sqs_models.unix_time_millis = _millis
+
+_SENDING = threading.local()
+_all_attributes = sqs_models.Queue.attributes.fget
+
+
+def _attributes(queue):
+    if not getattr(_SENDING, "active", False):
+        return _all_attributes(queue)
+    if not queue.fifo_queue:
+        return {}
+    return {"ContentBasedDeduplication": str(queue.content_based_deduplication).lower()}
+
+
+def _sending(send):
+    @functools.wraps(send)
+    def wrapper(*args, **kwargs):
+        _SENDING.active = True
+        try:
+            return send(*args, **kwargs)
+        finally:
+            _SENDING.active = False
+
+    return wrapper
+
+
+sqs_models.Queue.attributes = property(_attributes)
+sqs_models.SQSBackend.send_message = _sending(sqs_models.SQSBackend.send_message)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
