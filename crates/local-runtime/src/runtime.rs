@@ -291,6 +291,11 @@ impl LocalRuntime {
             })
     }
 
+    /// The environment this runtime gives `function` (a logical id), as the template sets it.
+    pub fn environment(&self, function: &str) -> Option<&FunctionEnv> {
+        self.environments.get(function)
+    }
+
     /// Base URL of the local HTTP API, e.g. `http://127.0.0.1:3000`.
     pub fn api_url(&self) -> String {
         format!("http://{}", self.api_address)
@@ -426,7 +431,7 @@ impl Authorizers {
         if let Some(built) = self.built.get(&key) {
             return Ok(built.clone());
         }
-        let authorizer = JwtAuthorizer::discover(&key.0, key.1.clone(), Some(&self.endpoints))
+        let authorizer = JwtAuthorizer::discover(&key.0, key.1.clone(), &self.endpoints)
             .await
             .map_err(problem)?;
         let authorizer = Arc::new(authorizer);

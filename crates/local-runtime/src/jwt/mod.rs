@@ -36,20 +36,20 @@ impl std::fmt::Debug for JwtAuthorizer {
 /// Where the issuer publishes its keys. On an emulator, a Cognito user pool's issuer
 /// (`https://cognito-idp.<region>.amazonaws.com/<pool id>`) is served by the emulator's
 /// Cognito endpoint, at the same path; any other issuer at its own URL, as API Gateway fetches it.
-pub fn jwks_url(issuer: &str, endpoints: Option<&Endpoints>) -> String {
+pub fn jwks_url(issuer: &str, endpoints: &Endpoints) -> String {
     let issuer = issuer.trim_end_matches('/');
     let cognito_pool = issuer
         .strip_prefix("https://cognito-idp.")
         .and_then(|rest| rest.split_once(".amazonaws.com/"))
         .map(|(_, pool)| pool);
-    match (cognito_pool, endpoints) {
-        (Some(pool), Some(endpoints)) => format!(
+    match cognito_pool {
+        Some(pool) => format!(
             "{}/{pool}/.well-known/jwks.json",
             endpoints
                 .of("Cognito Identity Provider")
                 .trim_end_matches('/')
         ),
-        _ => format!("{issuer}/.well-known/jwks.json"),
+        None => format!("{issuer}/.well-known/jwks.json"),
     }
 }
 
@@ -82,7 +82,7 @@ impl JwtAuthorizer {
     pub async fn discover(
         issuer: &str,
         audiences: Vec<String>,
-        endpoints: Option<&Endpoints>,
+        endpoints: &Endpoints,
     ) -> Result<Self, String> {
         let url = jwks_url(issuer, endpoints);
         let answer = crate::client::send("GET", &url, &[], "")
@@ -177,15 +177,11 @@ mod tests {
         let endpoints = Endpoints::single("http://127.0.0.1:5000");
         let issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc";
         assert_eq!(
-            jwks_url(issuer, Some(&endpoints)),
+            jwks_url(issuer, &endpoints),
             "http://127.0.0.1:5000/us-east-1_abc/.well-known/jwks.json"
         );
         assert_eq!(
-            jwks_url(issuer, None),
-            format!("{issuer}/.well-known/jwks.json")
-        );
-        assert_eq!(
-            jwks_url("https://login.example.com/", Some(&endpoints)),
+            jwks_url("https://login.example.com/", &endpoints),
             "https://login.example.com/.well-known/jwks.json"
         );
     }
