@@ -40,6 +40,8 @@ pub struct LatencyRow {
     /// The fan-out with its consumers paused during the burst: on AWS, SNS does not slow down
     /// because consumers are busy; on one emulator process it does.
     pub fanout_alone: Summary,
+    /// The paused burst's slowest requests: (position in the burst, from 1; latency).
+    pub fanout_alone_slowest: Vec<(usize, Duration)>,
     pub chain: Summary,
     /// From POST to the order service's confirmation, and to the shipment (consumers busy).
     pub to_confirmed: Summary,
@@ -103,19 +105,21 @@ pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
             payment_latency,
             fanout: summary(&fanout),
             fanout_alone: summary(&fanout_alone),
+            fanout_alone_slowest: slowest(&fanout_alone, 3),
             chain: summary(&chain),
             to_confirmed: Summary::of(&to_confirmed),
             to_shipped: Summary::of(&to_shipped),
             messages_per_order,
         };
         println!(
-            "  payment {:>7}: fan-out p50 {} p99 {} (consumers paused: p50 {} p99 {}) | chain p50 {} p99 {} | \
+            "  payment {:>7}: fan-out p50 {} p99 {} (consumers paused: p50 {} p99 {}, slowest {}) | chain p50 {} p99 {} | \
              to confirmed p50 {} p99 {}, to shipped p50 {} p99 {}, {:.1} messages per order",
             ms(payment_latency),
             ms(row.fanout.p50),
             ms(row.fanout.p99),
             ms(row.fanout_alone.p50),
             ms(row.fanout_alone.p99),
+            positions(&row.fanout_alone_slowest),
             ms(row.chain.p50),
             ms(row.chain.p99),
             ms(row.to_confirmed.p50),
@@ -229,6 +233,27 @@ fn accepted(answers: &[(u16, Duration)]) -> usize {
     answers.iter().filter(|(status, _)| *status == 202).count()
 }
 
+/// The `count` slowest answers: (position in the burst, from 1; latency), slowest first.
+fn slowest(answers: &[(u16, Duration)], count: usize) -> Vec<(usize, Duration)> {
+    let mut by_latency: Vec<(usize, Duration)> = answers
+        .iter()
+        .enumerate()
+        .map(|(index, (_, latency))| (index + 1, *latency))
+        .collect();
+    by_latency.sort_by_key(|(_, latency)| std::cmp::Reverse(*latency));
+    by_latency.truncate(count);
+    by_latency
+}
+
+/// "#7 105 ms, #6 98.0 ms": requests by their position in the burst.
+fn positions(slowest: &[(usize, Duration)]) -> String {
+    slowest
+        .iter()
+        .map(|(position, latency)| format!("#{position} {}", ms(*latency)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn summary(answers: &[(u16, Duration)]) -> Summary {
     Summary::of(&answers.iter().map(|(_, d)| *d).collect::<Vec<_>>())
 }
@@ -265,6 +290,20 @@ impl Results {
             ]);
         }
         table
+    }
+
+    /// The paused bursts' slowest requests, a line per payment latency.
+    pub fn slowest_lines(&self) -> String {
+        self.latency
+            .iter()
+            .map(|row| {
+                format!(
+                    "- payment {}: {}\n",
+                    ms(row.payment_latency),
+                    positions(&row.fanout_alone_slowest)
+                )
+            })
+            .collect()
     }
 
     /// How long the saga takes behind the 202, and what it costs in messages.
@@ -341,5 +380,24 @@ impl Results {
             ],
             &groups,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slowest_answers_keep_their_position_in_the_burst() {
+        let answers: Vec<(u16, Duration)> = [3, 9, 1, 7]
+            .into_iter()
+            .map(|ms| (202, Duration::from_millis(ms)))
+            .collect();
+        let two = slowest(&answers, 2);
+        assert_eq!(
+            two,
+            vec![(2, Duration::from_millis(9)), (4, Duration::from_millis(7))]
+        );
+        assert_eq!(positions(&two), "#2 9.00 ms, #4 7.00 ms");
     }
 }

@@ -247,7 +247,7 @@ fn document(
 
 Measured {machine}.{smoke}
 
-Reproduce every table and chart with one command (about 20 minutes on this machine, half of it
+Reproduce every table and chart with one command (about 25 minutes on this machine, half of it
 release builds): `benchmarks/run.sh`. Numbers from a shared, noisy machine: read the ratios and
 medians, not the third digit. The emulator is moto on loopback, far slower than AWS per call, so
 absolute throughput here says little about AWS; the ratios say what our code costs.
@@ -272,11 +272,20 @@ because the consumers are busy). The chain's handlers run inside the request eit
 fan-out's API makes two emulator calls per order (the publish, the order's record; the
 catalogue's prices are read once and remembered by the instance for 10 s, as on a warm Lambda),
 the chain makes its own plus two gateway calls. With {concurrency} clients on one emulator each
-request queues behind the others' calls, and the p99 of {orders} requests is one of the slowest
-two, which an emulator pause decides; the p50 ratio is the steadier measure of the decoupling.
+request queues behind the others' calls, so the fan-out's latency is mostly that queue, and the
+p99 of {orders} requests is the second slowest.
 
 {latency}
 ![POST /orders p99 latency](benchmarks/charts/decoupling-p99.svg)
+
+The slowest requests of each paused burst, by position in the burst (#1 was sent first):
+
+{slowest}
+The remembered prices have expired by the time a burst starts, so its first {concurrency} requests
+read the catalogue; requests that miss together share one read. moto's SQS would make a publish
+cost more the fuller the paused queues get (on every send it computed every queue attribute,
+passing over the queue's messages); `infra/moto_server.py` has a send read only the attribute it
+needs, as SQS's cost does not grow with the queue.
 
 Behind the 202, the saga (fan-out burst, consumers busy): from the order's placement to the
 order service's confirmation (inventory and payment in parallel, then the decision) and to the
@@ -308,9 +317,8 @@ The raw loop's calls (where the emulator spends its time):
 
 {calls}
 Our consumers do somewhat more per record than the raw loop (inventory's transaction holds the
-stock lines too; notification claims, sends through SES, then commits), and the emulator's
-transactions get slower as its tables grow (moto copies every table a transaction touches, to
-roll back), which both runs pay alike.
+stock lines too; notification claims, sends through SES, then commits; every service reads what
+it needs before it decides, which the raw loop does not).
 
 ## 3. Per-record cost of our code (criterion)
 
@@ -357,6 +365,7 @@ mappings' idle long polls of SQS (each poller about 130,000 requests a month: ce
         concurrency = if args.smoke { 4 } else { 8 },
         latency = decoupling.latency_table().markdown(),
         saga = decoupling.saga_table().markdown(),
+        slowest = decoupling.slowest_lines(),
         availability = decoupling.availability_table().markdown(),
         pollers = system::POLLERS,
         throughput = throughput.table().markdown(),

@@ -18,6 +18,10 @@ use payment::SimulatedGateway;
 
 use crate::chain::ChainPublisher;
 
+/// The template's order API function (logical id): the fan-out's endpoint, and the chain's
+/// configuration.
+const ORDER_API: &str = "OrderApiFunction";
+
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// A consumer of the template: its function (logical id), cargo binary, queue, and the event
@@ -85,9 +89,8 @@ impl System {
             })
             .collect();
 
-        let Function::Http(fanout) = runtime.build_function("OrderApiFunction", &[])?.function
-        else {
-            return Err("OrderApiFunction is not an HTTP function".into());
+        let Function::Http(fanout) = runtime.build_function(ORDER_API, &[])?.function else {
+            return Err(format!("{ORDER_API} is not an HTTP function").into());
         };
         // The chain's services announce their outcomes to a topic nobody reads, so that the
         // fan-out's consumers never see the chain's orders.
@@ -114,20 +117,17 @@ impl System {
             ));
         }
         let chain_gateway = chain_gateway.ok_or("the chain has no payment gateway")?;
-        // The chain prices its orders from the same catalogue, remembered for as long, as the
-        // fan-out's API does.
-        let catalogue = order_api::CachedCatalogue::new(
-            order_api::DynamoCatalogue::new(
-                aws_sdk_dynamodb::Client::new(runtime.sdk()),
-                runtime.deployment().reference("InventoryTable"),
-            ),
-            order_api::CATALOGUE_CACHE,
-        );
+        // The chain prices its orders as the fan-out's API does: the same catalogue, remembered
+        // for as long.
+        let api_env = runtime
+            .environment(ORDER_API)
+            .ok_or(format!("the template has no {ORDER_API}"))?;
+        let catalogue = order_api::catalogue_from_env(runtime.sdk(), api_env)?;
         let chain = OrderApi::new(
             ChainPublisher::new(services, Duration::from_secs(30)),
             MemoryIdempotency::default(),
             MemoryEffectStore::new(orders::OrderItem::KEY),
-            Arc::new(catalogue),
+            catalogue,
         );
         // The demo's catalogue (the prices `events/order-request.json` displays), and stock
         // that never runs out.
@@ -294,7 +294,7 @@ pub const CAREFUL: Client = Client {
 };
 
 /// POSTs `orders` orders, `concurrency` at a time, as `client` does. (final status, latency
-/// until that answer) of each.
+/// until that answer) of each, in the order they were sent.
 pub async fn post_orders(
     endpoint: &dyn HttpFunction,
     body: &serde_json::Value,
@@ -303,8 +303,8 @@ pub async fn post_orders(
     client: Client,
 ) -> Vec<(u16, Duration)> {
     let body = body.to_string();
-    futures::stream::iter(0..orders)
-        .map(|_| {
+    let mut answers: Vec<(usize, u16, Duration)> = futures::stream::iter(0..orders)
+        .map(|position| {
             let body = body.clone();
             let key = client.keyed.then(|| uuid::Uuid::now_v7().to_string());
             async move {
@@ -319,12 +319,17 @@ pub async fn post_orders(
                         break;
                     }
                 }
-                (status, started.elapsed())
+                (position, status, started.elapsed())
             }
         })
         .buffer_unordered(concurrency)
         .collect()
-        .await
+        .await;
+    answers.sort_by_key(|(position, ..)| *position);
+    answers
+        .into_iter()
+        .map(|(_, status, latency)| (status, latency))
+        .collect()
 }
 
 /// The resource-name prefix of the runtime's deployment (what its topic name starts with).
