@@ -51,7 +51,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 pub use futures::future::BoxFuture;
@@ -129,10 +129,25 @@ impl<H: EventHandler> SqsConsumer for H {
 pub async fn run_on_lambda(consumer: impl SqsConsumer) -> Result<(), lambda_runtime::Error> {
     let consumer = &consumer;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
-        let deadline = event.context.deadline();
+        let deadline = invocation_deadline(event.context.deadline, SystemTime::now());
         consumer.handle(event.payload, deadline).await
     }))
     .await
+}
+
+/// Epoch milliseconds no Lambda deadline is ever below (2001-09-09).
+const EARLIEST_DEADLINE_MS: u64 = 1_000_000_000_000;
+
+/// When the invocation times out, from the runtime API's `Lambda-Runtime-Deadline-Ms`: on
+/// Lambda, epoch milliseconds. A local Runtime API may send the time allowed instead (`cargo
+/// lambda watch` sends 600000, ten minutes), which read as a date lies in 1970, so that every
+/// record would be refused as started too late; a value that early is taken as the time left.
+fn invocation_deadline(deadline_ms: u64, now: SystemTime) -> SystemTime {
+    if deadline_ms < EARLIEST_DEADLINE_MS {
+        now + Duration::from_millis(deadline_ms)
+    } else {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms)
+    }
 }
 
 /// A required setting is missing or invalid.
@@ -194,5 +209,24 @@ impl FunctionEnv {
                 problem: format!("{raw:?} is invalid: {e}"),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_is_lambda_s_epoch_milliseconds_or_a_local_runtime_s_time_allowed() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_112_000);
+        let lambda = 1_796_112_030_000;
+        assert_eq!(
+            invocation_deadline(lambda, now),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(lambda)
+        );
+        assert_eq!(
+            invocation_deadline(600_000, now),
+            now + Duration::from_secs(600)
+        );
     }
 }
