@@ -27,6 +27,10 @@ enum Command {
         /// Port of the local HTTP API.
         #[arg(long, default_value_t = 3000)]
         port: u16,
+        /// Port of the AWS emulator (DynamoDB on the next one): where the functions that
+        /// `cargo lambda watch` runs find it (`[workspace.metadata.lambda.env]` in Cargo.toml).
+        #[arg(long, default_value_t = LAMBDA_WATCH_EMULATOR_PORT)]
+        emulator_port: u16,
     },
     /// Install the pinned emulator into .local/venv.
     Setup,
@@ -102,7 +106,10 @@ async fn main() -> ExitCode {
             })
             .await
         }
-        Command::Up { port } => up(port).await,
+        Command::Up {
+            port,
+            emulator_port,
+        } => up(port, emulator_port).await,
         Command::Setup => local_runtime::emulator::install()
             .map(|python| println!("emulator installed: {}", python.display()))
             .map_err(Into::into),
@@ -123,8 +130,15 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn up(port: u16) -> Result<(), BoxError> {
-    let mut options = RuntimeOptions::default();
+/// The emulator port `cargo lambda watch`'s functions expect (Cargo.toml's
+/// `[workspace.metadata.lambda.env]`).
+const LAMBDA_WATCH_EMULATOR_PORT: u16 = 4580;
+
+async fn up(port: u16, emulator_port: u16) -> Result<(), BoxError> {
+    let mut options = RuntimeOptions {
+        emulator_port: Some(emulator_port),
+        ..RuntimeOptions::default()
+    };
     options.http_address.set_port(port);
     let prefix = options.provision.prefix.clone();
     let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
@@ -159,6 +173,12 @@ async fn up(port: u16) -> Result<(), BoxError> {
     );
     // The operator commands find the emulator as any AWS SDK would: by these variables.
     println!("operate: {variables}cargo run -- audit --prefix {prefix}");
+    if emulator_port == LAMBDA_WATCH_EMULATOR_PORT && Endpoints::from_environment().is_none() {
+        println!(
+            "cargo lambda watch: its functions reach this emulator (Cargo.toml's metadata.lambda.env); \
+             cargo lambda invoke <function> --data-file events/lambda/<function>.json"
+        );
+    }
     println!("Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
     runtime.shutdown().await;

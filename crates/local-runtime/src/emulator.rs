@@ -22,6 +22,15 @@ pub fn project_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` (CI shares one between clones), relative to the
+/// project root when relative, or the project's `target/`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => project_root().join(dir),
+        _ => project_root().join("target"),
+    }
+}
+
 fn local_dir() -> PathBuf {
     project_root().join(".local")
 }
@@ -105,13 +114,26 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Installs (if needed) and starts the servers; returns once both answer.
+    /// Installs (if needed) and starts the servers on free ports; returns once both answer.
     pub fn start() -> Result<Self, EmulatorError> {
+        Self::start_on(None)
+    }
+
+    /// As [`Emulator::start`], with every service but DynamoDB on `port` and DynamoDB on the
+    /// next port when a port is given (where functions run by another tool, such as
+    /// `cargo lambda watch`, expect the emulator).
+    pub fn start_on(port: Option<u16>) -> Result<Self, EmulatorError> {
         let python = install()?;
+        let dynamodb_port = port
+            .map(|p| {
+                p.checked_add(1)
+                    .ok_or_else(|| EmulatorError::Start(format!("no port after {p} for DynamoDB")))
+            })
+            .transpose()?;
         // Started side by side: each takes a second or two to import moto.
         let (services, dynamodb) = std::thread::scope(|scope| {
-            let dynamodb = scope.spawn(|| Server::start(&python));
-            let services = Server::start(&python);
+            let dynamodb = scope.spawn(|| Server::start(&python, dynamodb_port));
+            let services = Server::start(&python, port);
             let dynamodb = dynamodb
                 .join()
                 .map_err(|_| EmulatorError::Start("starting moto panicked".to_owned()))?;
@@ -138,10 +160,13 @@ struct Server {
 }
 
 impl Server {
-    /// Starts moto on a free loopback port; returns once it answers.
-    fn start(python: &Path) -> Result<Self, EmulatorError> {
+    /// Starts moto on the loopback `port` (a free one if `None`); returns once it answers.
+    fn start(python: &Path, port: Option<u16>) -> Result<Self, EmulatorError> {
         let python = python.to_owned();
-        let port = free_port()?;
+        let port = match port {
+            Some(port) => port_available(port)?,
+            None => free_port()?,
+        };
         let log = local_dir().join(format!("moto-{port}.log"));
         let log_file = File::create(&log).map_err(|e| EmulatorError::Start(e.to_string()))?;
 
@@ -226,6 +251,14 @@ fn die_with_parent(command: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// `port`, if nothing listens on it (a second emulator, or another program): said plainly here,
+/// where moto would only log it.
+fn port_available(port: u16) -> Result<u16, EmulatorError> {
+    TcpListener::bind(("127.0.0.1", port))
+        .map(|_| port)
+        .map_err(|e| EmulatorError::Start(format!("port {port} is not free for the emulator: {e}")))
 }
 
 fn free_port() -> Result<u16, EmulatorError> {

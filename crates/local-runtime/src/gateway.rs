@@ -297,21 +297,31 @@ pub fn authorized_request_for(
     request: http::Request<Vec<u8>>,
     authorizer: Option<ApiGatewayRequestAuthorizer>,
 ) -> lambda_http::Request {
+    let event = api_gateway_event(route_key, request, authorizer);
+    lambda_http::Request::from(LambdaRequest::ApiGatewayV2(event))
+}
+
+/// The payload format 2.0 event API Gateway sends a function behind the route `route_key` for
+/// `request`, with the context an authorizer handed on: what `cargo lambda invoke` sends.
+pub fn api_gateway_event(
+    route_key: &str,
+    request: http::Request<Vec<u8>>,
+    authorizer: Option<ApiGatewayRequestAuthorizer>,
+) -> ApiGatewayV2httpRequest {
     let (parts, body) = request.into_parts();
     let body = Bytes::from(body);
     let template = route_key
         .split_once(' ')
         .map_or(route_key, |(_, path)| path);
     let parameters = path_parameters(&segments(template), parts.uri.path()).unwrap_or_default();
-    let event = event(
+    event(
         route_key,
         "000000000000",
         &parts,
         &body,
         parameters,
         authorizer,
-    );
-    lambda_http::Request::from(LambdaRequest::ApiGatewayV2(event))
+    )
 }
 
 #[cfg(test)]

@@ -55,6 +55,9 @@ pub struct RuntimeOptions {
     /// AWS endpoints to use. `None`: the environment's `AWS_ENDPOINT_URL` (and per-service
     /// variants) if set, otherwise moto servers started for this runtime.
     pub endpoints: Option<Endpoints>,
+    /// The port of the moto servers the runtime starts (DynamoDB on the next one); `None`:
+    /// free ports. Ignored when endpoints are given.
+    pub emulator_port: Option<u16>,
     /// Where the HTTP API listens; port 0 picks a free port.
     pub http_address: SocketAddr,
     pub provision: ProvisionOptions,
@@ -78,6 +81,7 @@ impl Default for RuntimeOptions {
         Self {
             template: crate::emulator::project_root().join("template.yaml"),
             endpoints: None,
+            emulator_port: None,
             http_address: SocketAddr::from(([127, 0, 0, 1], 3000)),
             provision: ProvisionOptions {
                 prefix: "orderflow-".to_owned(),
@@ -133,7 +137,8 @@ impl LocalRuntime {
         let (emulator, endpoints) = match given {
             Some(endpoints) => (None, endpoints),
             None => {
-                let emulator = tokio::task::spawn_blocking(Emulator::start)
+                let port = options.emulator_port;
+                let emulator = tokio::task::spawn_blocking(move || Emulator::start_on(port))
                     .await
                     .map_err(|e| EmulatorError::Start(e.to_string()))??;
                 let endpoints = emulator.endpoints();

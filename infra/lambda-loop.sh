@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The cargo-lambda loop of a Rust Lambda developer, run end to end and checked (CI runs it):
+#
+#   cargo run -- up                 the local system: the emulator where Cargo.toml's
+#                                   metadata.lambda.env points the functions (127.0.0.1:4580),
+#                                   the template provisioned, the catalogue stocked
+#   cargo lambda watch              every function of the workspace, built and run on demand
+#   cargo lambda invoke <function> --data-file events/lambda/<sample>.json
+#
+# Every sample in events/lambda/ is invoked and its answer checked against what the sample
+# promises (tests/lambda_samples.rs): 202 from the order API; a consumer's batch with no failed
+# record; its -poison batch with exactly the poison record failed.
+#
+#   infra/lambda-loop.sh            (LAMBDA_WATCH_PORT: watch's invoke port, default 9000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+infra/deploy-tools.sh # cargo-lambda, pinned
+export PATH="$PWD/.local/deploy-venv/bin:$PATH"
+port=${LAMBDA_WATCH_PORT:-9000}
+logs=.local/lambda-loop
+mkdir -p "$logs"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# The CLI and every function, built before anything waits on them (the default members: one
+# feature set for `cargo run -- up` and watch's `cargo run --bin <function>`).
+cargo build --quiet --bins
+
+# Each in a process group of its own, so that stopping it stops what it started.
+set -m
+cargo run --quiet -- up --port 0 >"$logs/up.log" 2>&1 &
+pids+=($!)
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes --timeout 300 >"$logs/watch.log" 2>&1 &
+pids+=($!)
+set +m
+
+for _ in $(seq 1 600); do
+    grep -q 'Ctrl-C stops everything' "$logs/up.log" && break
+    kill -0 "${pids[0]}" 2>/dev/null || { cat "$logs/up.log" >&2; exit 1; }
+    sleep 0.5
+done
+grep -q 'Ctrl-C stops everything' "$logs/up.log" || { echo "the local system did not come up; see $logs/up.log" >&2; exit 1; }
+echo "local system up: $(grep -m1 'AWS emulator' "$logs/up.log")"
+
+# What the sample promises: 202, no failure, or exactly its last record failed.
+check() {
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+sample, answer = json.load(open(sys.argv[1])), json.loads(sys.argv[2])
+if "Records" not in sample:
+    ok, want = answer.get("statusCode") == 202, "statusCode 202"
+else:
+    poison = sample["Records"][-1]["messageId"] if sys.argv[1].endswith("-poison.json") else None
+    failed = [f["itemIdentifier"] for f in answer.get("batchItemFailures", [])]
+    want = f"exactly {poison} failed" if poison else "no failed record"
+    ok = failed == ([poison] if poison else [])
+print(("ok   " if ok else "FAIL ") + f"{sys.argv[1]}: {want}; answered {json.dumps(answer)[:300]}")
+sys.exit(0 if ok else 1)
+EOF
+}
+
+failures=0
+for sample in events/lambda/*.json; do
+    function=$(basename "$sample" .json)
+    function=${function%-poison}
+    # The first invocation of a function builds it: give it time.
+    if answer=$(cargo lambda invoke "$function" --invoke-address 127.0.0.1 --invoke-port "$port" \
+        --data-file "$sample" --output-format json 2>"$logs/invoke.err"); then
+        check "$sample" "$answer" || failures=$((failures + 1))
+    else
+        echo "FAIL $sample: cargo lambda invoke failed: $(tail -5 "$logs/invoke.err")"
+        failures=$((failures + 1))
+    fi
+done
+if [ "$failures" -ne 0 ]; then
+    echo "$failures sample(s) not answered as promised; logs: $logs/ (watch.log has the functions' own)" >&2
+    exit 1
+fi
+echo "every function answered its samples as promised"
