@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use inventory::DynamoInventory;
+use order_events::CancelReason;
+use orders::Status;
 use payment::{PaymentItem, PaymentStatus};
 use serde_json::{json, Value};
 use shipping::{ShipmentItem, ShipmentStatus};
 
+use crate::audit::{audit, Expectations};
 use crate::report::{order_report, OrderReport};
 use local_runtime::client::{post_order, send};
 use local_runtime::runtime::{LocalRuntime, RuntimeError, RuntimeOptions};
@@ -77,38 +80,76 @@ pub async fn order_request(
     Ok((bearer, body))
 }
 
-/// (label, customer, lines) of the demo's orders.
-type SampleOrder = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, i64, i64)],
-);
+/// How an order's story ends; the demo fails when one ends otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Story {
+    /// Confirmed, captured once, shipped, the confirmation e-mailed.
+    Ships,
+    /// Cancelled for stock: never charged, nothing shipped, the reason e-mailed.
+    SoldOut,
+    /// Cancelled by the customer before shipment: the hold voided, never charged.
+    CustomerCancels,
+    /// Refused by the API with this status: nothing ordered.
+    Refused(u16),
+}
+
+/// One of the demo's orders.
+struct SampleOrder {
+    label: &'static str,
+    customer: &'static str,
+    lines: &'static [(&'static str, i64, i64)],
+    story: Story,
+}
 
 const SAMPLE_ORDERS: &[SampleOrder] = &[
-    (
-        "ada",
-        "ada",
-        &[("SKU-KEYBOARD", 1, 8_999), ("SKU-MOUSE", 2, 2_499)],
-    ),
-    ("grace", "grace", &[("SKU-MONITOR", 1, 24_900)]),
-    ("linus (cancels)", "linus", &[("SKU-MOUSE", 1, 2_499)]),
-    (
-        "barbara",
-        "barbara",
-        &[("SKU-KEYBOARD", 2, 8_999), ("SKU-MONITOR", 2, 24_900)],
-    ),
-    ("ken (sold-out sku)", "ken", &[("SKU-WEBCAM", 1, 5_900)]),
+    SampleOrder {
+        label: "ada",
+        customer: "ada",
+        lines: &[("SKU-KEYBOARD", 1, 8_999), ("SKU-MOUSE", 2, 2_499)],
+        story: Story::Ships,
+    },
+    SampleOrder {
+        label: "grace",
+        customer: "grace",
+        lines: &[("SKU-MONITOR", 1, 24_900)],
+        story: Story::Ships,
+    },
+    SampleOrder {
+        label: "linus (cancels)",
+        customer: "linus",
+        lines: &[("SKU-MOUSE", 1, 2_499)],
+        story: Story::CustomerCancels,
+    },
+    SampleOrder {
+        label: "barbara",
+        customer: "barbara",
+        lines: &[("SKU-KEYBOARD", 2, 8_999), ("SKU-MONITOR", 2, 24_900)],
+        story: Story::Ships,
+    },
+    SampleOrder {
+        label: "ken (sold-out sku)",
+        customer: "ken",
+        lines: &[("SKU-WEBCAM", 1, 5_900)],
+        story: Story::SoldOut,
+    },
     // Shows last week's price: refused with the current one, nothing ordered.
-    (
-        "edsger (stale price)",
-        "edsger",
-        &[("SKU-MONITOR", 1, 19_900)],
-    ),
-    ("dennis (invalid)", "dennis", &[("SKU-MOUSE", 0, 2_499)]),
+    SampleOrder {
+        label: "edsger (stale price)",
+        customer: "edsger",
+        lines: &[("SKU-MONITOR", 1, 19_900)],
+        story: Story::Refused(409),
+    },
+    SampleOrder {
+        label: "dennis (invalid)",
+        customer: "dennis",
+        lines: &[("SKU-MOUSE", 0, 2_499)],
+        story: Story::Refused(422),
+    },
 ];
 
 struct Placed {
     label: &'static str,
+    story: Story,
     /// The customer's `Authorization` header value, if the API takes tokens.
     bearer: Option<String>,
     order_id: String,
@@ -170,21 +211,34 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
     println!("Payment gateway latency: {DEMO_PAYMENT_LATENCY_MS} ms\n");
 
     let mut placed = Vec::new();
+    // What did not go as the stories say, by order (label).
+    let mut problems: Vec<String> = Vec::new();
     println!("POST /orders");
-    for &(label, customer, lines) in SAMPLE_ORDERS {
-        let (bearer, body) = order_request(runtime, customer, lines).await?;
+    for sample in SAMPLE_ORDERS {
+        let (bearer, body) = order_request(runtime, sample.customer, sample.lines).await?;
         let sent_at = Utc::now();
         let answer = post_order(&runtime.api_url(), bearer.as_deref(), &body).await?;
         let api_ms = answer.elapsed.as_secs_f64() * 1000.0;
         let reply = answer.json();
         println!(
-            "  {label:<20} -> {} in {api_ms:>5.1} ms  {reply}",
-            answer.status
+            "  {:<20} -> {} in {api_ms:>5.1} ms  {reply}",
+            sample.label, answer.status
         );
+        let expected = match sample.story {
+            Story::Refused(status) => status,
+            _ => 202,
+        };
+        if answer.status != expected {
+            problems.push(format!(
+                "{}: answered {}, expected {expected}",
+                sample.label, answer.status
+            ));
+        }
         if answer.status == 202 {
             if let Some(order_id) = reply["orderId"].as_str() {
                 placed.push(Placed {
-                    label,
+                    label: sample.label,
+                    story: sample.story,
                     bearer,
                     order_id: order_id.to_owned(),
                     sent_at,
@@ -194,9 +248,9 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
         }
     }
 
-    identity_checks(runtime, &placed).await?;
+    problems.extend(identity_checks(runtime, &placed).await?);
 
-    for order in placed.iter().filter(|o| o.label.contains("cancels")) {
+    for order in placed.iter().filter(|o| o.story == Story::CustomerCancels) {
         let url = format!("{}/orders/{}/cancel", runtime.api_url(), order.order_id);
         let answer = send("POST", &url, &order.authorization(), Vec::new()).await?;
         println!(
@@ -280,20 +334,107 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
          service decided each order from the services' events without waiting for any of them.",
         placed.len()
     );
-    if settled < placed.len() {
-        return Err("some orders did not settle".into());
+    for (order, report) in placed.iter().zip(&reports) {
+        if let Some(problem) = story_problem(order.story, report) {
+            problems.push(format!("{}: {problem}", order.label));
+        }
     }
+    let expectations = Expectations {
+        accepted_orders: Some(placed.iter().map(|o| o.order_id.clone()).collect()),
+        initial_stock: CATALOGUE
+            .iter()
+            .map(|(sku, _, stock)| ((*sku).to_owned(), *stock))
+            .collect(),
+        sent_email_subjects: None,
+    };
+    let audit = audit(runtime.sdk(), runtime.deployment(), &expectations).await?;
+    if !audit.is_clean() {
+        problems.push(format!("the audit: {audit}"));
+    }
+    if !problems.is_empty() {
+        println!("\nNot as the stories say:");
+        for problem in &problems {
+            println!("  - {problem}");
+        }
+        return Err(format!(
+            "{} of the demo's orders and requests did not end as their stories say",
+            problems.len()
+        )
+        .into());
+    }
+    println!(
+        "Every order ended as its story says: the shipped orders captured once, the sold-out and\n\
+         the customer's cancelled orders never charged, the refused requests refused.\n\
+         Audit: {}",
+        audit.to_string().trim_end()
+    );
     Ok(())
 }
 
-/// Shows the API refusing what a customer may not do: ordering without a token, and reading
-/// another customer's order (the same 404 as an unknown id). Nothing to show without tokens.
-async fn identity_checks(runtime: &LocalRuntime, placed: &[Placed]) -> Result<(), BoxError> {
+/// What is wrong with an accepted order's end, as the services' tables tell it, for its story:
+/// what the story expects that did not happen, and where the order stands.
+fn story_problem(story: Story, report: &OrderReport) -> Option<String> {
+    let order = report.order.as_ref();
+    let status = report.status();
+    let reason = order.and_then(|o| o.cancelled.as_ref()).map(|c| c.reason);
+    let payment = report.payment.as_ref().map(|p| p.status);
+    let never_charged = matches!(
+        payment,
+        Some(PaymentStatus::Voided | PaymentStatus::Cancelled | PaymentStatus::Declined)
+    );
+    let shipped = report.shipment.as_ref().is_some_and(ShipmentItem::is_live);
+    let cancelled_for = |wanted| status == Some(Status::Cancelled) && reason == Some(wanted);
+    // (holds, what the story says)
+    let checks: Vec<(bool, &str)> = match story {
+        Story::Ships => vec![
+            (status == Some(Status::Confirmed), "confirmed"),
+            (payment == Some(PaymentStatus::Captured), "captured"),
+            (shipped, "shipped"),
+            (report.confirmation.is_some(), "a confirmation e-mail"),
+        ],
+        Story::SoldOut | Story::CustomerCancels => vec![
+            if story == Story::SoldOut {
+                (
+                    cancelled_for(CancelReason::StockRejected),
+                    "cancelled for stock",
+                )
+            } else {
+                (
+                    cancelled_for(CancelReason::CustomerRequest),
+                    "cancelled by the customer",
+                )
+            },
+            (never_charged, "never charged"),
+            (!shipped, "nothing shipped"),
+            (report.cancellation.is_some(), "a cancellation e-mail"),
+        ],
+        Story::Refused(_) => vec![(order.is_none(), "nothing ordered")],
+    };
+    let unmet: Vec<&str> = checks
+        .into_iter()
+        .filter(|(holds, _)| !holds)
+        .map(|(_, expected)| expected)
+        .collect();
+    (!unmet.is_empty()).then(|| {
+        format!(
+            "expected {}; the order is {status:?} (cancellation reason {reason:?}), payment {payment:?}, shipped: {shipped}",
+            unmet.join(", ")
+        )
+    })
+}
+
+/// Shows the API refusing what a customer may not do: ordering without a token (401), and
+/// reading another customer's order (404, as for an unknown id). Nothing to show without
+/// tokens. Returns what was not refused as it should be.
+async fn identity_checks(
+    runtime: &LocalRuntime,
+    placed: &[Placed],
+) -> Result<Vec<String>, BoxError> {
     let (Some(first), Some(second)) = (placed.first(), placed.get(1)) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     if second.bearer.is_none() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let body = order_body(&[("SKU-MOUSE", 1, 2_499)]);
     let anonymous = post_order(&runtime.api_url(), None, &body).await?;
@@ -311,7 +452,20 @@ async fn identity_checks(runtime: &LocalRuntime, placed: &[Placed]) -> Result<()
         foreign.status,
         foreign.json()
     );
-    Ok(())
+    let mut problems = Vec::new();
+    if anonymous.status != 401 {
+        problems.push(format!(
+            "an order without a token answered {}, expected 401",
+            anonymous.status
+        ));
+    }
+    if foreign.status != 404 {
+        problems.push(format!(
+            "another customer's order answered {}, expected 404",
+            foreign.status
+        ));
+    }
+    Ok(problems)
 }
 
 /// What the customer's money went through, as the payments table says.
