@@ -12,7 +12,8 @@ if [ "${1:-}" = "--smoke" ]; then
     # criterion only checks its benches run.
     cargo build --quiet --workspace --all-targets
     cargo bench --quiet --profile dev --workspace --bench per_record -- --test
-    target/debug/orderflow-benchmarks --smoke --binaries target/debug --profile dev
+    target="${CARGO_TARGET_DIR:-target}"
+    "$target/debug/orderflow-benchmarks" --smoke --binaries "$target/debug" --profile dev
 else
     # The functions as deployed: the release profile (LTO, stripped).
     cargo build --release $packages

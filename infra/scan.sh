@@ -6,11 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.local/scan-venv
-if ! cmp -s infra/scan/requirements.txt "$venv/.installed" 2>/dev/null; then
-    python3 -m venv --clear "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r infra/scan/requirements.txt
-    cp infra/scan/requirements.txt "$venv/.installed"
-fi
+infra/python-env.sh scan-venv infra/scan/requirements.txt
 # The SAM translator lives with the emulator's pinned tools in .local/venv.
 infra/setup.sh >/dev/null
 expanded=$(mktemp --suffix=.json)

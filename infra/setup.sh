@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet --workspace --all-targets
-exec target/debug/orderflow setup "$@"
+exec "${CARGO_TARGET_DIR:-target}/debug/orderflow" setup "$@"

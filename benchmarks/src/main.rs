@@ -21,7 +21,7 @@ mod throughput;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use local_runtime::emulator::project_root;
+use local_runtime::emulator::{project_root, target_dir};
 
 use crate::system::{BenchResult, System};
 
@@ -36,7 +36,7 @@ fn args() -> BenchResult<Args> {
     let root = project_root();
     let mut args = Args {
         smoke: false,
-        binaries: root.join("target/release"),
+        binaries: target_dir().join("release"),
         profile: "release".to_owned(),
         out: root.join("BENCHMARKS.md"),
     };
@@ -46,7 +46,7 @@ fn args() -> BenchResult<Args> {
         match arg.as_str() {
             "--smoke" => {
                 args.smoke = true;
-                args.out = root.join("target/benchmarks-smoke/BENCHMARKS.md");
+                args.out = target_dir().join("benchmarks-smoke/BENCHMARKS.md");
             }
             "--binaries" => args.binaries = PathBuf::from(value()?),
             "--profile" => args.profile = value()?,
@@ -144,7 +144,7 @@ async fn run() -> BenchResult<()> {
 /// The criterion estimates of `cargo bench --bench per_record` (mean time per iteration).
 fn criterion_table() -> report::Table {
     let mut table = report::Table::new(&["benchmark", "per batch or call", "per record"]);
-    let root = project_root().join("target/criterion");
+    let root = target_dir().join("criterion");
     let mut found = Vec::new();
     // target/criterion/<benchmark id>/new/estimates.json, ids nested or not by criterion version.
     let mut dirs = vec![root];

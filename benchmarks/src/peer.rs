@@ -29,31 +29,11 @@ pub struct Results {
 
 /// Creates `.local/bench-venv` with the pinned Powertools, unless it is there already.
 pub fn powertools_python() -> BenchResult<PathBuf> {
-    let root = project_root();
-    let venv = root.join(".local/bench-venv");
-    let requirements = root.join("benchmarks/powertools/requirements.txt");
-    let stamp = venv.join(".installed");
-    let wanted = std::fs::read(&requirements)?;
-    if std::fs::read(&stamp).ok().as_deref() != Some(wanted.as_slice()) {
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-        run(std::process::Command::new(python)
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv))?;
-        run(std::process::Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements))?;
-        std::fs::write(&stamp, wanted)?;
-    }
-    Ok(venv.join("bin/python"))
-}
-
-fn run(command: &mut std::process::Command) -> BenchResult<()> {
-    let status = command.status()?;
-    if !status.success() {
-        return Err(format!("{command:?} failed: {status}").into());
-    }
-    Ok(())
+    Ok(local_runtime::emulator::python_env(
+        "bench-venv",
+        "benchmarks/powertools/requirements.txt",
+        || {},
+    )?)
 }
 
 pub async fn run_peers(

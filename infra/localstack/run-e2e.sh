@@ -16,11 +16,7 @@ python=$(infra/localstack/python.sh) || {
 }
 
 venv=.local/localstack-venv
-if ! cmp -s infra/localstack/requirements.txt "$venv/.installed" 2>/dev/null; then
-    "$python" -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r infra/localstack/requirements.txt
-    cp infra/localstack/requirements.txt "$venv/.installed"
-fi
+infra/python-env.sh localstack-venv infra/localstack/requirements.txt "$python"
 infra/setup.sh   # the pinned moto, for DynamoDB
 
 logs=.local/localstack-run

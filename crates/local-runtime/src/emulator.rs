@@ -35,10 +35,6 @@ fn local_dir() -> PathBuf {
     project_root().join(".local")
 }
 
-fn venv_dir() -> PathBuf {
-    local_dir().join("venv")
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     #[error("setting up the emulator: {0}")]
@@ -66,42 +62,42 @@ fn run(command: &mut Command, what: &str) -> Result<(), EmulatorError> {
 /// Creates `.local/venv` and installs the pinned emulator into it, unless that was already done
 /// for the current `infra/requirements.txt`. Safe to call from several processes at once.
 pub fn install() -> Result<PathBuf, EmulatorError> {
-    let requirements = project_root().join("infra/requirements.txt");
-    let wanted = std::fs::read(&requirements).map_err(setup_error("reading requirements"))?;
+    python_env("venv", "infra/requirements.txt", || {
+        eprintln!(
+            "Installing the local AWS emulator (moto, pinned) into .local/venv; this happens once..."
+        )
+    })
+}
+
+/// The Python of the virtualenv `.local/<name>` holding the pinned packages of `requirements`
+/// (a path in the project), made by `infra/python-env.sh` unless it holds them already;
+/// `announce` runs before it is made. `PYTHON` names the interpreter (default `python3`). Safe to
+/// call from several processes at once.
+pub fn python_env(
+    name: &str,
+    requirements: &str,
+    announce: impl FnOnce(),
+) -> Result<PathBuf, EmulatorError> {
+    let wanted = std::fs::read(project_root().join(requirements))
+        .map_err(setup_error("reading requirements"))?;
     let stamp = lambda_kit::idempotency::sha256_hex(&wanted);
     std::fs::create_dir_all(local_dir()).map_err(setup_error("creating .local"))?;
-    let lock = File::create(local_dir().join("setup.lock")).map_err(setup_error("lock"))?;
+    let lock = File::create(local_dir().join(format!("{name}.lock"))).map_err(setup_error("lock"))?;
     lock.lock().map_err(setup_error("lock"))?;
 
-    let marker = venv_dir().join(".installed");
-    let python = venv_dir().join("bin/python");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(stamp.as_str()) && python.exists() {
+    let venv = local_dir().join(name);
+    let python = venv.join("bin/python");
+    let marker = std::fs::read_to_string(venv.join(".installed")).ok();
+    if marker.as_deref() == Some(stamp.as_str()) && python.exists() {
         return Ok(python);
     }
-    eprintln!(
-        "Installing the local AWS emulator (moto, pinned) into .local/venv; this happens once..."
-    );
-    let interpreter = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    announce();
     run(
-        Command::new(&interpreter)
-            .args(["-m", "venv", "--clear"])
-            .arg(venv_dir()),
-        "creating the virtualenv",
+        Command::new("bash")
+            .arg(project_root().join("infra/python-env.sh"))
+            .args([name, requirements]),
+        "infra/python-env.sh",
     )?;
-    run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements),
-        "pip install -r infra/requirements.txt",
-    )?;
-    std::fs::write(&marker, &stamp).map_err(setup_error("writing the install marker"))?;
     Ok(python)
 }
 
