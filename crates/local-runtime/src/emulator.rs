@@ -82,7 +82,8 @@ pub fn python_env(
         .map_err(setup_error("reading requirements"))?;
     let stamp = lambda_kit::idempotency::sha256_hex(&wanted);
     std::fs::create_dir_all(local_dir()).map_err(setup_error("creating .local"))?;
-    let lock = File::create(local_dir().join(format!("{name}.lock"))).map_err(setup_error("lock"))?;
+    let lock =
+        File::create(local_dir().join(format!("{name}.lock"))).map_err(setup_error("lock"))?;
     lock.lock().map_err(setup_error("lock"))?;
 
     let venv = local_dir().join(name);
