@@ -3,8 +3,11 @@
 # Compiled dependencies: one cargo target directory shared by every clone, keyed by the toolchain
 # (`rustc -vV`). Not keyed by Cargo.lock: cargo's own fingerprints already key every artifact by
 # crate version, features and profile, so a lock change rebuilds only the crates that changed,
-# where a directory per lock would rebuild all four hundred. Cargo's lock on the directory
-# serializes two CI runs. A directory of another toolchain is removed, and so is this one when
+# where a directory per lock would rebuild all four hundred. The project's own crates have the
+# same artifact names in every clone (cargo names a path crate by its place in the workspace, not
+# on disk), and a fresh clone's files are newer than any artifact, so cargo rebuilds them: the
+# directory is for fresh clones, not for a working tree with older files. Cargo's lock on the
+# directory serializes two CI runs. A directory of another toolchain is removed, and so is this one when
 # it has outgrown ORDERFLOW_CACHE_MAX_GB (old artifacts pile up; cargo never deletes them).
 #
 # Tools installed from registries (cargo-deny, cargo-machete, the Python tools' wheels) live
