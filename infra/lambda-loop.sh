@@ -64,7 +64,6 @@ failures=0
 for sample in events/lambda/*.json; do
     function=$(basename "$sample" .json)
     function=${function%-poison}
-    # The first invocation of a function builds it: give it time.
     if answer=$(cargo lambda invoke "$function" --invoke-address 127.0.0.1 --invoke-port "$port" \
         --data-file "$sample" --output-format json 2>"$logs/invoke.err"); then
         check "$sample" "$answer" || failures=$((failures + 1))

@@ -383,7 +383,18 @@ fn story_problem(story: Story, report: &OrderReport) -> Option<String> {
         Some(PaymentStatus::Voided | PaymentStatus::Cancelled | PaymentStatus::Declined)
     );
     let shipped = report.shipment.as_ref().is_some_and(ShipmentItem::is_live);
-    let cancelled_for = |wanted| status == Some(Status::Cancelled) && reason == Some(wanted);
+    // A cancellation for `wanted` gives everything back and says why.
+    let cancelled = |wanted, said| {
+        vec![
+            (
+                status == Some(Status::Cancelled) && reason == Some(wanted),
+                said,
+            ),
+            (never_charged, "never charged"),
+            (!shipped, "nothing shipped"),
+            (report.cancellation.is_some(), "a cancellation e-mail"),
+        ]
+    };
     // (holds, what the story says)
     let checks: Vec<(bool, &str)> = match story {
         Story::Ships => vec![
@@ -392,22 +403,10 @@ fn story_problem(story: Story, report: &OrderReport) -> Option<String> {
             (shipped, "shipped"),
             (report.confirmation.is_some(), "a confirmation e-mail"),
         ],
-        Story::SoldOut | Story::CustomerCancels => vec![
-            if story == Story::SoldOut {
-                (
-                    cancelled_for(CancelReason::StockRejected),
-                    "cancelled for stock",
-                )
-            } else {
-                (
-                    cancelled_for(CancelReason::CustomerRequest),
-                    "cancelled by the customer",
-                )
-            },
-            (never_charged, "never charged"),
-            (!shipped, "nothing shipped"),
-            (report.cancellation.is_some(), "a cancellation e-mail"),
-        ],
+        Story::SoldOut => cancelled(CancelReason::StockRejected, "cancelled for stock"),
+        Story::CustomerCancels => {
+            cancelled(CancelReason::CustomerRequest, "cancelled by the customer")
+        }
         Story::Refused(_) => vec![(order.is_none(), "nothing ordered")],
     };
     let unmet: Vec<&str> = checks

@@ -10,8 +10,7 @@ cd "$(dirname "$0")/../.."
 
 msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 echo "rust-version $msrv (rust-toolchain.toml: $(sed -n 's/^channel = "\(.*\)"$/\1/p' rust-toolchain.toml))"
-rustup toolchain install "$msrv" --profile minimal --no-self-update >/dev/null 2>&1 \
-    || rustup toolchain install "$msrv" --profile minimal --no-self-update
+rustup --quiet toolchain install "$msrv" --profile minimal --no-self-update
 cargo "+$msrv" check --quiet --locked --workspace --all-targets
 
 tools=$(infra/ci/cargo-tools.sh)
