@@ -5,7 +5,7 @@
 //! `main` is then `run_on_lambda(consumer).await`.
 //!
 //! ```
-//! use std::time::{Duration, SystemTime};
+//! use std::time::{Duration, Instant, SystemTime};
 //! use lambda_kit::consumer::{EventHandler, QueueEvent, SqsConsumer};
 //! use lambda_kit::RecordError;
 //!
@@ -19,11 +19,15 @@
 //!     fn span(&self) -> tracing::Span {
 //!         tracing::info_span!("greet", name = %self.0)
 //!     }
+//!     fn event_type(&self) -> &str {
+//!         "Name"
+//!     }
 //! }
 //!
 //! struct Greeter;
 //!
 //! impl EventHandler for Greeter {
+//!     const SERVICE: &'static str = "greeter";
 //!     type Event = Name;
 //!
 //!     async fn apply(&self, Name(name): Name, _deadline: SystemTime) -> Result<(), RecordError> {
@@ -51,13 +55,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 pub use futures::future::BoxFuture;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::batch::BatchProcessor;
+use crate::metrics::{self, name};
 use crate::RecordError;
 
 /// A function fed by an SQS event source that answers with a partial batch response.
@@ -71,6 +76,9 @@ pub trait SqsConsumer: Send + Sync {
         batch: SqsEvent,
         deadline: SystemTime,
     ) -> BoxFuture<'_, Result<SqsBatchResponse, InvocationError>>;
+
+    /// The service this consumer is: the `service` dimension of its metrics.
+    fn service(&self) -> &'static str;
 }
 
 /// A failed invocation, as Lambda sees a function error: every record of the batch is retried.
@@ -83,12 +91,21 @@ pub trait QueueEvent: Sized + Send {
     fn from_body(body: &str) -> Result<Self, Self::Error>;
     /// The span every log line of this event's processing is in.
     fn span(&self) -> tracing::Span;
+    /// The event's type: the `event_type` dimension of its metrics.
+    fn event_type(&self) -> &str;
+    /// When the event happened, if it says: its age when processing starts is how far behind
+    /// the consumer is.
+    fn time(&self) -> Option<SystemTime> {
+        None
+    }
 }
 
 /// A consumer that handles one typed event per record. Every `EventHandler` is an
 /// [`SqsConsumer`]: its batches go through its [`BatchProcessor`] (partial batch response,
 /// unreadable bodies and panics failing only their record, nothing started near the deadline).
 pub trait EventHandler: Send + Sync {
+    /// The service's name (its cargo binary): the `service` dimension of its metrics.
+    const SERVICE: &'static str;
     type Event: QueueEvent;
 
     /// How batches are processed: standard (concurrent) by default; FIFO consumers override.
@@ -111,26 +128,78 @@ impl<H: EventHandler> SqsConsumer for H {
         deadline: SystemTime,
     ) -> BoxFuture<'_, Result<SqsBatchResponse, InvocationError>> {
         Box::pin(async move {
-            Ok(self
+            metrics::count(name::RECORDS_RECEIVED, H::SERVICE, batch.records.len() as u64);
+            let response = self
                 .batch_processor()
                 .process_events(
                     batch,
                     deadline,
                     H::Event::from_body,
                     H::Event::span,
-                    |event| self.apply(event, deadline),
+                    |event| self.apply_measured(event, deadline),
                 )
-                .await?)
+                .await?;
+            let failed = response.batch_item_failures.len() as u64;
+            metrics::count(name::RECORDS_FAILED, H::SERVICE, failed);
+            Ok(response)
         })
+    }
+
+    fn service(&self) -> &'static str {
+        H::SERVICE
     }
 }
 
-/// Runs `consumer` under the Lambda runtime until the process ends.
+/// [`EventHandler::apply`] with the per-event metrics: how old the event is when processing
+/// starts, how long it takes, and whether it was applied now or before. (Failures are counted
+/// per batch, from the response, so that records never started count too.)
+trait MeasuredApply: EventHandler {
+    fn apply_measured(
+        &self,
+        event: Self::Event,
+        deadline: SystemTime,
+    ) -> impl Future<Output = Result<(), RecordError>> + Send {
+        let event_type = event.event_type().to_owned();
+        if let Some(time) = event.time() {
+            metrics::time_event(name::EVENT_AGE, Self::SERVICE, &event_type, metrics::age(time));
+        }
+        let started = Instant::now();
+        // Boxed: the handler's future nested in the kit's wrappers is deep enough that the
+        // compiler's layout computation would overflow for the larger consumers.
+        let work: BoxFuture<'_, _> = Box::pin(self.apply(event, deadline));
+        async move {
+            let (result, replayed) = metrics::watch_replay(work).await;
+            metrics::time_event(
+                name::PROCESSING_TIME,
+                Self::SERVICE,
+                &event_type,
+                started.elapsed(),
+            );
+            if result.is_ok() {
+                let counter = match replayed {
+                    true => name::RECORDS_REPLAYED,
+                    false => name::RECORDS_SUCCEEDED,
+                };
+                metrics::count_event(counter, Self::SERVICE, &event_type);
+            }
+            result
+        }
+    }
+}
+
+impl<H: EventHandler> MeasuredApply for H {}
+
+/// Runs `consumer` under the Lambda runtime until the process ends, with its metrics written
+/// in embedded metric format once per invocation.
 pub async fn run_on_lambda(consumer: impl SqsConsumer) -> Result<(), lambda_runtime::Error> {
+    metrics::init_on_lambda(consumer.service());
     let consumer = &consumer;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
         let deadline = invocation_deadline(event.context.deadline, SystemTime::now());
-        consumer.handle(event.payload, deadline).await
+        let answer = consumer.handle(event.payload, deadline).await;
+        let context = &event.context;
+        metrics::flush(&context.request_id, context.xray_trace_id.as_deref());
+        answer
     }))
     .await
 }

@@ -4,20 +4,30 @@
 //! function behind one type and hand it the request `lambda_http` builds from an API Gateway
 //! event, as on Lambda.
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use crate::metrics;
 
 pub use futures::future::BoxFuture;
 
 /// A function behind API Gateway: one request in, one response out. Errors are responses too.
 pub trait HttpFunction: Send + Sync {
     fn handle(&self, request: Request) -> BoxFuture<'_, Response<Body>>;
+
+    /// The service this function is: the `service` dimension of its metrics.
+    fn service(&self) -> &'static str;
 }
 
-/// Runs `function` under the Lambda runtime until the process ends.
+/// Runs `function` under the Lambda runtime until the process ends, with its metrics written
+/// in embedded metric format once per invocation.
 pub async fn run_on_lambda(function: impl HttpFunction) -> Result<(), lambda_http::Error> {
+    metrics::init_on_lambda(function.service());
     let function = &function;
     lambda_http::run(lambda_http::service_fn(|request: Request| async move {
-        Ok::<_, lambda_http::Error>(function.handle(request).await)
+        let context = request.lambda_context_ref().cloned().unwrap_or_default();
+        let response = function.handle(request).await;
+        metrics::flush(&context.request_id, context.xray_trace_id.as_deref());
+        Ok::<_, lambda_http::Error>(response)
     }))
     .await
 }

@@ -11,6 +11,8 @@
 //!   [`consumer::SqsConsumer`], running one on Lambda, configuration from the environment.
 //! - `http` (feature `http`): `HttpFunction`, a handler behind API Gateway, run on Lambda.
 //! - [`effect`]: one item per entity written once per event, in DynamoDB or in memory.
+//! - [`metrics`]: what every function measures (consumers' counts, times and lag, business
+//!   facts, cold starts), as CloudWatch embedded metric format on Lambda.
 //! - [`telemetry`]: `tracing` set-up (JSON on Lambda, compact text locally).
 
 pub mod batch;
@@ -19,6 +21,7 @@ pub mod effect;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod idempotency;
+pub mod metrics;
 pub mod telemetry;
 
 /// The error type handlers return for one record; its message is logged with the failure.

@@ -1,13 +1,18 @@
 //! Logging set-up shared by every function and the local runtime.
 
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global `tracing` subscriber once; later calls do nothing.
 ///
 /// Lambda's advanced logging controls are honoured: `AWS_LAMBDA_LOG_FORMAT` (`JSON` or `Text`,
 /// from the function's `LoggingConfig.LogFormat`) and `AWS_LAMBDA_LOG_LEVEL` (from
-/// `ApplicationLogLevel`). JSON lines carry the span fields (orderId, eventId, correlationId)
-/// flattened in, so CloudWatch Logs Insights can filter on them. `RUST_LOG`, when set, wins over
+/// `ApplicationLogLevel`). A JSON line carries, at its top level, the fields of every span it is
+/// in: the Lambda runtime's invocation span (`requestId`, `xrayTraceId`) and the record's
+/// (`order_id`, `event_id`, `correlation_id`), so CloudWatch Logs Insights can filter a record's
+/// lines by any of them and X-Ray's trace leads to them. `RUST_LOG`, when set, wins over
 /// the level (handy locally). Without any of them: JSON on Lambda (`AWS_LAMBDA_FUNCTION_NAME`
 /// set), compact text elsewhere, at `info`.
 pub fn init() {
@@ -25,19 +30,38 @@ pub fn init_with_default(filter: &str) {
         filter,
     );
     let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new(filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
     let _already_set = if settings.json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(json_layer(std::io::stderr))
             .try_init()
+            .map_err(|e| e.to_string())
     } else {
-        builder.compact().with_target(false).try_init()
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .compact()
+            .with_target(false)
+            .try_init()
+            .map_err(|e| e.to_string())
     };
+}
+
+/// JSON lines: time, level, target, the event's fields and every enclosing span's fields, all
+/// at the top level.
+fn json_layer<S, W>(writer: W) -> json_subscriber::JsonLayer<S, W>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    let mut layer = json_subscriber::JsonLayer::new(writer);
+    layer
+        .with_timer("timestamp", tracing_subscriber::fmt::time::SystemTime)
+        .with_level("level")
+        .with_target("target")
+        .with_flattened_event()
+        .with_top_level_flattened_span_list();
+    layer
 }
 
 /// The filter and format the environment asks for.
@@ -73,7 +97,63 @@ impl LogSettings {
 
 #[cfg(test)]
 mod tests {
-    use super::LogSettings;
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::{json_layer, LogSettings};
+
+    /// A writer that keeps what is written, for reading the lines back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What the Lambda runtime's invocation span and a record's span put on a line: every
+    /// identifier at the top level, none under a `span` key.
+    #[test]
+    fn a_record_line_carries_the_invocation_s_and_the_record_s_identifiers_at_top_level() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry().with(json_layer(move || writer.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let invocation = tracing::info_span!(
+                "Lambda runtime invoke",
+                requestId = "req-1",
+                xrayTraceId = "Root=1-abc"
+            );
+            let _invocation = invocation.enter();
+            let record = tracing::info_span!(
+                "order_event",
+                event_id = "ev-1",
+                correlation_id = "corr-1"
+            );
+            let _record = record.enter();
+            tracing::info!(status = "Confirmed", "recorded");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        for (key, value) in [
+            ("requestId", "req-1"),
+            ("xrayTraceId", "Root=1-abc"),
+            ("event_id", "ev-1"),
+            ("correlation_id", "corr-1"),
+            ("status", "Confirmed"),
+            ("message", "recorded"),
+            ("level", "INFO"),
+        ] {
+            assert_eq!(line[key], value, "{key} in {line}");
+        }
+        assert!(line.get("span").is_none() && line.get("spans").is_none(), "{line}");
+    }
 
     #[test]
     fn lambda_logging_controls_decide_unless_rust_log_is_set() {

@@ -19,6 +19,18 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageA
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use lambda_kit::consumer::SqsConsumer;
 use tokio::sync::watch;
+use tracing::Instrument;
+
+/// An X-Ray trace header of the shape Lambda passes (`Root=1-<time>-<96 random bits>`), not
+/// sampled: nothing collects traces locally.
+fn local_trace_id() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("Root=1-{seconds:08x}-{};Sampled=0", &random[..24])
+}
 
 /// Counters of one function's event source mapping.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,8 +137,18 @@ impl EventSourceMapping {
 
         let deadline = SystemTime::now() + self.timeout;
         let started = Instant::now();
-        let outcome =
-            tokio::time::timeout(self.timeout, self.consumer.handle(batch, deadline)).await;
+        // The span Lambda's runtime opens for an invocation, so that a record's log lines carry
+        // a request id and a trace id here too.
+        let invocation = tracing::info_span!(
+            "Lambda runtime invoke",
+            requestId = %uuid::Uuid::new_v4(),
+            xrayTraceId = %local_trace_id(),
+        );
+        let outcome = tokio::time::timeout(
+            self.timeout,
+            self.consumer.handle(batch, deadline).instrument(invocation),
+        )
+        .await;
         let busy = started.elapsed();
         let every = || receipts.iter().map(|(id, _)| id.clone()).collect();
         let failed: HashSet<String> = match outcome {

@@ -333,6 +333,10 @@ mod tests {
     struct Echo;
 
     impl HttpFunction for Echo {
+        fn service(&self) -> &'static str {
+            "echo"
+        }
+
         fn handle(
             &self,
             request: lambda_http::Request,

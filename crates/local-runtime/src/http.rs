@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
+use http_body_util::combinators::BoxBody;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
@@ -15,16 +16,21 @@ use tokio::task::JoinHandle;
 /// A response with its whole body.
 pub type FullResponse = hyper::Response<Full<Bytes>>;
 
+/// A response whose body may be streamed (server-sent events).
+pub type StreamedResponse = hyper::Response<BoxBody<Bytes, Infallible>>;
+
 /// Serves `handler` on `listener` until `shutdown` turns true. Connections already accepted
 /// finish their requests.
-pub fn serve<H, F>(
+pub fn serve<H, F, B>(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
     handler: H,
 ) -> JoinHandle<()>
 where
     H: Fn(hyper::Request<Incoming>) -> F + Send + Sync + 'static,
-    F: Future<Output = FullResponse> + Send + 'static,
+    F: Future<Output = hyper::Response<B>> + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let handler = Arc::new(handler);
     tokio::spawn(async move {

@@ -25,6 +25,7 @@ pub mod functions;
 pub mod gateway;
 pub mod http;
 pub mod jwt;
+pub mod metrics;
 pub mod provision;
 pub mod runtime;
 pub mod sdk;

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use lambda_kit::consumer::FunctionEnv;
+use lambda_kit::consumer::BoxFuture;
+use http_body_util::BodyExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -20,6 +22,7 @@ use crate::event_source::{EventSourceMapping, SourceStats, Stats};
 use crate::faults::{Acknowledgements, FaultProxy, FaultRates, LostAnswers};
 use crate::functions::{Built, Function, FunctionError, Registry};
 use crate::gateway::{Authorizer, Gateway, Route};
+use crate::http::StreamedResponse;
 use crate::jwt::JwtAuthorizer;
 use crate::provision::{provision, Deployment, ProvisionError, ProvisionOptions};
 use crate::sdk::{sdk_config, Endpoints};
@@ -100,6 +103,8 @@ impl Default for RuntimeOptions {
 /// A running local system. Call [`LocalRuntime::shutdown`] to stop it cleanly.
 pub struct LocalRuntime {
     sdk: SdkConfig,
+    /// What the API's server answers beside the API, by path prefix (see [`LocalRuntime::mount`]).
+    pages: Pages,
     /// Where the emulated AWS APIs are served.
     endpoints: Endpoints,
     /// The template's user pool, when it creates one.
@@ -167,6 +172,9 @@ impl LocalRuntime {
         }
         tracing::info!(endpoints = ?endpoints, prefix = %options.provision.prefix, "resources provisioned");
 
+        if crate::metrics::LocalMetrics::install().is_some() {
+            lambda_kit::metrics::describe();
+        }
         let stats = Stats::default();
         let lost_answers = LostAnswers::default();
         let mut switches = BTreeMap::new();
@@ -186,6 +194,13 @@ impl LocalRuntime {
                     source,
                 })?;
             environments.insert(spec.logical_id.clone(), env);
+            // Built once, as Lambda starts one execution environment (this runtime has one per
+            // function).
+            let service = match &function.function {
+                Function::Http(handler) => handler.service(),
+                Function::Queue(consumer) => consumer.service(),
+            };
+            lambda_kit::metrics::count(lambda_kit::metrics::name::COLD_START, service, 1);
             match &function.function {
                 Function::Http(handler) => {
                     for route in &spec.http_routes {
@@ -245,17 +260,26 @@ impl LocalRuntime {
         let api_address = listener.local_addr().map_err(RuntimeError::Http)?;
         let customers = CustomerPool::of(&sdk, &deployment).map(Arc::new);
         let gateway = Arc::new(Gateway::new(routes, &deployment.resolver.account_id));
+        let pages = Pages::default();
+        let mounted = pages.clone();
         tasks.push(crate::http::serve(
             listener,
             shutdown.subscribe(),
             move |request| {
                 let gateway = gateway.clone();
-                async move { gateway.answer(request).await }
+                let page = mounted.for_path(request.uri().path());
+                async move {
+                    match page {
+                        Some(page) => page(request).await,
+                        None => gateway.answer(request).await.map(BodyExt::boxed),
+                    }
+                }
             },
         ));
 
         Ok(Self {
             sdk,
+            pages,
             endpoints,
             customers,
             topology,
@@ -354,6 +378,13 @@ impl LocalRuntime {
         self.built.values().find_map(Built::handle::<T>)
     }
 
+    /// Serves `page` for every request whose path starts with `prefix`, on the API's address
+    /// (same origin, so a page there calls the API without CORS). Paths no API route uses only:
+    /// on AWS, API Gateway answers them 404.
+    pub fn mount(&self, prefix: &str, page: Page) {
+        self.pages.0.write().unwrap_or_else(|p| p.into_inner()).push((prefix.to_owned(), page));
+    }
+
     /// The counters of `function`'s event source mapping.
     pub fn stats(&self, function: &str) -> SourceStats {
         self.stats.of(function)
@@ -381,6 +412,27 @@ impl LocalRuntime {
             let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
         }
         drop(self.emulator);
+    }
+}
+
+/// A handler the API's server answers some paths with (a local page, say).
+pub type Page = Arc<
+    dyn Fn(hyper::Request<hyper::body::Incoming>) -> BoxFuture<'static, StreamedResponse>
+        + Send
+        + Sync,
+>;
+
+/// The pages mounted beside the API.
+#[derive(Clone, Default)]
+struct Pages(Arc<std::sync::RwLock<Vec<(String, Page)>>>);
+
+impl Pages {
+    fn for_path(&self, path: &str) -> Option<Page> {
+        let pages = self.0.read().unwrap_or_else(|p| p.into_inner());
+        pages
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .map(|(_, page)| page.clone())
     }
 }
 

@@ -17,6 +17,14 @@ impl<T: EventData> QueueEvent for CloudEvent<T> {
     fn span(&self) -> tracing::Span {
         CloudEvent::span(self)
     }
+
+    fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    fn time(&self) -> Option<std::time::SystemTime> {
+        Some(self.time.into())
+    }
 }
 
 impl<T: EventData> CloudEvent<T> {
@@ -99,6 +107,18 @@ macro_rules! consumed_events {
             fn span(&self) -> $crate::__private::Span {
                 match self {
                     $($name::$variant(event) => event.span()),+
+                }
+            }
+
+            fn event_type(&self) -> &str {
+                match self {
+                    $($name::$variant(event) => &event.event_type),+
+                }
+            }
+
+            fn time(&self) -> Option<std::time::SystemTime> {
+                match self {
+                    $($name::$variant(event) => Some(event.time.into())),+
                 }
             }
         }

@@ -160,6 +160,7 @@ impl Inventory<DynamoInventory, SnsPublisher> {
 }
 
 impl<S: InventoryStore, P: EventPublisher> EventHandler for Inventory<S, P> {
+    const SERVICE: &'static str = SERVICE;
     type Event = InventoryEvent;
 
     async fn apply(&self, event: InventoryEvent, _deadline: SystemTime) -> Result<(), RecordError> {

@@ -242,6 +242,7 @@ impl<M: Mailer, S: EffectStore> Notification<M, S> {
 }
 
 impl<M: Mailer, S: EffectStore> EventHandler for Notification<M, S> {
+    const SERVICE: &'static str = SERVICE;
     type Event = NotificationEvent;
 
     async fn apply(

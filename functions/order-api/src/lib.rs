@@ -461,6 +461,8 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
                 "order accepted but not recorded; it shows once the order service reads its event"
             ),
         }
+        drop(_entered);
+        lambda_kit::metrics::count(lambda_kit::metrics::name::ORDERS_PLACED, SERVICE, 1);
         Ok(Accepted {
             order_id: event.order_id(),
             status: "ACCEPTED".to_owned(),
@@ -471,6 +473,10 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
 impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> HttpFunction for OrderApi<P, S, O> {
     fn handle(&self, request: Request) -> BoxFuture<'_, Response<Body>> {
         Box::pin(OrderApi::handle(self, request))
+    }
+
+    fn service(&self) -> &'static str {
+        SERVICE
     }
 }
 

@@ -159,6 +159,7 @@ impl Orders<DynamoEffectStore, SnsPublisher> {
 }
 
 impl<S: EffectStore, P: EventPublisher> EventHandler for Orders<S, P> {
+    const SERVICE: &'static str = SERVICE;
     type Event = OrderServiceEvent;
 
     async fn apply(
@@ -212,14 +213,42 @@ impl<S: EffectStore, P: EventPublisher> Orders<S, P> {
             let Some(decision) = current.item.unannounced() else {
                 return Ok(());
             };
+            let cancelled = match &decision {
+                Decision::Confirmed(_) => None,
+                Decision::Cancelled(data) => Some(data.reason),
+            };
             self.announce(decision, correlation_id).await?;
             let mut item = current.item;
             item.announced = Some(item.status);
             if self.store.replace(&item, current.version).await? {
+                // Counted by the invocation that records the announcement: once per order.
+                count_decision(cancelled, item.placed.as_ref().map(|p| p.at));
                 return Ok(());
             }
         }
         Err("the order kept changing while its decision was announced; retry".into())
+    }
+}
+
+/// The decision's business metrics: confirmed or cancelled (by reason), and how long the
+/// customer waited for it since the order was placed.
+fn count_decision(cancelled: Option<order_events::CancelReason>, placed_at: Option<DateTime<Utc>>) {
+    use lambda_kit::metrics::{self, name};
+    match cancelled {
+        None => metrics::count(name::ORDERS_CONFIRMED, SERVICE, 1),
+        Some(reason) => metrics::order_cancelled(SERVICE, reason_dimension(reason)),
+    }
+    if let Some(placed_at) = placed_at {
+        metrics::time(name::TIME_TO_DECISION, SERVICE, metrics::age(placed_at.into()));
+    }
+}
+
+/// The `reason` dimension of a cancellation: one of three fixed values.
+fn reason_dimension(reason: order_events::CancelReason) -> &'static str {
+    match reason {
+        order_events::CancelReason::StockRejected => "StockRejected",
+        order_events::CancelReason::PaymentDeclined => "PaymentDeclined",
+        order_events::CancelReason::CustomerRequest => "CustomerRequest",
     }
 }
 

@@ -237,6 +237,11 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
                             (PaymentStatus::Authorized, Some(authorization_id), None)
                         }
                         Authorization::Declined { reason } => {
+                            lambda_kit::metrics::count(
+                                lambda_kit::metrics::name::PAYMENT_DECLINES,
+                                SERVICE,
+                                1,
+                            );
                             (PaymentStatus::Declined, None, Some(reason))
                         }
                     };
@@ -441,6 +446,7 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
 }
 
 impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> EventHandler for Payment<G, S, P> {
+    const SERVICE: &'static str = SERVICE;
     type Event = PaymentEvent;
 
     async fn apply(&self, event: PaymentEvent, _deadline: SystemTime) -> Result<(), RecordError> {

@@ -184,6 +184,7 @@ impl Shipping<DynamoEffectStore, SnsPublisher> {
 }
 
 impl<S: EffectStore, P: EventPublisher> EventHandler for Shipping<S, P> {
+    const SERVICE: &'static str = SERVICE;
     type Event = ShippingEvent;
 
     async fn apply(&self, event: ShippingEvent, _deadline: SystemTime) -> Result<(), RecordError> {

@@ -44,7 +44,10 @@ impl Decision {
     /// (yet).
     pub(crate) fn completed(self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
         match self {
-            Decision::Replay(_) => Ok(true),
+            Decision::Replay(_) => {
+                crate::metrics::mark_replayed();
+                Ok(true)
+            }
             Decision::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
             Decision::Claim | Decision::Takeover | Decision::InProgress => Ok(false),
         }
@@ -53,7 +56,10 @@ impl Decision {
     /// What an attempt that may not write its claim answers: a replay, or why not.
     pub(crate) fn into_claim(self, key: &IdempotencyKey) -> Result<Claim, IdempotencyError> {
         match self {
-            Decision::Replay(data) => Ok(Claim::AlreadyCompleted(data)),
+            Decision::Replay(data) => {
+                crate::metrics::mark_replayed();
+                Ok(Claim::AlreadyCompleted(data))
+            }
             Decision::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
             // Held by another attempt, or (a race with an expiry) free again: retry later.
             Decision::InProgress | Decision::Claim | Decision::Takeover => {

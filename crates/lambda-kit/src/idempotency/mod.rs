@@ -290,6 +290,7 @@ impl<S: IdempotencyStore> Idempotent<S> {
 }
 
 fn replay<T: DeserializeOwned, E>(data: Option<String>) -> Result<Run<T>, RunError<E>> {
+    crate::metrics::mark_replayed();
     let data = data.unwrap_or_else(|| "null".to_owned());
     serde_json::from_str(&data)
         .map(Run::Replayed)

@@ -79,6 +79,10 @@ struct Lossy {
 }
 
 impl SqsConsumer for Lossy {
+    fn service(&self) -> &'static str {
+        self.inner.service()
+    }
+
     fn handle(
         &self,
         batch: SqsEvent,

@@ -1,0 +1,195 @@
+//! What every function measures, behind the [`metrics`] facade.
+//!
+//! The names and dimensions are defined here once; the consumers' counts and times are recorded
+//! by the kit ([`crate::consumer`]), business metrics by the function that knows the fact. On
+//! Lambda, [`init_on_lambda`] installs a recorder that writes CloudWatch embedded metric format
+//! (EMF) documents to stdout, flushed once per invocation by the kit's `run_on_lambda`: CloudWatch
+//! Logs turns them into metrics, with no call to the CloudWatch API. Locally, the runtime installs
+//! its own recorder and shows the same metrics in the live view. Without a recorder (unit tests)
+//! every call is a no-op.
+//!
+//! Dimensions are `service` and, for per-event metrics, `event_type` (cancellations also carry
+//! their `reason`, one of three values): never an order or a customer id, which would make one
+//! metric per order.
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use metrics_cloudwatch_embedded::Collector;
+
+/// The CloudWatch namespace when `METRICS_NAMESPACE` is not set.
+pub const DEFAULT_NAMESPACE: &str = "Orderflow";
+
+/// Dimension: the service (the function's cargo binary).
+pub const SERVICE: &str = "service";
+/// Dimension: the event type a per-event metric is about.
+pub const EVENT_TYPE: &str = "event_type";
+/// Dimension: why an order was cancelled.
+pub const REASON: &str = "reason";
+
+/// Metric names, as they appear in CloudWatch and in the local live view.
+pub mod name {
+    /// Records handed to a consumer (service).
+    pub const RECORDS_RECEIVED: &str = "RecordsReceived";
+    /// Records whose effect was applied now (service, event type).
+    pub const RECORDS_SUCCEEDED: &str = "RecordsSucceeded";
+    /// Records whose effect had been applied before: a redelivery (service, event type).
+    pub const RECORDS_REPLAYED: &str = "RecordsReplayed";
+    /// Records reported as failed: retried, and after maxReceiveCount in the DLQ (service).
+    pub const RECORDS_FAILED: &str = "RecordsFailed";
+    /// Time to apply one event, in milliseconds (service, event type).
+    pub const PROCESSING_TIME: &str = "ProcessingTime";
+    /// Now minus the event's time when the consumer starts on it, in milliseconds: how far
+    /// behind the service is (service, event type).
+    pub const EVENT_AGE: &str = "EventAge";
+    /// A new execution environment's first invocation (service).
+    pub const COLD_START: &str = "ColdStart";
+    /// Orders the API accepted (service).
+    pub const ORDERS_PLACED: &str = "OrdersPlaced";
+    /// Orders the order service confirmed (service).
+    pub const ORDERS_CONFIRMED: &str = "OrdersConfirmed";
+    /// Orders the order service cancelled (service, reason).
+    pub const ORDERS_CANCELLED: &str = "OrdersCancelled";
+    /// From an order's placement to its announced decision, in milliseconds (service).
+    pub const TIME_TO_DECISION: &str = "TimeToDecision";
+    /// Authorizations the payment gateway declined (service).
+    pub const PAYMENT_DECLINES: &str = "PaymentDeclines";
+}
+
+/// A counter of `service`.
+pub fn count(metric: &'static str, service: &'static str, n: u64) {
+    metrics::counter!(metric, SERVICE => service).increment(n);
+}
+
+/// A time in milliseconds, for `service`.
+pub fn time(metric: &'static str, service: &'static str, elapsed: Duration) {
+    metrics::histogram!(metric, SERVICE => service)
+        .record(elapsed.as_secs_f64() * 1000.0);
+}
+
+/// A time in milliseconds, for `service` and `event_type`.
+pub fn time_event(
+    metric: &'static str,
+    service: &'static str,
+    event_type: &str,
+    elapsed: Duration,
+) {
+    metrics::histogram!(metric, SERVICE => service, EVENT_TYPE => event_type.to_owned())
+        .record(elapsed.as_secs_f64() * 1000.0);
+}
+
+/// A counter of `service` and `event_type`.
+pub fn count_event(metric: &'static str, service: &'static str, event_type: &str) {
+    metrics::counter!(metric, SERVICE => service, EVENT_TYPE => event_type.to_owned()).increment(1);
+}
+
+/// An order cancelled for `reason`.
+pub fn order_cancelled(service: &'static str, reason: &str) {
+    metrics::counter!(name::ORDERS_CANCELLED, SERVICE => service, REASON => reason.to_owned())
+        .increment(1);
+}
+
+/// How long ago `time` was (zero for a time in the future: clocks differ by a little).
+pub fn age(time: SystemTime) -> Duration {
+    SystemTime::now().duration_since(time).unwrap_or_default()
+}
+
+tokio::task_local! {
+    static REPLAYED: std::cell::Cell<bool>;
+}
+
+/// Runs `work` (one record's processing) and answers, with its output, whether it found its
+/// effect applied already ([`mark_replayed`] was called inside it).
+pub async fn watch_replay<F: Future>(work: F) -> (F::Output, bool) {
+    REPLAYED
+        .scope(std::cell::Cell::new(false), async {
+            let output = work.await;
+            (output, REPLAYED.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+/// Says that the record being processed had its effect applied before (a redelivery); counted
+/// as replayed rather than succeeded. Outside [`watch_replay`] it does nothing.
+pub fn mark_replayed() {
+    let _ = REPLAYED.try_with(|replayed| replayed.set(true));
+}
+
+/// Tells the installed recorder each metric's unit and meaning (EMF documents carry the unit).
+pub fn describe() {
+    use metrics::Unit::{Count, Milliseconds};
+    for (metric, help) in [
+        (name::PROCESSING_TIME, "time to apply one event"),
+        (name::EVENT_AGE, "how old an event is when its consumer starts on it"),
+        (name::TIME_TO_DECISION, "from an order's placement to its announced decision"),
+    ] {
+        metrics::describe_histogram!(metric, Milliseconds, help);
+    }
+    for (metric, help) in [
+        (name::RECORDS_RECEIVED, "records handed to the consumer"),
+        (name::RECORDS_SUCCEEDED, "records whose effect was applied now"),
+        (name::RECORDS_REPLAYED, "records whose effect had been applied before"),
+        (name::RECORDS_FAILED, "records reported as failed"),
+        (name::COLD_START, "first invocation of an execution environment"),
+        (name::ORDERS_PLACED, "orders accepted"),
+        (name::ORDERS_CONFIRMED, "orders confirmed"),
+        (name::ORDERS_CANCELLED, "orders cancelled"),
+        (name::PAYMENT_DECLINES, "authorizations declined"),
+    ] {
+        metrics::describe_counter!(metric, Count, help);
+    }
+}
+
+static COLLECTOR: OnceLock<&'static Collector> = OnceLock::new();
+
+/// On Lambda: installs the EMF recorder (namespace `METRICS_NAMESPACE`, or
+/// [`DEFAULT_NAMESPACE`]) and counts this cold start; its document goes out with the first
+/// invocation's. Does nothing if a recorder is installed already.
+pub fn init_on_lambda(service: &'static str) {
+    let namespace = std::env::var("METRICS_NAMESPACE")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    match metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(namespace)
+        .init()
+    {
+        Ok(collector) => {
+            let _ = COLLECTOR.set(collector);
+            describe();
+            count(name::COLD_START, service, 1);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics recorder not installed"),
+    }
+}
+
+/// Writes what was recorded since the last flush as EMF documents to stdout, tagged with the
+/// invocation's request id and trace id (so a metric leads to its logs). Once per invocation.
+pub fn flush(request_id: &str, xray_trace_id: Option<&str>) {
+    let Some(collector) = COLLECTOR.get() else {
+        return;
+    };
+    collector.set_property("requestId", request_id.to_owned());
+    if let Some(trace) = xray_trace_id {
+        collector.set_property("xrayTraceId", trace.to_owned());
+    }
+    if let Err(e) = collector.flush(std::io::stdout().lock()) {
+        tracing::warn!(error = %e, "metrics not written");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_record_is_replayed_only_when_its_processing_says_so() {
+        let (value, replayed) = watch_replay(async { 1 }).await;
+        assert_eq!((value, replayed), (1, false));
+        let (_, replayed) = watch_replay(async { mark_replayed() }).await;
+        assert!(replayed);
+        // Outside a record: nothing to mark, and no panic.
+        mark_replayed();
+    }
+}
