@@ -48,6 +48,13 @@ pub async fn seed_catalogue(runtime: &LocalRuntime) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The e-mail addresses of the demo's customers (who may sign in on the live view).
+pub fn customers() -> Vec<String> {
+    let mut names: Vec<&str> = SAMPLE_ORDERS.iter().map(|s| s.customer).collect();
+    names.dedup();
+    names.into_iter().map(email_of).collect()
+}
+
 /// The e-mail address of the sample customer `name`.
 pub fn email_of(name: &str) -> String {
     format!("{name}@example.com")
@@ -187,6 +194,8 @@ pub async fn run(mut options: RuntimeOptions) -> Result<(), BoxError> {
         runtime.api_url(),
         runtime.endpoints()
     );
+    let live = crate::live::serve(&runtime, customers());
+    println!("Live view: {live} (beside the API, same port)");
     let result = demo(&runtime).await;
     println!("\nShutting down ...");
     runtime.shutdown().await;

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod demo;
 pub mod dlq;
+pub mod live;
 pub mod report;
 pub mod services;
 

@@ -143,11 +143,13 @@ async fn up(port: u16, emulator_port: u16) -> Result<(), BoxError> {
     let prefix = options.provision.prefix.clone();
     let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
     orderflow::demo::seed_catalogue(&runtime).await?;
+    let live = orderflow::live::serve(&runtime, orderflow::demo::customers());
     let endpoints = runtime.endpoints();
     println!(
         "HTTP API: {}/orders   (AWS emulator: {endpoints})",
         runtime.api_url()
     );
+    println!("Live view: {live}   (beside the API, same port: open it in a browser)");
     let variables: Vec<String> = endpoints
         .environment()
         .into_iter()

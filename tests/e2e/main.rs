@@ -6,6 +6,7 @@ mod common;
 mod fanout;
 mod idempotency;
 mod idempotent_api;
+mod live_view;
 mod openapi;
 mod saga;
 mod scenarios;

@@ -128,7 +128,11 @@ impl<H: EventHandler> SqsConsumer for H {
         deadline: SystemTime,
     ) -> BoxFuture<'_, Result<SqsBatchResponse, InvocationError>> {
         Box::pin(async move {
-            metrics::count(name::RECORDS_RECEIVED, H::SERVICE, batch.records.len() as u64);
+            metrics::count(
+                name::RECORDS_RECEIVED,
+                H::SERVICE,
+                batch.records.len() as u64,
+            );
             let response = self
                 .batch_processor()
                 .process_events(
@@ -161,7 +165,12 @@ trait MeasuredApply: EventHandler {
     ) -> impl Future<Output = Result<(), RecordError>> + Send {
         let event_type = event.event_type().to_owned();
         if let Some(time) = event.time() {
-            metrics::time_event(name::EVENT_AGE, Self::SERVICE, &event_type, metrics::age(time));
+            metrics::time_event(
+                name::EVENT_AGE,
+                Self::SERVICE,
+                &event_type,
+                metrics::age(time),
+            );
         }
         let started = Instant::now();
         // Boxed: the handler's future nested in the kit's wrappers is deep enough that the

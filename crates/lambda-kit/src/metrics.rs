@@ -64,8 +64,7 @@ pub fn count(metric: &'static str, service: &'static str, n: u64) {
 
 /// A time in milliseconds, for `service`.
 pub fn time(metric: &'static str, service: &'static str, elapsed: Duration) {
-    metrics::histogram!(metric, SERVICE => service)
-        .record(elapsed.as_secs_f64() * 1000.0);
+    metrics::histogram!(metric, SERVICE => service).record(elapsed.as_secs_f64() * 1000.0);
 }
 
 /// A time in milliseconds, for `service` and `event_type`.
@@ -121,17 +120,32 @@ pub fn describe() {
     use metrics::Unit::{Count, Milliseconds};
     for (metric, help) in [
         (name::PROCESSING_TIME, "time to apply one event"),
-        (name::EVENT_AGE, "how old an event is when its consumer starts on it"),
-        (name::TIME_TO_DECISION, "from an order's placement to its announced decision"),
+        (
+            name::EVENT_AGE,
+            "how old an event is when its consumer starts on it",
+        ),
+        (
+            name::TIME_TO_DECISION,
+            "from an order's placement to its announced decision",
+        ),
     ] {
         metrics::describe_histogram!(metric, Milliseconds, help);
     }
     for (metric, help) in [
         (name::RECORDS_RECEIVED, "records handed to the consumer"),
-        (name::RECORDS_SUCCEEDED, "records whose effect was applied now"),
-        (name::RECORDS_REPLAYED, "records whose effect had been applied before"),
+        (
+            name::RECORDS_SUCCEEDED,
+            "records whose effect was applied now",
+        ),
+        (
+            name::RECORDS_REPLAYED,
+            "records whose effect had been applied before",
+        ),
         (name::RECORDS_FAILED, "records reported as failed"),
-        (name::COLD_START, "first invocation of an execution environment"),
+        (
+            name::COLD_START,
+            "first invocation of an execution environment",
+        ),
         (name::ORDERS_PLACED, "orders accepted"),
         (name::ORDERS_CONFIRMED, "orders confirmed"),
         (name::ORDERS_CANCELLED, "orders cancelled"),

@@ -131,11 +131,8 @@ mod tests {
                 xrayTraceId = "Root=1-abc"
             );
             let _invocation = invocation.enter();
-            let record = tracing::info_span!(
-                "order_event",
-                event_id = "ev-1",
-                correlation_id = "corr-1"
-            );
+            let record =
+                tracing::info_span!("order_event", event_id = "ev-1", correlation_id = "corr-1");
             let _record = record.enter();
             tracing::info!(status = "Confirmed", "recorded");
         });
@@ -152,7 +149,10 @@ mod tests {
         ] {
             assert_eq!(line[key], value, "{key} in {line}");
         }
-        assert!(line.get("span").is_none() && line.get("spans").is_none(), "{line}");
+        assert!(
+            line.get("span").is_none() && line.get("spans").is_none(),
+            "{line}"
+        );
     }
 
     #[test]

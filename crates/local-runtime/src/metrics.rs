@@ -175,7 +175,8 @@ mod tests {
                 ((key.name, service), value)
             })
             .collect();
-        let get = |name: &str, service: &str| snapshot[&(name.to_owned(), service.to_owned())].clone();
+        let get =
+            |name: &str, service: &str| snapshot[&(name.to_owned(), service.to_owned())].clone();
         assert_eq!(get("RecordsReceived", "payment"), Value::Counter(5));
         assert_eq!(get("RecordsReceived", "shipping"), Value::Counter(1));
         assert_eq!(

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use lambda_kit::consumer::FunctionEnv;
-use lambda_kit::consumer::BoxFuture;
 use http_body_util::BodyExt;
+use lambda_kit::consumer::BoxFuture;
+use lambda_kit::consumer::FunctionEnv;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -350,6 +350,11 @@ impl LocalRuntime {
         self.customers.as_deref()
     }
 
+    /// The customers' user pool, to keep beyond a borrow of the runtime.
+    pub fn shared_customers(&self) -> Option<Arc<CustomerPool>> {
+        self.customers.clone()
+    }
+
     /// `Bearer <ID token>` of the customer `email`, for the `Authorization` header; `None` when
     /// the API takes no tokens (ApiAuthorization=NONE).
     pub async fn bearer(
@@ -382,7 +387,11 @@ impl LocalRuntime {
     /// (same origin, so a page there calls the API without CORS). Paths no API route uses only:
     /// on AWS, API Gateway answers them 404.
     pub fn mount(&self, prefix: &str, page: Page) {
-        self.pages.0.write().unwrap_or_else(|p| p.into_inner()).push((prefix.to_owned(), page));
+        self.pages
+            .0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((prefix.to_owned(), page));
     }
 
     /// The counters of `function`'s event source mapping.

@@ -239,7 +239,11 @@ fn count_decision(cancelled: Option<order_events::CancelReason>, placed_at: Opti
         Some(reason) => metrics::order_cancelled(SERVICE, reason_dimension(reason)),
     }
     if let Some(placed_at) = placed_at {
-        metrics::time(name::TIME_TO_DECISION, SERVICE, metrics::age(placed_at.into()));
+        metrics::time(
+            name::TIME_TO_DECISION,
+            SERVICE,
+            metrics::age(placed_at.into()),
+        );
     }
 }
 
