@@ -858,3 +858,168 @@ fn the_access_log_names_the_caller_and_why_an_authorizer_refused() {
     assert_eq!(line["authorizerError"], "$context.authorizer.error");
     assert_eq!(line["status"], "$context.status");
 }
+
+/// A value as the dashboard's `!Sub` body names it: `${X}` for `!Ref X`, `${X.Attr}` for
+/// `!GetAtt X.Attr`, the text itself otherwise.
+fn as_substituted(value: &Value) -> String {
+    if let Some(name) = value["Ref"].as_str() {
+        return format!("${{{name}}}");
+    }
+    match &value["Fn::GetAtt"] {
+        Value::String(path) => return format!("${{{path}}}"),
+        Value::Array(parts) => {
+            let parts: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
+            return format!("${{{}}}", parts.join("."));
+        }
+        _ => {}
+    }
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// A metric as a dashboard row or an alarm names it: namespace, name, dimensions (sorted).
+type Metric = (String, String, BTreeSet<(String, String)>);
+
+/// The dashboard's body (its `!Sub` text, variables left as written) and every metric its
+/// widgets draw, with the search expressions.
+fn dashboard(template: &Value) -> (String, BTreeSet<Metric>, Vec<String>) {
+    let dashboards: Vec<_> = of_type(template, "AWS::CloudWatch::Dashboard").collect();
+    assert_eq!(dashboards.len(), 1, "the template has one dashboard");
+    let body = dashboards[0].1["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .expect("the dashboard body is a !Sub text")
+        .to_owned();
+    let parsed: Value = serde_json::from_str(&body).expect("the dashboard body is JSON");
+    let mut metrics = BTreeSet::new();
+    let mut expressions = Vec::new();
+    for widget in parsed["widgets"].as_array().expect("widgets") {
+        for row in list(&widget["properties"]["metrics"]) {
+            let row = row.as_array().expect("a metric row is a list");
+            if let Some(expression) = row.first().and_then(|o| o["expression"].as_str()) {
+                expressions.push(expression.to_owned());
+                continue;
+            }
+            let texts: Vec<String> = row
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            let dimensions = texts[2..]
+                .chunks(2)
+                .map(|pair| (pair[0].clone(), pair[1].clone()))
+                .collect();
+            metrics.insert((texts[0].clone(), texts[1].clone(), dimensions));
+        }
+    }
+    (body, metrics, expressions)
+}
+
+#[test]
+fn the_dashboard_shows_every_queue_dlq_function_service_and_alarmed_metric() {
+    let template = template();
+    let (_, metrics, expressions) = dashboard(&template);
+    let drawn = |namespace: &str, name: &str, dimension: &str, value: &str| {
+        metrics.iter().any(|(ns, metric, dimensions)| {
+            ns == namespace
+                && metric == name
+                && dimensions.contains(&(dimension.to_owned(), value.to_owned()))
+        })
+    };
+    for (queue, _) in of_type(&template, "AWS::SQS::Queue") {
+        let name = format!("${{{queue}.QueueName}}");
+        assert!(
+            drawn(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                &name
+            ),
+            "queue {queue} is not on the dashboard: add its ApproximateNumberOfMessagesVisible \
+             (QueueName {name}) to a widget of the Dashboard in template.yaml"
+        );
+    }
+    for (queue, _) in sqs_sources(&template)
+        .iter()
+        .filter_map(|(_, source)| getatt(&source["Queue"]).map(|q| (q, ())))
+    {
+        let name = format!("${{{queue}.QueueName}}");
+        for metric in [
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateAgeOfOldestMessage",
+        ] {
+            assert!(
+                drawn("AWS/SQS", metric, "QueueName", &name),
+                "the dashboard lacks {metric} of {queue}: add it to the queue's widgets"
+            );
+        }
+    }
+    for (function, properties) in of_type(&template, "AWS::Serverless::Function") {
+        let name = format!("${{{function}}}");
+        for metric in ["Errors", "Throttles"] {
+            assert!(
+                drawn("AWS/Lambda", metric, "FunctionName", &name),
+                "function {function} is not on the dashboard: add its {metric} (FunctionName \
+                 {name}) to the functions' widget"
+            );
+        }
+        let binary = properties["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_default();
+        let is_consumer = properties["Properties"]["Events"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .any(|(_, e)| e["Type"] == "SQS");
+        if is_consumer {
+            let namespace = "${AWS::StackName}";
+            for metric in ["RecordsReceived", "RecordsFailed"] {
+                assert!(
+                    drawn(namespace, metric, "service", binary),
+                    "the dashboard lacks {metric} of service {binary}: add a row for it"
+                );
+            }
+            assert!(
+                expressions.iter().any(|e| e.contains("EventAge")
+                    && e.contains(&format!("service=\"{binary}\""))),
+                "the dashboard lacks the lag (EventAge) of service {binary}: add its SEARCH \
+                 expression to the service's lag widget"
+            );
+        }
+    }
+    for (alarm, properties) in of_type(&template, "AWS::CloudWatch::Alarm") {
+        let properties = &properties["Properties"];
+        let dimensions: BTreeSet<(String, String)> = list(&properties["Dimensions"])
+            .iter()
+            .map(|d| (as_substituted(&d["Name"]), as_substituted(&d["Value"])))
+            .collect();
+        let metric = (
+            as_substituted(&properties["Namespace"]),
+            as_substituted(&properties["MetricName"]),
+            dimensions,
+        );
+        assert!(
+            metrics.contains(&metric),
+            "alarm {alarm} watches {metric:?}, which no dashboard widget draws: add it"
+        );
+    }
+}
+
+#[test]
+fn the_topic_traces_actively_and_x_ray_accepts_its_segments() {
+    let template = template();
+    let topics: Vec<_> = of_type(&template, "AWS::SNS::Topic")
+        .filter(|(id, _)| id.as_str() == "OrderEventsTopic")
+        .collect();
+    assert_eq!(topics[0].1["Properties"]["TracingConfig"], "Active");
+    let policies: Vec<_> = of_type(&template, "AWS::XRay::ResourcePolicy").collect();
+    assert_eq!(policies.len(), 1, "one X-Ray resource policy for the topic");
+    let document = policies[0].1["Properties"]["PolicyDocument"]["Fn::Sub"]
+        .as_str()
+        .expect("a !Sub policy document");
+    let document: Value = serde_json::from_str(document).expect("the policy is JSON");
+    let statement = &document["Statement"][0];
+    assert_eq!(statement["Principal"]["Service"], "sns.amazonaws.com");
+    assert_eq!(
+        statement["Condition"]["ArnLike"]["aws:SourceArn"], "${OrderEventsTopic}",
+        "only this topic's segments are accepted"
+    );
+    assert!(list(&statement["Action"]).contains(&json!("xray:PutTraceSegments")));
+}

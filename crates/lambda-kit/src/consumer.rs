@@ -189,7 +189,7 @@ trait MeasuredApply: EventHandler {
                     true => name::RECORDS_REPLAYED,
                     false => name::RECORDS_SUCCEEDED,
                 };
-                metrics::count_event(counter, Self::SERVICE, &event_type);
+                metrics::count(counter, Self::SERVICE, 1);
             }
             result
         }
@@ -293,6 +293,95 @@ impl FunctionEnv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body `new`, `again` (its effect was applied before) or anything else (fails); each
+    /// event happened two seconds ago.
+    struct Body(String);
+
+    impl QueueEvent for Body {
+        type Error = std::convert::Infallible;
+        fn from_body(body: &str) -> Result<Self, Self::Error> {
+            Ok(Body(body.to_owned()))
+        }
+        fn span(&self) -> tracing::Span {
+            tracing::info_span!("body")
+        }
+        fn event_type(&self) -> &str {
+            "Body"
+        }
+        fn time(&self) -> Option<SystemTime> {
+            Some(SystemTime::now() - Duration::from_secs(2))
+        }
+    }
+
+    struct Counted;
+
+    impl EventHandler for Counted {
+        const SERVICE: &'static str = "counted";
+        type Event = Body;
+
+        async fn apply(&self, Body(body): Body, _: SystemTime) -> Result<(), RecordError> {
+            match body.as_str() {
+                "new" => Ok(()),
+                "again" => {
+                    crate::metrics::mark_replayed();
+                    Ok(())
+                }
+                _ => Err("refused".into()),
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_counts_its_records_by_outcome_and_times_each_event() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        ::metrics::with_local_recorder(&recorder, || {
+            let mut batch = SqsEvent::default();
+            for (i, body) in ["new", "again", "bad", "new"].iter().enumerate() {
+                let mut record = aws_lambda_events::sqs::SqsMessage::default();
+                record.message_id = Some(format!("m{i}"));
+                record.body = Some((*body).into());
+                batch.records.push(record);
+            }
+            let deadline = SystemTime::now() + Duration::from_secs(30);
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(Counted.handle(batch, deadline))
+                .unwrap();
+        });
+        let mut counters = std::collections::BTreeMap::new();
+        let mut ages = Vec::new();
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let key = key.key();
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            match value {
+                DebugValue::Counter(n) => {
+                    assert_eq!(labels, ["service=counted"]);
+                    counters.insert(key.name().to_owned(), n);
+                }
+                DebugValue::Histogram(values) if key.name() == name::EVENT_AGE => {
+                    assert_eq!(labels, ["service=counted", "event_type=Body"]);
+                    ages.extend(values.into_iter().map(|v| v.into_inner()));
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(counters[name::RECORDS_RECEIVED], 4);
+        assert_eq!(counters[name::RECORDS_SUCCEEDED], 2);
+        assert_eq!(counters[name::RECORDS_REPLAYED], 1);
+        assert_eq!(counters[name::RECORDS_FAILED], 1);
+        assert_eq!(ages.len(), 4);
+        assert!(
+            ages.iter().all(|age| (2000.0..3000.0).contains(age)),
+            "{ages:?}"
+        );
+    }
 
     #[test]
     fn a_deadline_is_lambda_s_epoch_milliseconds_or_a_local_runtime_s_time_allowed() {

@@ -8,9 +8,10 @@
 //! its own recorder and shows the same metrics in the live view. Without a recorder (unit tests)
 //! every call is a no-op.
 //!
-//! Dimensions are `service` and, for per-event metrics, `event_type` (cancellations also carry
-//! their `reason`, one of three values): never an order or a customer id, which would make one
-//! metric per order.
+//! Dimensions are `service`, and `event_type` for the times (an event's age and its processing
+//! time differ by type: payment's capture waits for the order's confirmation); cancellations
+//! carry their `reason`, one of three values. Never an order or a customer id, which would make
+//! one metric per order.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -32,9 +33,9 @@ pub const REASON: &str = "reason";
 pub mod name {
     /// Records handed to a consumer (service).
     pub const RECORDS_RECEIVED: &str = "RecordsReceived";
-    /// Records whose effect was applied now (service, event type).
+    /// Records whose effect was applied now (service).
     pub const RECORDS_SUCCEEDED: &str = "RecordsSucceeded";
-    /// Records whose effect had been applied before: a redelivery (service, event type).
+    /// Records whose effect had been applied before: a redelivery (service).
     pub const RECORDS_REPLAYED: &str = "RecordsReplayed";
     /// Records reported as failed: retried, and after maxReceiveCount in the DLQ (service).
     pub const RECORDS_FAILED: &str = "RecordsFailed";
@@ -76,11 +77,6 @@ pub fn time_event(
 ) {
     metrics::histogram!(metric, SERVICE => service, EVENT_TYPE => event_type.to_owned())
         .record(elapsed.as_secs_f64() * 1000.0);
-}
-
-/// A counter of `service` and `event_type`.
-pub fn count_event(metric: &'static str, service: &'static str, event_type: &str) {
-    metrics::counter!(metric, SERVICE => service, EVENT_TYPE => event_type.to_owned()).increment(1);
 }
 
 /// An order cancelled for `reason`.
@@ -181,6 +177,11 @@ pub fn init_on_lambda(service: &'static str) {
 /// Writes what was recorded since the last flush as EMF documents to stdout, tagged with the
 /// invocation's request id and trace id (so a metric leads to its logs). Once per invocation.
 pub fn flush(request_id: &str, xray_trace_id: Option<&str>) {
+    flush_into(std::io::stdout().lock(), request_id, xray_trace_id);
+}
+
+/// [`flush`] into `writer`.
+pub fn flush_into(writer: impl std::io::Write, request_id: &str, xray_trace_id: Option<&str>) {
     let Some(collector) = COLLECTOR.get() else {
         return;
     };
@@ -188,7 +189,7 @@ pub fn flush(request_id: &str, xray_trace_id: Option<&str>) {
     if let Some(trace) = xray_trace_id {
         collector.set_property("xrayTraceId", trace.to_owned());
     }
-    if let Err(e) = collector.flush(std::io::stdout().lock()) {
+    if let Err(e) = collector.flush(writer) {
         tracing::warn!(error = %e, "metrics not written");
     }
 }
