@@ -32,6 +32,15 @@ enum Command {
         #[arg(long, default_value_t = LAMBDA_WATCH_EMULATOR_PORT)]
         emulator_port: u16,
     },
+    /// Write a PNG of the live view during a burst with payment stopped (headless Chromium).
+    Picture {
+        /// Where to write it.
+        #[arg(long, default_value = "docs/live-view.png")]
+        out: std::path::PathBuf,
+        /// Orders in the burst.
+        #[arg(long, default_value_t = 24)]
+        orders: usize,
+    },
     /// Install the pinned emulator into .local/venv.
     Setup,
     /// Check the end state of every order against the system's promises.
@@ -96,7 +105,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own account of what happened; the services' logs would drown it.
-    let quiet = matches!(cli.command, Command::Demo);
+    let quiet = matches!(cli.command, Command::Demo | Command::Picture { .. });
     lambda_kit::telemetry::init_with_default(if quiet { "warn" } else { "info" });
     let result = match cli.command {
         Command::Demo => {
@@ -110,6 +119,7 @@ async fn main() -> ExitCode {
             port,
             emulator_port,
         } => up(port, emulator_port).await,
+        Command::Picture { out, orders } => orderflow::live::picture::take(&out, orders).await,
         Command::Setup => local_runtime::emulator::install()
             .map(|python| println!("emulator installed: {}", python.display()))
             .map_err(Into::into),

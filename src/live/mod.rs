@@ -12,6 +12,7 @@
 //! table on the emulator.
 
 pub mod browser;
+pub mod picture;
 pub mod sample;
 
 use std::convert::Infallible;
