@@ -1,6 +1,6 @@
 //! A real browser for the live view: Debian's headless Chromium, driven over WebDriver through
-//! its chromedriver (both from the packages `chromium` and `chromium-driver`, which
-//! `infra/setup.sh` installs).
+//! its chromedriver (the packages `chromium` and `chromium-driver`, which `infra/browser.sh`
+//! installs the first time they are needed).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -19,6 +19,23 @@ fn program(variable: &str, default: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(default))
 }
 
+/// Runs `infra/browser.sh` once per process (tests start browsers concurrently).
+async fn install() -> Result<(), BoxError> {
+    static INSTALL: tokio::sync::OnceCell<Result<(), String>> = tokio::sync::OnceCell::const_new();
+    INSTALL
+        .get_or_init(|| async {
+            let script = local_runtime::emulator::project_root().join("infra/browser.sh");
+            match tokio::process::Command::new(&script).status().await {
+                Ok(status) if status.success() => Ok(()),
+                Ok(status) => Err(format!("{} failed ({status})", script.display())),
+                Err(e) => Err(format!("{} did not run: {e}", script.display())),
+            }
+        })
+        .await
+        .clone()
+        .map_err(Into::into)
+}
+
 /// A headless Chromium session; the driver process stops when this is dropped.
 pub struct Browser {
     pub client: Client,
@@ -32,10 +49,13 @@ impl Browser {
     pub async fn start(width: u32, height: u32) -> Result<Self, BoxError> {
         let chromium = program("CHROMIUM", "/usr/bin/chromium");
         let chromedriver = program("CHROMEDRIVER", "/usr/bin/chromedriver");
+        if !(chromium.exists() && chromedriver.exists()) {
+            install().await?;
+        }
         for path in [&chromium, &chromedriver] {
             if !path.exists() {
                 return Err(format!(
-                    "{} is missing: install Debian's chromium and chromium-driver (infra/setup.sh does)",
+                    "{} is missing: install Debian's chromium and chromium-driver (infra/browser.sh)",
                     path.display()
                 )
                 .into());
