@@ -19,6 +19,7 @@ use shipping::{ShipmentItem, ShipmentStatus};
 use crate::audit::{audit, Expectations};
 use crate::report::{order_report, OrderReport};
 use local_runtime::client::{post_order, send};
+use local_runtime::progress::Progress;
 use local_runtime::runtime::{LocalRuntime, RuntimeError, RuntimeOptions};
 
 /// The local system's catalogue: (sku, price in euro cents, stock). `SKU-WEBCAM` is sold out.
@@ -203,6 +204,29 @@ pub async fn run(mut options: RuntimeOptions) -> Result<(), BoxError> {
     result
 }
 
+/// What the demo is waiting for: orders not yet decided, and the services with events still in
+/// their queues.
+async fn waiting_for(runtime: &LocalRuntime, reports: &[OrderReport]) -> String {
+    let undecided = reports
+        .iter()
+        .filter(|r| !matches!(r.status(), Some(Status::Confirmed | Status::Cancelled)))
+        .count();
+    let mut busy = Vec::new();
+    for consumer in runtime.topology().consumers() {
+        for source in &consumer.sqs_sources {
+            let url = runtime.deployment().reference(&source.queue);
+            if let Ok(n @ 1..) = crate::dlq::depth(runtime.sdk(), &url).await {
+                busy.push(format!("{} {n}", consumer.binary));
+            }
+        }
+    }
+    let busy = match busy.is_empty() {
+        true => "none".to_owned(),
+        false => busy.join(", "),
+    };
+    format!("{undecided} undecided; events in flight: {busy}")
+}
+
 fn boxed(error: RuntimeError) -> BoxError {
     Box::new(error)
 }
@@ -273,17 +297,21 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
 
     println!("\nWaiting for every order to settle (decided, and every service done) ...");
     let deadline = Instant::now() + Duration::from_secs(60);
+    let progress = Progress::new("settled", Some(placed.len() as u64));
     let mut reports: Vec<OrderReport> = Vec::new();
     loop {
         reports.clear();
         for order in &placed {
             reports.push(order_report(runtime.sdk(), runtime.deployment(), &order.order_id).await?);
         }
-        if reports.iter().all(OrderReport::is_settled) || Instant::now() > deadline {
+        let settled = reports.iter().filter(|r| r.is_settled()).count();
+        progress.set(settled as u64, waiting_for(runtime, &reports).await);
+        if settled == reports.len() || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    progress.finish("every service is done");
 
     let mut slowest_api: f64 = 0.0;
     for (order, report) in placed.iter().zip(&reports) {

@@ -193,7 +193,13 @@ pub async fn purge(sdk: &SdkConfig, url: &str, confirmed: bool) -> Result<(), Bo
 
 /// Messages in the queue at `url`: visible plus in flight.
 pub async fn depth(sdk: &SdkConfig, url: &str) -> Result<u64, BoxError> {
-    let attributes = aws_sdk_sqs::Client::new(sdk)
+    let (visible, in_flight) = depths(&aws_sdk_sqs::Client::new(sdk), url).await?;
+    Ok(visible + in_flight)
+}
+
+/// Messages in the queue at `url`, visible and in flight, as SQS's approximate counts say.
+pub async fn depths(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<(u64, u64), BoxError> {
+    let attributes = sqs
         .get_queue_attributes()
         .queue_url(url)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
@@ -202,11 +208,14 @@ pub async fn depth(sdk: &SdkConfig, url: &str) -> Result<u64, BoxError> {
         .await?
         .attributes
         .unwrap_or_default();
-    Ok([
-        QueueAttributeName::ApproximateNumberOfMessages,
-        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .filter_map(|name| attributes.get(name)?.parse::<u64>().ok())
-    .sum())
+    let number = |name: &QueueAttributeName| {
+        attributes
+            .get(name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok((
+        number(&QueueAttributeName::ApproximateNumberOfMessages),
+        number(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    ))
 }

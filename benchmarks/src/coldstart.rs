@@ -10,6 +10,7 @@ use local_runtime::template::{FunctionSpec, Resolver, Topology};
 use crate::report::Table;
 use crate::runtime_api::run_function;
 use crate::stats::{ms, Summary};
+use crate::steps::Steps;
 use crate::system::BenchResult;
 
 pub struct Row {
@@ -55,7 +56,12 @@ fn environment(spec: &FunctionSpec, parameters: &Resolver) -> Vec<(String, Strin
     environment
 }
 
-pub async fn run(binaries: &Path, profile: &str, runs: usize) -> BenchResult<Results> {
+pub async fn run(
+    binaries: &Path,
+    profile: &str,
+    runs: usize,
+    steps: &Steps,
+) -> BenchResult<Results> {
     let template = project_root().join("template.yaml");
     let topology = Topology::load(&template, &Default::default())?;
     let parameters = Resolver {
@@ -64,6 +70,7 @@ pub async fn run(binaries: &Path, profile: &str, runs: usize) -> BenchResult<Res
     };
     let mut rows = Vec::new();
     for spec in &topology.functions {
+        steps.start("5. cold start and size", &spec.binary);
         let binary = spec.binary.clone();
         let path = binaries.join(&binary);
         let arm64 = project_root()

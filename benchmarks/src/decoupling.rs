@@ -6,6 +6,7 @@ use crate::report::{log_bar_chart, BarGroup, Table};
 use crate::stats::{ms, Summary};
 use lambda_kit::http::HttpFunction;
 
+use crate::steps::Steps;
 use crate::system::{post_orders, BenchResult, Client, System, CAREFUL, PATIENT};
 
 pub struct Settings {
@@ -67,11 +68,20 @@ pub struct Results {
     pub availability: Vec<AvailabilityRow>,
 }
 
-pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
+/// The section's name in the progress line.
+const SECTION: &str = "1. time decoupling";
+
+/// Steps this section reports: one per payment latency and two outages.
+pub fn steps(settings: &Settings) -> u64 {
+    settings.payment_latencies.len() as u64 + 2
+}
+
+pub async fn run(system: &System, settings: &Settings, steps: &Steps) -> BenchResult<Results> {
     let gateway = system.gateway()?;
     let mut latency = Vec::new();
     let mut completed = system.completed_by_all();
     for &payment_latency in &settings.payment_latencies {
+        steps.start(SECTION, format!("payment latency {payment_latency:?}"));
         gateway.set_latency(payment_latency);
         system.chain_gateway.set_latency(payment_latency);
         let since = chrono::Utc::now() - chrono::Duration::milliseconds(1);
@@ -135,6 +145,7 @@ pub async fn run(system: &System, settings: &Settings) -> BenchResult<Results> {
 
     let mut availability = Vec::new();
     for outage in ["failing", "stopped"] {
+        steps.start(SECTION, format!("payment {outage}"));
         availability.push(fanout_outage(system, settings, outage, &mut completed).await?);
         availability.push(chain_outage(system, settings, outage).await?);
     }

@@ -15,6 +15,7 @@ mod peer;
 mod report;
 mod runtime_api;
 mod stats;
+mod steps;
 mod system;
 mod throughput;
 
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use local_runtime::emulator::{project_root, target_dir};
 
+use crate::steps::Steps;
 use crate::system::{BenchResult, System};
 
 struct Args {
@@ -83,21 +85,27 @@ async fn run() -> BenchResult<()> {
         (100, 8, vec![0, 500, 5000], 200, 1000, 20)
     };
 
+    let settings = decoupling::Settings {
+        orders,
+        concurrency,
+        payment_latencies: latencies.into_iter().map(Duration::from_millis).collect(),
+    };
+    let functions = local_runtime::template::Topology::load(
+        &project_root().join("template.yaml"),
+        &Default::default(),
+    )?
+    .functions
+    .len() as u64;
+    let steps =
+        Steps::new(decoupling::steps(&settings) + throughput::STEPS + peer::STEPS + functions);
+
     println!("\n1. time decoupling");
     let system = System::start().await?;
-    let decoupling = decoupling::run(
-        &system,
-        &decoupling::Settings {
-            orders,
-            concurrency,
-            payment_latencies: latencies.into_iter().map(Duration::from_millis).collect(),
-        },
-    )
-    .await?;
+    let decoupling = decoupling::run(&system, &settings, &steps).await?;
     std::fs::write(charts.join("decoupling-p99.svg"), decoupling.chart())?;
 
     println!("\n2. throughput");
-    let throughput = throughput::run(throughput_orders, 8).await?;
+    let throughput = throughput::run(throughput_orders, 8, &steps).await?;
 
     println!("\n4. Powertools peer");
     let endpoints = system.runtime.endpoints().clone();
@@ -106,12 +114,14 @@ async fn run() -> BenchResult<()> {
         &endpoints,
         &args.binaries.join("inventory"),
         peer_records,
+        &steps,
     )
     .await?;
     system.runtime.shutdown().await;
 
     println!("\n5. cold start and size");
-    let cold = coldstart::run(&args.binaries, &args.profile, cold_runs).await?;
+    let cold = coldstart::run(&args.binaries, &args.profile, cold_runs, &steps).await?;
+    steps.finish();
 
     println!("\n3. per-record cost (criterion)");
     let per_record = criterion_table();

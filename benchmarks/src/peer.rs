@@ -14,6 +14,7 @@ use local_runtime::template::Topology;
 
 use crate::report::Table;
 use crate::runtime_api::{run_function, ProcessRun};
+use crate::steps::Steps;
 use crate::system::{BenchResult, SKUS};
 
 pub struct Row {
@@ -36,11 +37,15 @@ pub fn powertools_python() -> BenchResult<PathBuf> {
     )?)
 }
 
+/// Steps this section reports: one per peer.
+pub const STEPS: u64 = 2;
+
 pub async fn run_peers(
     sdk: &SdkConfig,
     endpoints: &Endpoints,
     rust_inventory: &Path,
     records: usize,
+    steps: &Steps,
 ) -> BenchResult<Results> {
     let python = powertools_python()?;
     let batches: Vec<String> = (0..records.div_ceil(10))
@@ -55,7 +60,7 @@ pub async fn run_peers(
     let topology = Topology::load(&project_root().join("template.yaml"), &Default::default())?;
 
     let bootstrap = project_root().join("benchmarks/powertools/bootstrap.py");
-    let peers: [(&str, &Path, Vec<&str>); 2] = [
+    let peers: [(&str, &Path, Vec<&str>); STEPS as usize] = [
         ("Rust (this project)", rust_inventory, vec![]),
         (
             "Python 3 + Powertools",
@@ -65,6 +70,7 @@ pub async fn run_peers(
     ];
     let mut rows = Vec::new();
     for (i, (name, program, args)) in peers.into_iter().enumerate() {
+        steps.start("4. Powertools peer", name);
         let unique = uuid::Uuid::now_v7().simple().to_string();
         let options = ProvisionOptions {
             prefix: format!("p{i}{}-", &unique[unique.len() - 8..]),

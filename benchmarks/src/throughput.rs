@@ -12,6 +12,7 @@ use futures::StreamExt;
 
 use crate::cost::ConsumerLoad;
 use crate::report::Table;
+use crate::steps::Steps;
 use crate::system::{post_orders, BenchResult, System, CONFIRMED_ORDER_EVENTS, PATIENT, POLLERS};
 
 pub struct Results {
@@ -46,7 +47,11 @@ impl CallTimes {
 
 /// Each run on an emulator of its own, started fresh: the emulator's transactions slow down as
 /// its tables grow, so neither run may inherit the other's.
-pub async fn run(orders: usize, concurrency: usize) -> BenchResult<Results> {
+/// Steps this section reports: ours, then the raw loop.
+pub const STEPS: u64 = 2;
+
+pub async fn run(orders: usize, concurrency: usize, steps: &Steps) -> BenchResult<Results> {
+    steps.start("2. throughput", format!("ours, {orders} orders"));
     let system = System::start().await?;
     // Ours: from the first POST until every service has completed every order.
     let stats_before: Vec<_> = system
@@ -93,6 +98,7 @@ pub async fn run(orders: usize, concurrency: usize) -> BenchResult<Results> {
     system.set_consumers_enabled(false).await;
     let times = Arc::new(CallTimes::default());
     let started = Instant::now();
+    steps.start("2. throughput", format!("raw SDK loop, {orders} orders"));
     let publishers = publish_raw(&system, orders, concurrency, times.clone());
     let mut pollers = Vec::new();
     for consumer in &system.consumers {

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use lambda_kit::metrics::{name, EVENT_TYPE, REASON, SERVICE};
 use local_runtime::metrics::{LocalMetrics, Value};
 use local_runtime::runtime::LocalRuntime;
@@ -243,26 +242,7 @@ impl Sampler {
 
     /// Visible and in-flight messages of the queue at `url` (zeros if it cannot be read).
     async fn depth(&self, url: &str) -> (u64, u64) {
-        let read = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await;
-        let Ok(output) = read else { return (0, 0) };
-        let attributes = output.attributes.unwrap_or_default();
-        let number = |name: QueueAttributeName| {
-            attributes
-                .get(&name)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        (
-            number(QueueAttributeName::ApproximateNumberOfMessages),
-            number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        )
+        crate::dlq::depths(&self.sqs, url).await.unwrap_or((0, 0))
     }
 
     fn metrics(&self) -> Vec<(local_runtime::metrics::MetricKey, Value)> {

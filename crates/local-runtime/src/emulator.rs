@@ -93,12 +93,22 @@ pub fn python_env(
         return Ok(python);
     }
     announce();
-    run(
+    let progress = crate::progress::Progress::new(&format!("installing .local/{name}"), None);
+    progress.set(
+        0,
+        format!("uv, a virtualenv and the packages of {requirements}"),
+    );
+    let made = run(
         Command::new("bash")
             .arg(project_root().join("infra/python-env.sh"))
             .args([name, requirements]),
         "infra/python-env.sh",
-    )?;
+    );
+    progress.finish(match &made {
+        Ok(()) => "installed",
+        Err(_) => "failed",
+    });
+    made?;
     Ok(python)
 }
 

@@ -26,6 +26,7 @@ pub mod gateway;
 pub mod http;
 pub mod jwt;
 pub mod metrics;
+pub mod progress;
 pub mod provision;
 pub mod runtime;
 pub mod sdk;
