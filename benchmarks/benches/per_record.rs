@@ -107,5 +107,35 @@ fn consumer(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parse, batch, idempotency, consumer);
+/// The same consumer with the metrics recorder it has on Lambda (embedded metric format) and one
+/// flush per invocation, as `run_on_lambda` does: what the metrics cost per record. Last: it
+/// installs the process's recorder, which the benchmarks before it run without.
+fn consumer_with_metrics(c: &mut Criterion) {
+    lambda_kit::metrics::init_on_lambda("shipping");
+    let rt = runtime();
+    let shipping = shipping::Shipping::new(MemoryEffectStore::new("orderId"), Discard);
+    c.bench_function(
+        "consumer/shipping, 10 records (memory store), with EMF metrics",
+        |b| {
+            b.iter_batched(
+                fresh_confirmations,
+                |batch| {
+                    let answer = rt.block_on(shipping.handle(batch, deadline()));
+                    lambda_kit::metrics::flush_into(std::io::sink(), "request-id", None);
+                    answer
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
+}
+
+criterion_group!(
+    benches,
+    parse,
+    batch,
+    idempotency,
+    consumer,
+    consumer_with_metrics
+);
 criterion_main!(benches);

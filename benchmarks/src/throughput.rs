@@ -18,6 +18,10 @@ use crate::system::{post_orders, BenchResult, System, CONFIRMED_ORDER_EVENTS, PA
 pub struct Results {
     pub orders: usize,
     pub ours: f64,
+    /// Ours again, with the live view open (a page listening to its server-sent events).
+    pub ours_watched: f64,
+    /// Pictures the open page received during that run.
+    pub pictures: u64,
     pub raw: f64,
     /// Mean latency of each raw call: where the emulator spends its time.
     pub raw_calls: Vec<(&'static str, u64, Duration)>,
@@ -45,53 +49,19 @@ impl CallTimes {
     }
 }
 
-/// Each run on an emulator of its own, started fresh: the emulator's transactions slow down as
-/// its tables grow, so neither run may inherit the other's.
-/// Steps this section reports: ours, then the raw loop.
-pub const STEPS: u64 = 2;
+/// Steps this section reports: ours with the live view closed and open, then the raw loop.
+pub const STEPS: u64 = 3;
 
+/// Each run on an emulator of its own, started fresh: the emulator's transactions slow down as
+/// its tables grow, so no run may inherit another's.
 pub async fn run(orders: usize, concurrency: usize, steps: &Steps) -> BenchResult<Results> {
     steps.start("2. throughput", format!("ours, {orders} orders"));
-    let system = System::start().await?;
-    // Ours: from the first POST until every service has completed every order.
-    let stats_before: Vec<_> = system
-        .consumers
-        .iter()
-        .map(|c| system.runtime.stats(&c.function))
-        .collect();
-    let before = system.completed_by_all();
-    let started = Instant::now();
-    let answers = post_orders(
-        system.fanout.as_ref(),
-        &system.order,
-        orders,
-        concurrency,
-        PATIENT,
-    )
-    .await;
-    if let Some((status, _)) = answers.iter().find(|(s, _)| *s != 202) {
-        return Err(format!("an order got {status}").into());
-    }
-    system
-        .wait_completed(before + orders as u64, Duration::from_secs(900))
-        .await?;
-    let ours = orders as f64 / started.elapsed().as_secs_f64();
-    let consumers = system
-        .consumers
-        .iter()
-        .zip(stats_before)
-        .map(|(consumer, before)| {
-            let after = system.runtime.stats(&consumer.function);
-            ConsumerLoad {
-                name: consumer.binary.clone(),
-                invocations: after.invocations - before.invocations,
-                records: after.records - before.records,
-                busy: after.busy.saturating_sub(before.busy),
-            }
-        })
-        .collect();
-
-    system.runtime.shutdown().await;
+    let (ours, consumers, _) = run_ours(orders, concurrency, false).await?;
+    steps.start(
+        "2. throughput",
+        format!("ours with the live view open, {orders} orders"),
+    );
+    let (ours_watched, _, pictures) = run_ours(orders, concurrency, true).await?;
 
     // Raw: the same template's topic and queues, the functions' event source mappings off.
     let system = System::start().await?;
@@ -129,16 +99,104 @@ pub async fn run(orders: usize, concurrency: usize, steps: &Steps) -> BenchResul
         })
         .collect();
     println!(
-        "  orders/s: ours {ours:.1}, raw emulator loop {raw:.1}, ratio {:.2}",
+        "  orders/s: ours {ours:.1} (live view open: {ours_watched:.1}), raw emulator loop {raw:.1}, ratio {:.2}",
         ours / raw
     );
     Ok(Results {
         orders,
         ours,
+        ours_watched,
+        pictures,
         raw,
         raw_calls,
         consumers,
     })
+}
+
+/// Ours: from the first POST until every service has completed every order, with the live view
+/// open (`watched`: a page listening to its server-sent events, which makes the view take a
+/// picture every period) or not. Orders per second, what each consumer did, and the pictures
+/// the page received.
+async fn run_ours(
+    orders: usize,
+    concurrency: usize,
+    watched: bool,
+) -> BenchResult<(f64, Vec<ConsumerLoad>, u64)> {
+    let system = System::start().await?;
+    let pictures = match watched {
+        true => Some(watch_live_view(&system).await?),
+        false => None,
+    };
+    let stats_before: Vec<_> = system
+        .consumers
+        .iter()
+        .map(|c| system.runtime.stats(&c.function))
+        .collect();
+    let before = system.completed_by_all();
+    let started = Instant::now();
+    let answers = post_orders(
+        system.fanout.as_ref(),
+        &system.order,
+        orders,
+        concurrency,
+        PATIENT,
+    )
+    .await;
+    if let Some((status, _)) = answers.iter().find(|(s, _)| *s != 202) {
+        return Err(format!("an order got {status}").into());
+    }
+    system
+        .wait_completed(before + orders as u64, Duration::from_secs(900))
+        .await?;
+    let rate = orders as f64 / started.elapsed().as_secs_f64();
+    let consumers = system
+        .consumers
+        .iter()
+        .zip(stats_before)
+        .map(|(consumer, before)| {
+            let after = system.runtime.stats(&consumer.function);
+            ConsumerLoad {
+                name: consumer.binary.clone(),
+                invocations: after.invocations - before.invocations,
+                records: after.records - before.records,
+                busy: after.busy.saturating_sub(before.busy),
+            }
+        })
+        .collect();
+
+    let pictures = pictures.map_or(0, |p| p.load(Ordering::Relaxed));
+    system.runtime.shutdown().await;
+    Ok((rate, consumers, pictures))
+}
+
+/// Serves the live view and listens to it as its page does; counts the pictures received.
+async fn watch_live_view(system: &System) -> BenchResult<Arc<AtomicU64>> {
+    use http_body_util::BodyExt;
+    let url = orderflow::live::serve(&system.runtime, orderflow::demo::customers());
+    let authority = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let stream = tokio::net::TcpStream::connect(&authority).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("{url}events"))
+        .header("host", authority)
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())?;
+    let mut body = sender.send_request(request).await?.into_body();
+    let pictures = Arc::new(AtomicU64::new(0));
+    let counted = pictures.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(frame)) = body.frame().await {
+            if frame.data_ref().is_some_and(|d| d.starts_with(b"data:")) {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    Ok(pictures)
 }
 
 async fn publish_raw(
@@ -275,12 +333,14 @@ impl Results {
         let mut table = Table::new(&[
             "orders",
             "ours (orders/s)",
+            "ours, live view open (orders/s)",
             "raw emulator loop (orders/s)",
-            "ratio",
+            "ratio (ours / raw)",
         ]);
         table.row(vec![
             self.orders.to_string(),
             format!("{:.1}", self.ours),
+            format!("{:.1} ({} pictures)", self.ours_watched, self.pictures),
             format!("{:.1}", self.raw),
             format!("{:.2}", self.ours / self.raw),
         ]);

@@ -62,7 +62,7 @@ pub use futures::future::BoxFuture;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::batch::BatchProcessor;
-use crate::metrics::{self, name};
+use crate::metrics::{self, BatchTally, Processed};
 use crate::RecordError;
 
 /// A function fed by an SQS event source that answers with a partial batch response.
@@ -128,11 +128,8 @@ impl<H: EventHandler> SqsConsumer for H {
         deadline: SystemTime,
     ) -> BoxFuture<'_, Result<SqsBatchResponse, InvocationError>> {
         Box::pin(async move {
-            metrics::count(
-                name::RECORDS_RECEIVED,
-                H::SERVICE,
-                batch.records.len() as u64,
-            );
+            let received = batch.records.len() as u64;
+            let tally = BatchTally::default();
             let response = self
                 .batch_processor()
                 .process_events(
@@ -140,11 +137,11 @@ impl<H: EventHandler> SqsConsumer for H {
                     deadline,
                     H::Event::from_body,
                     H::Event::span,
-                    |event| self.apply_measured(event, deadline),
+                    |event| self.apply_measured(event, deadline, &tally),
                 )
                 .await?;
             let failed = response.batch_item_failures.len() as u64;
-            metrics::count(name::RECORDS_FAILED, H::SERVICE, failed);
+            tally.publish(H::SERVICE, received, failed);
             Ok(response)
         })
     }
@@ -155,42 +152,30 @@ impl<H: EventHandler> SqsConsumer for H {
 }
 
 /// [`EventHandler::apply`] with the per-event metrics: how old the event is when processing
-/// starts, how long it takes, and whether it was applied now or before. (Failures are counted
-/// per batch, from the response, so that records never started count too.)
+/// starts, how long it takes, and whether it was applied now or before, kept in the batch's
+/// `tally`. (Failures are counted per batch, from the response, so that records never started
+/// count too.)
 trait MeasuredApply: EventHandler {
-    fn apply_measured(
-        &self,
+    fn apply_measured<'a>(
+        &'a self,
         event: Self::Event,
         deadline: SystemTime,
-    ) -> impl Future<Output = Result<(), RecordError>> + Send {
+        tally: &'a BatchTally,
+    ) -> impl Future<Output = Result<(), RecordError>> + Send + 'a {
         let event_type = event.event_type().to_owned();
-        if let Some(time) = event.time() {
-            metrics::time_event(
-                name::EVENT_AGE,
-                Self::SERVICE,
-                &event_type,
-                metrics::age(time),
-            );
-        }
+        let age = event.time().map(metrics::age);
         let started = Instant::now();
         // Boxed: the handler's future nested in the kit's wrappers is deep enough that the
         // compiler's layout computation would overflow for the larger consumers.
         let work: BoxFuture<'_, _> = Box::pin(self.apply(event, deadline));
         async move {
             let (result, replayed) = metrics::watch_replay(work).await;
-            metrics::time_event(
-                name::PROCESSING_TIME,
-                Self::SERVICE,
-                &event_type,
-                started.elapsed(),
-            );
-            if result.is_ok() {
-                let counter = match replayed {
-                    true => name::RECORDS_REPLAYED,
-                    false => name::RECORDS_SUCCEEDED,
-                };
-                metrics::count(counter, Self::SERVICE, 1);
-            }
+            let how = match (&result, replayed) {
+                (Err(_), _) => Processed::Failed,
+                (Ok(()), true) => Processed::Replayed,
+                (Ok(()), false) => Processed::Applied,
+            };
+            tally.record(&event_type, age, started.elapsed(), how);
             result
         }
     }
@@ -334,6 +319,7 @@ mod tests {
 
     #[test]
     fn a_batch_counts_its_records_by_outcome_and_times_each_event() {
+        use crate::metrics::name;
         use metrics_util::debugging::{DebugValue, DebuggingRecorder};
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();

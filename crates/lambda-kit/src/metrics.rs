@@ -68,21 +68,69 @@ pub fn time(metric: &'static str, service: &'static str, elapsed: Duration) {
     metrics::histogram!(metric, SERVICE => service).record(elapsed.as_secs_f64() * 1000.0);
 }
 
-/// A time in milliseconds, for `service` and `event_type`.
-pub fn time_event(
-    metric: &'static str,
-    service: &'static str,
-    event_type: &str,
-    elapsed: Duration,
-) {
-    metrics::histogram!(metric, SERVICE => service, EVENT_TYPE => event_type.to_owned())
-        .record(elapsed.as_secs_f64() * 1000.0);
-}
-
 /// An order cancelled for `reason`.
 pub fn order_cancelled(service: &'static str, reason: &str) {
     metrics::counter!(name::ORDERS_CANCELLED, SERVICE => service, REASON => reason.to_owned())
         .increment(1);
+}
+
+/// What the records of one batch did, kept while the batch runs and recorded once it is over:
+/// one update per metric and event type per batch, not one per record (each update looks its
+/// metric up in the recorder).
+#[derive(Debug, Default)]
+pub struct BatchTally(std::sync::Mutex<Tally>);
+
+#[derive(Debug, Default)]
+struct Tally {
+    succeeded: u64,
+    replayed: u64,
+    /// (event type, age when processing started, processing time), in milliseconds.
+    times: Vec<(String, Option<f64>, f64)>,
+}
+
+/// How a record that was processed ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processed {
+    Applied,
+    Replayed,
+    Failed,
+}
+
+impl BatchTally {
+    /// One record of `event_type`, `age` old when it started, processed in `took`.
+    pub fn record(&self, event_type: &str, age: Option<Duration>, took: Duration, how: Processed) {
+        let millis = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut tally = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match how {
+            Processed::Applied => tally.succeeded += 1,
+            Processed::Replayed => tally.replayed += 1,
+            Processed::Failed => {}
+        }
+        tally
+            .times
+            .push((event_type.to_owned(), age.map(millis), millis(took)));
+    }
+
+    /// Records the batch's metrics for `service`: `received` records, `failed` reported failed.
+    pub fn publish(self, service: &'static str, received: u64, failed: u64) {
+        let mut tally = self.0.into_inner().unwrap_or_else(|p| p.into_inner());
+        count(name::RECORDS_RECEIVED, service, received);
+        count(name::RECORDS_SUCCEEDED, service, tally.succeeded);
+        count(name::RECORDS_REPLAYED, service, tally.replayed);
+        count(name::RECORDS_FAILED, service, failed);
+        tally.times.sort_by(|a, b| a.0.cmp(&b.0));
+        for group in tally.times.chunk_by(|a, b| a.0 == b.0) {
+            let event_type = group[0].0.clone();
+            let age = metrics::histogram!(name::EVENT_AGE, SERVICE => service, EVENT_TYPE => event_type.clone());
+            let processing = metrics::histogram!(name::PROCESSING_TIME, SERVICE => service, EVENT_TYPE => event_type);
+            for (_, started_at_age, took) in group {
+                if let Some(started_at_age) = started_at_age {
+                    age.record(*started_at_age);
+                }
+                processing.record(*took);
+            }
+        }
+    }
 }
 
 /// How long ago `time` was (zero for a time in the future: clocks differ by a little).

@@ -17,14 +17,16 @@ fn documents(text: &[u8]) -> Vec<Value> {
 #[test]
 fn one_flush_writes_the_invocation_s_metrics_with_service_and_event_type_dimensions_only() {
     metrics::init_on_lambda("payment");
-    metrics::count(name::RECORDS_RECEIVED, "payment", 3);
-    metrics::count(name::RECORDS_FAILED, "payment", 1);
-    metrics::time_event(
-        name::EVENT_AGE,
-        "payment",
-        "OrderPlaced",
-        Duration::from_millis(1500),
-    );
+    let batch = metrics::BatchTally::default();
+    for _ in 0..2 {
+        batch.record(
+            "OrderPlaced",
+            Some(Duration::from_millis(1500)),
+            Duration::from_millis(2),
+            metrics::Processed::Applied,
+        );
+    }
+    batch.publish("payment", 3, 1);
     let mut written = Vec::new();
     metrics::flush_into(&mut written, "req-1", Some("Root=1-abc"));
     let documents = documents(&written);
@@ -63,6 +65,7 @@ fn one_flush_writes_the_invocation_s_metrics_with_service_and_event_type_dimensi
     );
     assert_eq!(seen[name::RECORDS_RECEIVED].0, 3);
     assert_eq!(seen[name::RECORDS_FAILED].0, 1);
+    assert_eq!(seen[name::RECORDS_SUCCEEDED].0, 2);
     let (age, unit) = &seen[name::EVENT_AGE];
     assert_eq!(unit, "Milliseconds");
     let age = age.as_f64().or_else(|| age[0].as_f64()).unwrap();
