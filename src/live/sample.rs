@@ -3,17 +3,23 @@
 //! metrics the functions send CloudWatch on AWS), the business counts, and the latest orders with
 //! their timelines.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use lambda_kit::metrics::{name, EVENT_TYPE, REASON, SERVICE};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use lambda_kit::metrics::{name, REASON, SERVICE};
+use local_runtime::event_source::Stats;
 use local_runtime::metrics::{LocalMetrics, Value};
 use local_runtime::runtime::LocalRuntime;
-use orders::{OrderItem, OrderView, Status};
+use orders::{OrderItem, OrderView};
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 /// Orders shown with their timelines.
 pub const LATEST_ORDERS: usize = 8;
+
+/// The service that holds every order's state (its cargo binary).
+const ORDER_SERVICE: &str = "orders";
 
 /// A queue consumer as the template wires it.
 #[derive(Debug, Clone, Serialize)]
@@ -117,9 +123,10 @@ pub struct ServiceWork {
     pub failed: u64,
     /// Records finished per second since the previous picture.
     pub per_second: f64,
-    /// How far behind the service is, in milliseconds: the age of the events it processed since
-    /// the previous picture, or, while its queue holds messages it is not taking, how long the
-    /// queue has not been empty (what CloudWatch calls the age of the oldest message).
+    /// How far behind the service is, in milliseconds: the mean age of the events it started on
+    /// since the previous picture; when it started on none but its queue holds messages, the
+    /// lag it had when it last made progress plus the time since (so a stopped consumer's lag
+    /// grows as CloudWatch's age of the oldest message would); zero when its queue is empty.
     pub lag_ms: u64,
     /// Mean processing time per record since the previous picture, in milliseconds.
     pub processing_ms: f64,
@@ -132,6 +139,7 @@ pub struct Business {
     pub placed: u64,
     pub confirmed: u64,
     pub cancelled: BTreeMap<String, u64>,
+    /// Placed but neither confirmed nor cancelled yet (from the counters).
     pub waiting_for_decision: u64,
     /// Mean time from placement to the announced decision, in milliseconds.
     pub time_to_decision_ms: f64,
@@ -156,11 +164,19 @@ pub struct Sampler {
     sqs: aws_sdk_sqs::Client,
     dynamodb: aws_sdk_dynamodb::Client,
     orders_table: Option<String>,
+    /// The bodies of the records the order service is handed (it hears every event of every
+    /// order), and the orders they were about, most recent first.
+    order_records: Option<broadcast::Receiver<String>>,
+    active_orders: VecDeque<String>,
     metrics: Option<&'static LocalMetrics>,
     /// The totals at the previous picture: records finished, event age and processing time.
     previous: Option<(Instant, BTreeMap<String, Totals>)>,
-    /// Since when each queue (by function) has held messages.
-    backlog_since: BTreeMap<String, Instant>,
+    /// When each service (by name) last started on events, and its lag then.
+    last_progress: BTreeMap<String, (Instant, u64)>,
+    /// This runtime's event source mappings: records handed to each function (by logical id).
+    /// (The metrics are the process's, which in a test binary holds other runtimes too.)
+    sources: Stats,
+    handed: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -176,43 +192,56 @@ impl Sampler {
             topology: Topology::of(runtime),
             sqs: aws_sdk_sqs::Client::new(runtime.sdk()),
             dynamodb: aws_sdk_dynamodb::Client::new(runtime.sdk()),
-            orders_table: crate::report::table(runtime.deployment(), "orders", "ORDERS_TABLE").ok(),
+            orders_table: crate::report::table(runtime.deployment(), ORDER_SERVICE, "ORDERS_TABLE")
+                .ok(),
+            order_records: runtime
+                .topology()
+                .functions
+                .iter()
+                .find(|f| f.binary == ORDER_SERVICE)
+                .and_then(|f| runtime.observe(&f.logical_id)),
+            active_orders: VecDeque::new(),
             metrics: LocalMetrics::install(),
             previous: None,
-            backlog_since: BTreeMap::new(),
+            last_progress: BTreeMap::new(),
+            sources: runtime.shared_stats(),
+            handed: BTreeMap::new(),
         }
     }
 
-    /// A new picture: one GetQueueAttributes per queue and DLQ, one scan of the orders table.
+    /// A new picture: one GetQueueAttributes per queue and DLQ, one BatchGetItem of the latest
+    /// orders.
     pub async fn take(&mut self) -> Picture {
         let queues = self.queue_depths().await;
         let (mut services, totals) = self.services();
         let now = Instant::now();
         for consumer in &self.topology.consumers {
             let depth = queues.get(&consumer.function).cloned().unwrap_or_default();
-            let waiting = depth.visible + depth.in_flight > 0;
-            let since = match waiting {
-                true => *self
-                    .backlog_since
-                    .entry(consumer.function.clone())
-                    .or_insert(now),
-                false => {
-                    self.backlog_since.remove(&consumer.function);
-                    now
-                }
+            let Some(work) = services.get_mut(&consumer.service) else {
+                continue;
             };
-            let work = services.entry(consumer.service.clone()).or_default();
-            work.lag_ms = match waiting {
-                true => work
-                    .lag_ms
-                    .max(now.duration_since(since).as_millis() as u64),
-                false => 0,
-            };
+            let handed = self.sources.of(&consumer.function).records;
+            let before = self.handed.insert(consumer.function.clone(), handed);
+            let started_some = handed > before.unwrap_or(0);
+            if started_some {
+                self.last_progress
+                    .insert(consumer.service.clone(), (now, work.lag_ms));
+            } else if depth.visible + depth.in_flight > 0 {
+                let (at, lag) = *self
+                    .last_progress
+                    .entry(consumer.service.clone())
+                    .or_insert((now, 0));
+                work.lag_ms = lag + now.duration_since(at).as_millis() as u64;
+            } else {
+                work.lag_ms = 0;
+                self.last_progress
+                    .insert(consumer.service.clone(), (now, 0));
+            }
         }
         self.previous = Some((now, totals));
-        let (waiting, latest) = self.orders().await;
-        let mut business = self.business();
-        business.waiting_for_decision = waiting;
+        self.note_active_orders();
+        let latest = self.latest_orders().await;
+        let business = self.business();
         Picture {
             taken_at: chrono::Utc::now(),
             topology: self.topology.clone(),
@@ -280,7 +309,7 @@ impl Sampler {
                     work.failed += n;
                     total.finished += n;
                 }
-                (name::EVENT_AGE, Value::Histogram(s)) if key.label(EVENT_TYPE).is_some() => {
+                (name::EVENT_AGE, Value::Histogram(s)) => {
                     total.age.0 += s.count;
                     total.age.1 += s.sum;
                 }
@@ -328,26 +357,79 @@ impl Sampler {
                 _ => {}
             }
         }
+        let decided = business.confirmed + business.cancelled.values().sum::<u64>();
+        business.waiting_for_decision = business.placed.saturating_sub(decided);
         business
     }
 
-    /// Orders waiting for a decision, and the latest orders (by placement) as the API shows
-    /// them.
-    async fn orders(&self) -> (u64, Vec<OrderView>) {
+    /// Takes in the subjects (order ids) of the records the order service was handed since the
+    /// previous picture: the most recently active orders, newest first.
+    fn note_active_orders(&mut self) {
+        let Some(records) = &mut self.order_records else {
+            return;
+        };
+        loop {
+            let body = match records.try_recv() {
+                Ok(body) => body,
+                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            };
+            let subject = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|event| event["subject"].as_str().map(str::to_owned));
+            if let Some(order) = subject {
+                self.active_orders.retain(|o| *o != order);
+                self.active_orders.push_front(order);
+                self.active_orders.truncate(LATEST_ORDERS);
+            }
+        }
+    }
+
+    /// The most recently active orders as the API shows them: one BatchGetItem of at most
+    /// [`LATEST_ORDERS`] keys (never a scan, whose cost grows with the table).
+    async fn latest_orders(&self) -> Vec<OrderView> {
         let Some(table) = &self.orders_table else {
-            return (0, Vec::new());
+            return Vec::new();
         };
-        let Ok(mut items) = crate::report::scan::<OrderItem>(&self.dynamodb, table).await else {
-            return (0, Vec::new());
-        };
-        let waiting = items.iter().filter(|o| o.status == Status::Pending).count() as u64;
-        items.sort_by_key(|o| std::cmp::Reverse(o.placed.as_ref().map(|p| p.at)));
-        let latest = items
+        if self.active_orders.is_empty() {
+            return Vec::new();
+        }
+        let keys = self
+            .active_orders
             .iter()
-            .filter_map(OrderView::of)
-            .take(LATEST_ORDERS)
+            .map(|order| {
+                HashMap::from([(OrderItem::KEY.to_owned(), AttributeValue::S(order.clone()))])
+            })
             .collect();
-        (waiting, latest)
+        let Ok(wanted) = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+        else {
+            return Vec::new();
+        };
+        let read = self
+            .dynamodb
+            .batch_get_item()
+            .request_items(table, wanted)
+            .send()
+            .await;
+        let items = read
+            .ok()
+            .and_then(|output| output.responses)
+            .and_then(|mut responses| responses.remove(table))
+            .unwrap_or_default();
+        let mut views: Vec<OrderView> = items
+            .into_iter()
+            .filter_map(|item| serde_dynamo::from_item::<_, OrderItem>(item).ok())
+            .filter_map(|item| OrderView::of(&item))
+            .collect();
+        let rank = |view: &OrderView| {
+            let id = view.order_id.to_string();
+            self.active_orders.iter().position(|o| *o == id)
+        };
+        views.sort_by_key(rank);
+        views
     }
 }
 

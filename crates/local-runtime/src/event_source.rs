@@ -73,6 +73,8 @@ pub struct EventSourceMapping {
     pub timeout: Duration,
     pub long_poll_seconds: i32,
     pub stats: Stats,
+    /// Every record body handed to the function, for whoever listens (the live view).
+    pub observed: tokio::sync::broadcast::Sender<String>,
 }
 
 impl EventSourceMapping {
@@ -134,6 +136,11 @@ impl EventSourceMapping {
             .collect();
         let mut batch = SqsEvent::default();
         batch.records = messages.into_iter().map(|m| self.record(m)).collect();
+        if self.observed.receiver_count() > 0 {
+            for body in batch.records.iter().filter_map(|r| r.body.clone()) {
+                let _ = self.observed.send(body);
+            }
+        }
 
         let deadline = SystemTime::now() + self.timeout;
         let started = Instant::now();

@@ -116,6 +116,8 @@ pub struct LocalRuntime {
     stats: Stats,
     shutdown: watch::Sender<bool>,
     switches: BTreeMap<String, watch::Sender<bool>>,
+    /// The record bodies each consumer is handed, by logical id (see [`LocalRuntime::observe`]).
+    observers: BTreeMap<String, tokio::sync::broadcast::Sender<String>>,
     lost_answers: LostAnswers,
     /// Every function as built, by logical id.
     built: BTreeMap<String, Built>,
@@ -178,6 +180,7 @@ impl LocalRuntime {
         let stats = Stats::default();
         let lost_answers = LostAnswers::default();
         let mut switches = BTreeMap::new();
+        let mut observers = BTreeMap::new();
         let mut routes = Vec::new();
         let mut built = BTreeMap::new();
         let mut environments = BTreeMap::new();
@@ -226,6 +229,8 @@ impl LocalRuntime {
                     let enabled = !options.disabled_sources.contains(&spec.logical_id);
                     let (switch, enabled) = watch::channel(enabled);
                     switches.insert(spec.logical_id.clone(), switch);
+                    let (observed, _) = tokio::sync::broadcast::channel(256);
+                    observers.insert(spec.logical_id.clone(), observed.clone());
                     for source in &spec.sqs_sources {
                         let mapping = EventSourceMapping {
                             function: spec.logical_id.clone(),
@@ -242,6 +247,7 @@ impl LocalRuntime {
                             timeout: Duration::from_secs(u64::from(spec.timeout_seconds)),
                             long_poll_seconds: options.long_poll_seconds,
                             stats: stats.clone(),
+                            observed: observed.clone(),
                         };
                         for _ in 0..options.pollers_per_source.max(1) {
                             tasks.push(tokio::spawn(
@@ -289,6 +295,7 @@ impl LocalRuntime {
             stats,
             shutdown,
             switches,
+            observers,
             lost_answers,
             built,
             environments,
@@ -394,9 +401,21 @@ impl LocalRuntime {
             .push((prefix.to_owned(), page));
     }
 
+    /// The counters of every event source mapping, to keep beyond a borrow of the runtime.
+    pub fn shared_stats(&self) -> Stats {
+        self.stats.clone()
+    }
+
     /// The counters of `function`'s event source mapping.
     pub fn stats(&self, function: &str) -> SourceStats {
         self.stats.of(function)
+    }
+
+    /// The bodies of the records `function`'s event source mapping hands it from now on (the
+    /// oldest are dropped for a listener more than 256 behind); `None` for a function without
+    /// an SQS event source. Costs nothing while nobody listens.
+    pub fn observe(&self, function: &str) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.observers.get(function).map(|o| o.subscribe())
     }
 
     /// Enables or disables `function`'s event source mapping, as `aws lambda
