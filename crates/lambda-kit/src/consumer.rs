@@ -320,38 +320,26 @@ mod tests {
     #[test]
     fn a_batch_counts_its_records_by_outcome_and_times_each_event() {
         use crate::metrics::name;
-        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        ::metrics::with_local_recorder(&recorder, || {
-            let mut batch = SqsEvent::default();
-            for (i, body) in ["new", "again", "bad", "new"].iter().enumerate() {
-                let mut record = aws_lambda_events::sqs::SqsMessage::default();
-                record.message_id = Some(format!("m{i}"));
-                record.body = Some((*body).into());
-                batch.records.push(record);
-            }
-            let deadline = SystemTime::now() + Duration::from_secs(30);
-            tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap()
-                .block_on(Counted.handle(batch, deadline))
-                .unwrap();
-        });
+        use crate::metrics::testing::{recorded, DebugValue};
+        let mut batch = SqsEvent::default();
+        for (i, body) in ["new", "again", "bad", "new"].iter().enumerate() {
+            let mut record = aws_lambda_events::sqs::SqsMessage::default();
+            record.message_id = Some(format!("m{i}"));
+            record.body = Some((*body).into());
+            batch.records.push(record);
+        }
+        let deadline = SystemTime::now() + Duration::from_secs(30);
+        let (answer, metrics) = recorded(Counted.handle(batch, deadline));
+        assert!(answer.is_ok());
         let mut counters = std::collections::BTreeMap::new();
         let mut ages = Vec::new();
-        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-            let key = key.key();
-            let labels: Vec<String> = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
+        for (metric, labels, value) in metrics {
             match value {
                 DebugValue::Counter(n) => {
                     assert_eq!(labels, ["service=counted"]);
-                    counters.insert(key.name().to_owned(), n);
+                    counters.insert(metric, n);
                 }
-                DebugValue::Histogram(values) if key.name() == name::EVENT_AGE => {
+                DebugValue::Histogram(values) if metric == name::EVENT_AGE => {
                     assert_eq!(labels, ["service=counted", "event_type=Body"]);
                     ages.extend(values.into_iter().map(|v| v.into_inner()));
                 }

@@ -242,6 +242,43 @@ pub fn flush_into(writer: impl std::io::Write, request_id: &str, xray_trace_id: 
     }
 }
 
+/// What a piece of work recorded, for tests.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    pub use metrics_util::debugging::DebugValue;
+    use metrics_util::debugging::DebuggingRecorder;
+
+    /// One metric as recorded: its name, its dimensions as `name=value`, its value.
+    pub type Recorded = (String, Vec<String>, DebugValue);
+
+    /// Runs `work` on a current-thread runtime with a recorder of its own; what it answered and
+    /// every metric it recorded.
+    pub fn recorded<T>(work: impl std::future::Future<Output = T>) -> (T, Vec<Recorded>) {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let answer = metrics::with_local_recorder(&recorder, || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime")
+                .block_on(work)
+        });
+        let metrics = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                let labels = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                (key.name().to_owned(), labels, value)
+            })
+            .collect();
+        (answer, metrics)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,38 +173,26 @@ async fn a_repeated_capture_or_shipment_announces_nothing() {
 #[test]
 fn a_decision_is_counted_once_with_the_time_it_took() {
     use lambda_kit::metrics::name;
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
+    use lambda_kit::metrics::testing::{recorded, DebugValue};
     let orders = service();
     let order = sample_order();
     let declined = PaymentDeclined {
         order_id: order.order_id,
         reason: "card declined".into(),
     };
-    metrics::with_local_recorder(&recorder, || {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(async {
-                for batch in [
-                    vec![body(order.clone())],
-                    vec![body(declined.clone())],
-                    vec![body(declined.clone()), body(declined)],
-                ] {
-                    assert!(deliver(&orders, batch).await.is_empty());
-                }
-            })
+    let ((), metrics) = recorded(async {
+        for batch in [
+            vec![body(order.clone())],
+            vec![body(declined.clone())],
+            vec![body(declined.clone()), body(declined)],
+        ] {
+            assert!(deliver(&orders, batch).await.is_empty());
+        }
     });
     let mut cancelled = Vec::new();
     let mut decision_times = 0;
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let key = key.key();
-        let labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}={}", l.key(), l.value()))
-            .collect();
-        match (key.name(), value) {
+    for (metric, labels, value) in metrics {
+        match (metric.as_str(), value) {
             (name::ORDERS_CANCELLED, DebugValue::Counter(n)) => cancelled.push((labels, n)),
             (name::ORDERS_CONFIRMED, DebugValue::Counter(n)) => assert_eq!(n, 0),
             (name::TIME_TO_DECISION, DebugValue::Histogram(times)) => decision_times += times.len(),
