@@ -338,9 +338,9 @@ message a `TransactWriteItems` of a conditional put (the idempotency entry) and 
 effect), as the consumers commit, and one `DeleteMessageBatch`, on the same template's topic
 and queues. (The services' reads before they decide are not in the raw loop.) Each run has a fresh emulator of its own. {pollers} pollers per queue in both. A ratio near 1 means our code adds little to what the emulator itself costs.
 The third column is our run again with the live view open: a client listening to
-`/live/events` as the page does, so the view takes a picture every 500 ms (ten
-GetQueueAttributes and one BatchGetItem of the latest orders on the emulator) and sends each
-change.
+`/live/events` as the page does, so the view takes a picture every 500 ms (five
+GetQueueAttributes, the five DLQs' every 2 s, and a BatchGetItem of the latest orders every
+second, on the emulator) and sends each change.
 
 {throughput}
 The raw loop's calls (where the emulator spends its time):

@@ -8,9 +8,10 @@
 //! | `POST /live/token` | `{"email"}` of a demo customer: `{"token"}`, their ID token from the local user pool |
 //!
 //! Pictures are taken every [`sample::PERIOD`] while at least one page listens, and not at all
-//! otherwise: each costs one GetQueueAttributes per queue and DLQ and one BatchGetItem of the
-//! latest orders on the emulator; the metrics are read in-process, and the latest orders are
-//! those whose records the local event source mapping handed the order service.
+//! otherwise: each costs one GetQueueAttributes per queue (per DLQ every 2 s) and every other
+//! one a BatchGetItem of the latest orders on the emulator; the metrics are read in-process, and
+//! the latest orders are those whose records the local event source mapping handed the order
+//! service.
 
 pub mod browser;
 pub mod picture;
