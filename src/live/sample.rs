@@ -268,7 +268,7 @@ impl Sampler {
     /// Each queue's depth; its DLQ's only on every [`SLOW_EVERY`]th picture (dead letters are
     /// rare and stay), the last count otherwise.
     async fn queue_depths(&self) -> BTreeMap<String, QueueDepth> {
-        let read_dead_letters = self.pictures % SLOW_EVERY == 0;
+        let read_dead_letters = self.pictures.is_multiple_of(SLOW_EVERY);
         let reads = self.topology.consumers.iter().map(|consumer| async move {
             let (visible, in_flight) = self.depth(&consumer.queue_url).await;
             let dead_letters = match &consumer.dead_letter_url {
