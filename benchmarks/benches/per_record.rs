@@ -107,27 +107,75 @@ fn consumer(c: &mut Criterion) {
     });
 }
 
+/// CPU time this thread has used.
+fn thread_cpu() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// Where the metrics' cost per record is written for BENCHMARKS.md (see below).
+pub const METRICS_COST_FILE: &str = "metrics-cost.json";
+
 /// The same consumer with the metrics recorder it has on Lambda (embedded metric format) and one
-/// flush per invocation, as `run_on_lambda` does: what the metrics cost per record. Last: it
-/// installs the process's recorder, which the benchmarks before it run without.
+/// flush per invocation, as `run_on_lambda` does. Last: it installs the process's recorder,
+/// which the benchmarks before it run without.
+///
+/// What the metrics cost per record is measured here too, as thread CPU time, with and without
+/// the recorder interleaved batch by batch (without: a no-op recorder for the batch in place of
+/// the installed one), so that the drift of a busy machine falls on both alike; criterion's two
+/// estimates, taken a minute apart, differ by more than the cost itself on a 2-core VM.
 fn consumer_with_metrics(c: &mut Criterion) {
     lambda_kit::metrics::init_on_lambda("shipping");
     let rt = runtime();
     let shipping = shipping::Shipping::new(MemoryEffectStore::new("orderId"), Discard);
+    let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
     c.bench_function(
         "consumer/shipping, 10 records (memory store), with EMF metrics",
         |b| {
-            b.iter_batched(
-                fresh_confirmations,
-                |batch| {
+            b.iter_custom(|iters| {
+                let mut measured = Duration::ZERO;
+                for _ in 0..iters {
+                    let plain = fresh_confirmations();
+                    let started = thread_cpu();
+                    let answer = metrics::with_local_recorder(&metrics::NoopRecorder, || {
+                        rt.block_on(shipping.handle(plain, deadline()))
+                    });
+                    without += thread_cpu() - started;
+                    std::hint::black_box(answer).ok();
+
+                    let batch = fresh_confirmations();
+                    let started = std::time::Instant::now();
+                    let cpu = thread_cpu();
                     let answer = rt.block_on(shipping.handle(batch, deadline()));
                     lambda_kit::metrics::flush_into(std::io::sink(), "request-id", None);
-                    answer
-                },
-                BatchSize::SmallInput,
-            )
+                    with += thread_cpu() - cpu;
+                    measured += started.elapsed();
+                    std::hint::black_box(answer).ok();
+                }
+                measured
+            })
         },
     );
+    let cost = with.as_secs_f64() / without.as_secs_f64().max(f64::MIN_POSITIVE) - 1.0;
+    println!(
+        "metrics: {:+.1} % CPU per record (interleaved)",
+        cost * 100.0
+    );
+    let file = criterion_dir().join(METRICS_COST_FILE);
+    let json = format!("{{\"cost\": {cost}}}");
+    if let Err(e) = std::fs::write(&file, json) {
+        eprintln!("could not write {}: {e}", file.display());
+    }
+}
+
+/// Criterion's output directory (where the benchmarks binary reads the estimates).
+fn criterion_dir() -> std::path::PathBuf {
+    local_runtime::emulator::target_dir().join("criterion")
 }
 
 criterion_group!(

@@ -58,9 +58,11 @@ pub mod name {
     pub const PAYMENT_DECLINES: &str = "PaymentDeclines";
 }
 
-/// A counter of `service`.
+/// A counter of `service` (nothing for zero: EMF leaves zeros out anyway).
 pub fn count(metric: &'static str, service: &'static str, n: u64) {
-    metrics::counter!(metric, SERVICE => service).increment(n);
+    if n > 0 {
+        metrics::counter!(metric, SERVICE => service).increment(n);
+    }
 }
 
 /// A time in milliseconds, for `service`.
