@@ -19,8 +19,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub fn queues_of(topology: &Topology, consumer: &str) -> Option<(String, String)> {
     let function = topology.functions.iter().find(|f| f.binary == consumer)?;
     let source = function.sqs_sources.first()?.queue.clone();
-    let queue = topology.queues.iter().find(|q| q.logical_id == source)?;
-    let (dlq, _) = queue.redrive.clone()?;
+    let dlq = topology.dead_letter_queue_of(&source)?.to_owned();
     Some((source, dlq))
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use lambda_kit::metrics::{name, REASON, SERVICE};
 use local_runtime::event_source::Stats;
-use local_runtime::metrics::{LocalMetrics, Value};
+use local_runtime::metrics::{LocalMetrics, MetricKey, Value};
 use local_runtime::runtime::LocalRuntime;
 use orders::{OrderItem, OrderView};
 use serde::Serialize;
@@ -42,7 +42,6 @@ pub struct Consumer {
 #[serde(rename_all = "camelCase")]
 pub struct Topology {
     pub api: Vec<String>,
-    pub api_function: String,
     pub topic: String,
     pub consumers: Vec<Consumer>,
 }
@@ -56,31 +55,15 @@ impl Topology {
             .iter()
             .flat_map(|f| f.http_routes.iter().map(|r| r.key()))
             .collect();
-        let api_function = template
-            .functions
-            .iter()
-            .find(|f| !f.http_routes.is_empty())
-            .map(|f| f.binary.clone())
-            .unwrap_or_default();
         let consumers = template
             .functions
             .iter()
             .flat_map(|function| {
                 function.sqs_sources.iter().map(move |source| {
                     let dead_letter_queue = template
-                        .queues
-                        .iter()
-                        .find(|q| q.logical_id == source.queue)
-                        .and_then(|q| q.redrive.as_ref().map(|(dlq, _)| dlq.clone()));
-                    let event_types = template
-                        .subscriptions
-                        .iter()
-                        .filter(|s| s.queue == source.queue)
-                        .filter_map(|s| s.filter_policy.as_ref())
-                        .filter_map(|policy| policy["eventType"].as_array())
-                        .flatten()
-                        .filter_map(|t| t.as_str().map(str::to_owned))
-                        .collect();
+                        .dead_letter_queue_of(&source.queue)
+                        .map(str::to_owned);
+                    let event_types = template.event_types_of(&source.queue);
                     Consumer {
                         function: function.logical_id.clone(),
                         service: function.binary.clone(),
@@ -97,7 +80,6 @@ impl Topology {
             .collect();
         Self {
             api,
-            api_function,
             topic: template.topics.first().cloned().unwrap_or_default(),
             consumers,
         }
@@ -218,7 +200,8 @@ impl Sampler {
     /// picture) and, every other picture, one BatchGetItem of the latest orders.
     pub async fn take(&mut self) -> Picture {
         let queues = self.queue_depths().await;
-        let (mut services, totals) = self.services();
+        let metrics = self.metrics();
+        let (mut services, totals) = self.services(&metrics);
         let now = Instant::now();
         for consumer in &self.topology.consumers {
             let depth = queues.get(&consumer.function).cloned().unwrap_or_default();
@@ -251,7 +234,7 @@ impl Sampler {
             (1, Some(last)) => last.latest.clone(),
             _ => self.latest_orders().await,
         };
-        let business = self.business();
+        let business = business(&metrics);
         let picture = Picture {
             taken_at: chrono::Utc::now(),
             topology: self.topology.clone(),
@@ -294,12 +277,15 @@ impl Sampler {
         crate::dlq::depths(&self.sqs, url).await.unwrap_or((0, 0))
     }
 
-    fn metrics(&self) -> Vec<(local_runtime::metrics::MetricKey, Value)> {
+    fn metrics(&self) -> Vec<(MetricKey, Value)> {
         self.metrics.map(LocalMetrics::snapshot).unwrap_or_default()
     }
 
     /// Each consumer's counts, and its rates and times since the previous picture.
-    fn services(&self) -> (BTreeMap<String, ServiceWork>, BTreeMap<String, Totals>) {
+    fn services(
+        &self,
+        metrics: &[(MetricKey, Value)],
+    ) -> (BTreeMap<String, ServiceWork>, BTreeMap<String, Totals>) {
         let mut services: BTreeMap<String, ServiceWork> = self
             .topology
             .consumers
@@ -307,7 +293,7 @@ impl Sampler {
             .map(|c| (c.service.clone(), ServiceWork::default()))
             .collect();
         let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
-        for (key, value) in self.metrics() {
+        for (key, value) in metrics {
             let Some(service) = key.label(SERVICE) else {
                 continue;
             };
@@ -358,28 +344,6 @@ impl Sampler {
             }
         }
         (services, totals)
-    }
-
-    fn business(&self) -> Business {
-        let mut business = Business::default();
-        for (key, value) in self.metrics() {
-            match (key.name.as_str(), value) {
-                (name::ORDERS_PLACED, Value::Counter(n)) => business.placed += n,
-                (name::ORDERS_CONFIRMED, Value::Counter(n)) => business.confirmed += n,
-                (name::ORDERS_CANCELLED, Value::Counter(n)) => {
-                    let reason = key.label(REASON).unwrap_or("unknown").to_owned();
-                    *business.cancelled.entry(reason).or_default() += n;
-                }
-                (name::PAYMENT_DECLINES, Value::Counter(n)) => business.payment_declines += n,
-                (name::TIME_TO_DECISION, Value::Histogram(s)) if s.count > 0 => {
-                    business.time_to_decision_ms = s.sum / s.count as f64;
-                }
-                _ => {}
-            }
-        }
-        let decided = business.confirmed + business.cancelled.values().sum::<u64>();
-        business.waiting_for_decision = business.placed.saturating_sub(decided);
-        business
     }
 
     /// Takes in the subjects (order ids) of the records the order service was handed since the
@@ -451,6 +415,29 @@ impl Sampler {
         views.sort_by_key(rank);
         views
     }
+}
+
+/// The business counts, from the metrics.
+fn business(metrics: &[(MetricKey, Value)]) -> Business {
+    let mut business = Business::default();
+    for (key, value) in metrics {
+        match (key.name.as_str(), value) {
+            (name::ORDERS_PLACED, Value::Counter(n)) => business.placed += n,
+            (name::ORDERS_CONFIRMED, Value::Counter(n)) => business.confirmed += n,
+            (name::ORDERS_CANCELLED, Value::Counter(n)) => {
+                let reason = key.label(REASON).unwrap_or("unknown").to_owned();
+                *business.cancelled.entry(reason).or_default() += n;
+            }
+            (name::PAYMENT_DECLINES, Value::Counter(n)) => business.payment_declines += n,
+            (name::TIME_TO_DECISION, Value::Histogram(s)) if s.count > 0 => {
+                business.time_to_decision_ms = s.sum / s.count as f64;
+            }
+            _ => {}
+        }
+    }
+    let decided = business.confirmed + business.cancelled.values().sum::<u64>();
+    business.waiting_for_decision = business.placed.saturating_sub(decided);
+    business
 }
 
 /// How often a picture is taken while a page watches (none while nobody does).

@@ -286,6 +286,12 @@ impl Topology {
             .collect()
     }
 
+    /// The dead-letter queue (a logical id) of `queue`, from its redrive policy.
+    pub fn dead_letter_queue_of(&self, queue: &str) -> Option<&str> {
+        let queue = self.queues.iter().find(|q| q.logical_id == queue)?;
+        queue.redrive.as_ref().map(|(dlq, _)| dlq.as_str())
+    }
+
     pub fn function(&self, logical_id: &str) -> Option<&FunctionSpec> {
         self.functions.iter().find(|f| f.logical_id == logical_id)
     }
