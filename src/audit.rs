@@ -17,7 +17,7 @@ use aws_config::SdkConfig;
 use inventory::items::{self as stock, DecisionItem, InventoryItem, Outcome};
 use local_runtime::provision::Deployment;
 use notification::{EmailKind, NotificationItem};
-use orders::{OrderItem, Status};
+use order_record::{OrderItem, Status};
 use payment::{PaymentItem, PaymentStatus};
 use shipping::ShipmentItem;
 

@@ -9,84 +9,22 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use inventory::DynamoInventory;
 use order_events::CancelReason;
-use orders::Status;
+use order_record::Status;
 use payment::{PaymentItem, PaymentStatus};
-use serde_json::{json, Value};
 use shipping::{ShipmentItem, ShipmentStatus};
 
 use crate::audit::{audit, Expectations};
 use crate::report::{order_report, OrderReport};
+use crate::shop::{customers, order_body, order_request, seed_catalogue, CATALOGUE};
 use local_runtime::client::{post_order, send};
 use local_runtime::progress::Progress;
 use local_runtime::runtime::{LocalRuntime, RuntimeError, RuntimeOptions};
-
-/// The local system's catalogue: (sku, price in euro cents, stock). `SKU-WEBCAM` is sold out.
-pub const CATALOGUE: &[(&str, i64, u64)] = &[
-    ("SKU-KEYBOARD", 8_999, 50),
-    ("SKU-MOUSE", 2_499, 100),
-    ("SKU-MONITOR", 24_900, 20),
-    ("SKU-WEBCAM", 5_900, 0),
-];
 
 /// Payment gateway latency in the demo.
 pub const DEMO_PAYMENT_LATENCY_MS: u64 = 3_000;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Puts [`CATALOGUE`] (prices and stock) on the inventory table.
-pub async fn seed_catalogue(runtime: &LocalRuntime) -> Result<(), BoxError> {
-    let inventory = DynamoInventory::new(
-        aws_sdk_dynamodb::Client::new(runtime.sdk()),
-        runtime.deployment().reference("InventoryTable"),
-        runtime.deployment().reference("IdempotencyTable"),
-    );
-    for (sku, price, stock) in CATALOGUE {
-        inventory.set_stock(sku, *stock).await?;
-        inventory.set_price(sku, *price, "EUR").await?;
-    }
-    Ok(())
-}
-
-/// The e-mail addresses of the demo's customers (who may sign in on the live view).
-pub fn customers() -> Vec<String> {
-    let mut names: Vec<&str> = SAMPLE_ORDERS.iter().map(|s| s.customer).collect();
-    names.dedup();
-    names.into_iter().map(email_of).collect()
-}
-
-/// The e-mail address of the sample customer `name`.
-pub fn email_of(name: &str) -> String {
-    format!("{name}@example.com")
-}
-
-/// A request body for a sample order: its lines. Who orders is the token's business.
-pub fn order_body(lines: &[(&str, i64, i64)]) -> Value {
-    json!({
-        "currency": "EUR",
-        "items": lines.iter().map(|(sku, quantity, price)| json!({
-            "sku": sku, "quantity": quantity, "unitPriceMinor": price
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// How the customer `name` orders `lines` on `runtime`: their `Authorization` header value and
-/// the body; where the API takes no tokens (ApiAuthorization=NONE), no header and a body that
-/// names the customer.
-pub async fn order_request(
-    runtime: &LocalRuntime,
-    name: &str,
-    lines: &[(&str, i64, i64)],
-) -> Result<(Option<String>, Value), BoxError> {
-    let mut body = order_body(lines);
-    let bearer = runtime.bearer(&email_of(name)).await?;
-    if bearer.is_none() {
-        body["customerId"] = name.into();
-        body["customerEmail"] = email_of(name).into();
-    }
-    Ok((bearer, body))
-}
 
 /// How an order's story ends; the demo fails when one ends otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -526,5 +464,20 @@ fn shipment_summary(shipment: &ShipmentItem) -> String {
         (ShipmentStatus::Created, Some(tracking)) => format!("shipped ({tracking})"),
         (ShipmentStatus::Cancelled, Some(tracking)) => format!("shipment {tracking} called back"),
         (_, None) => "none".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The live view lets the shop's customers sign in: every customer of the demo is one.
+    #[test]
+    fn every_sample_order_is_by_a_customer_of_the_shop() {
+        for order in super::SAMPLE_ORDERS {
+            assert!(
+                crate::shop::CUSTOMERS.contains(&order.customer),
+                "{} orders in the demo: add them to shop::CUSTOMERS",
+                order.customer
+            );
+        }
     }
 }

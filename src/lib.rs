@@ -9,6 +9,7 @@ pub mod dlq;
 pub mod live;
 pub mod report;
 pub mod services;
+pub mod shop;
 
 #[cfg(test)]
 mod tests {

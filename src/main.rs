@@ -152,8 +152,8 @@ async fn up(port: u16, emulator_port: u16) -> Result<(), BoxError> {
     options.http_address.set_port(port);
     let prefix = options.provision.prefix.clone();
     let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
-    orderflow::demo::seed_catalogue(&runtime).await?;
-    let live = orderflow::live::serve(&runtime, orderflow::demo::customers());
+    orderflow::shop::seed_catalogue(&runtime).await?;
+    let live = orderflow::live::serve(&runtime, orderflow::shop::customers());
     let endpoints = runtime.endpoints();
     println!(
         "HTTP API: {}/orders   (AWS emulator: {endpoints})",
@@ -167,7 +167,7 @@ async fn up(port: u16, emulator_port: u16) -> Result<(), BoxError> {
         .collect();
     let variables = variables.concat();
     let (bearer, body) =
-        orderflow::demo::order_request(&runtime, "ada", &[("SKU-MOUSE", 1, 2499)]).await?;
+        orderflow::shop::order_request(&runtime, "ada", &[("SKU-MOUSE", 1, 2499)]).await?;
     let auth = match bearer {
         Some(_) => {
             println!("a customer's token: TOKEN=$({variables}cargo run -q -- token ada@example.com --prefix {prefix})");

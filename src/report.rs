@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use inventory::items::{self as stock, DecisionItem, Outcome};
 use local_runtime::provision::Deployment;
 use notification::{notification_id, EmailKind, NotificationItem};
-use orders::{OrderItem, Status};
+use order_record::{OrderItem, Status};
 use payment::{PaymentItem, PaymentStatus};
 use serde::de::DeserializeOwned;
 use shipping::ShipmentItem;

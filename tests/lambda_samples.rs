@@ -82,7 +82,7 @@ const CUSTOMER_EMAIL: &str = "ada@example.com";
 const LINES: &[(&str, u32)] = &[("SKU-KEYBOARD", 1), ("SKU-MOUSE", 2)];
 
 fn price_of(sku: &str) -> i64 {
-    orderflow::demo::CATALOGUE
+    orderflow::shop::CATALOGUE
         .iter()
         .find(|(s, _, _)| *s == sku)
         .map(|(_, price, _)| *price)

@@ -172,7 +172,7 @@ async fn run_ours(
 /// Serves the live view and listens to it as its page does; counts the pictures received.
 async fn watch_live_view(system: &System) -> BenchResult<Arc<AtomicU64>> {
     use http_body_util::BodyExt;
-    let url = orderflow::live::serve(&system.runtime, orderflow::demo::customers());
+    let url = orderflow::live::serve(&system.runtime, orderflow::shop::customers());
     let authority = url
         .trim_start_matches("http://")
         .split('/')

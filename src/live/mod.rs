@@ -40,7 +40,7 @@ const PAGE: &str = include_str!("page.html");
 pub fn serve(runtime: &LocalRuntime, customers: Vec<String>) -> String {
     let (pictures, _) = watch::channel(None::<Arc<String>>);
     let pool = runtime.shared_customers();
-    let catalogue = serde_json::json!(crate::demo::CATALOGUE
+    let catalogue = serde_json::json!(crate::shop::CATALOGUE
         .iter()
         .map(|(sku, price, _)| serde_json::json!({"sku": sku, "unitPriceMinor": price}))
         .collect::<Vec<_>>());

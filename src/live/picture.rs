@@ -9,7 +9,7 @@ use local_runtime::client::post_order;
 use local_runtime::runtime::{LocalRuntime, RuntimeOptions};
 
 use super::browser::Browser;
-use crate::demo;
+use crate::shop;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -33,11 +33,11 @@ pub async fn take(out: &Path, orders: usize) -> Result<(), BoxError> {
 }
 
 async fn picture(runtime: &LocalRuntime, out: &Path, orders: usize) -> Result<(), BoxError> {
-    demo::seed_catalogue(runtime).await?;
-    let url = super::serve(runtime, demo::customers());
+    shop::seed_catalogue(runtime).await?;
+    let url = super::serve(runtime, shop::customers());
     let browser = Browser::start(1400, 1150).await?;
     browser.client.goto(&url).await?;
-    let customers = demo::customers();
+    let customers = shop::customers();
     let lines = [("SKU-MOUSE", 1, 2_499), ("SKU-KEYBOARD", 1, 8_999)];
     println!("Placing {orders} orders ...");
     for i in 0..orders {
@@ -46,7 +46,7 @@ async fn picture(runtime: &LocalRuntime, out: &Path, orders: usize) -> Result<()
             .next()
             .unwrap_or_default()
             .to_owned();
-        let (bearer, body) = demo::order_request(runtime, &name, &lines[i % 2..i % 2 + 1]).await?;
+        let (bearer, body) = shop::order_request(runtime, &name, &lines[i % 2..i % 2 + 1]).await?;
         post_order(&runtime.api_url(), bearer.as_deref(), &body).await?;
     }
     // Payment's backlog ages while the others keep up.

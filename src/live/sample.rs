@@ -11,7 +11,7 @@ use lambda_kit::metrics::{name, REASON, SERVICE};
 use local_runtime::event_source::Stats;
 use local_runtime::metrics::{LocalMetrics, MetricKey, Value};
 use local_runtime::runtime::LocalRuntime;
-use orders::{OrderItem, OrderView};
+use order_record::{OrderItem, OrderView};
 use serde::Serialize;
 use tokio::sync::broadcast;
 

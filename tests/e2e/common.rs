@@ -146,7 +146,7 @@ pub async fn depth(runtime: &LocalRuntime, queue: &str) -> u64 {
 
 /// A valid order body: two keyboards and a mouse. It names no customer: the token does.
 pub fn order() -> serde_json::Value {
-    orderflow::demo::order_body(&[
+    orderflow::shop::order_body(&[
         ("SKU-KEYBOARD", 2, price_of("SKU-KEYBOARD")),
         ("SKU-MOUSE", 1, price_of("SKU-MOUSE")),
     ])

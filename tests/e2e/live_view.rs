@@ -15,10 +15,10 @@ async fn start() -> (LocalRuntime, String) {
     let runtime = LocalRuntime::start(common::options(), orderflow::services::registry())
         .await
         .expect("the runtime starts");
-    orderflow::demo::seed_catalogue(&runtime)
+    orderflow::shop::seed_catalogue(&runtime)
         .await
         .expect("the catalogue is seeded");
-    let url = orderflow::live::serve(&runtime, orderflow::demo::customers());
+    let url = orderflow::live::serve(&runtime, orderflow::shop::customers());
     (runtime, url)
 }
 

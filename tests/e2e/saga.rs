@@ -71,7 +71,7 @@ async fn a_sold_out_order_is_cancelled_and_nothing_is_kept_for_it() {
         .unwrap();
     let sold_out = place(
         &runtime,
-        &orderflow::demo::order_body(&[
+        &orderflow::shop::order_body(&[
             ("SKU-WEBCAM", 1, price_of("SKU-WEBCAM")),
             ("SKU-MOUSE", 1, price_of("SKU-MOUSE")),
         ]),

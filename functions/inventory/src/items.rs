@@ -1,55 +1,18 @@
-//! What the inventory table holds (key `pk`): a [`StockItem`] per sku (`SKU#<sku>`) and a
-//! [`DecisionItem`] per order (`ORDER#<order id>`). The attribute names live here only.
+//! What the inventory table holds (key `pk`): a [`StockItem`] per sku (`SKU#<sku>`, the
+//! catalogue's, shared with the order API) and a [`DecisionItem`] per order (`ORDER#<order id>`,
+//! inventory's own).
 
 use std::collections::BTreeMap;
 
+pub use catalogue::stock::{
+    sku_key, StockItem, AVAILABLE, CURRENCY, KEY, TABLE_VARIABLE, UNIT_PRICE_MINOR,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-/// The function environment variable naming the inventory table.
-pub const TABLE_VARIABLE: &str = "INVENTORY_TABLE";
-/// The table's partition key.
-pub const KEY: &str = "pk";
-/// The stock attribute of a [`StockItem`] (conditions and updates name it).
-pub const AVAILABLE: &str = "available";
-
-/// The key of a sku's stock.
-pub fn sku_key(sku: &str) -> String {
-    format!("SKU#{sku}")
-}
 
 /// The key of an order's decision.
 pub fn order_key(order_id: impl std::fmt::Display) -> String {
     format!("ORDER#{order_id}")
-}
-
-/// The price attribute of a [`StockItem`]: minor units per unit.
-pub const UNIT_PRICE_MINOR: &str = "unitPriceMinor";
-/// The currency attribute of a [`StockItem`].
-pub const CURRENCY: &str = "currency";
-
-/// A sku's available stock and, as the catalogue, its price: the one source of what an order
-/// is charged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StockItem {
-    pub pk: String,
-    #[serde(default)]
-    pub available: u64,
-    #[serde(
-        rename = "unitPriceMinor",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub unit_price_minor: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-}
-
-impl StockItem {
-    /// The sku, when `pk` is a stock key.
-    pub fn sku(&self) -> Option<&str> {
-        self.pk.strip_prefix("SKU#")
-    }
 }
 
 /// Where the order's stock stands.

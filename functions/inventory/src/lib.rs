@@ -28,7 +28,6 @@ use order_events::{
 };
 use uuid::Uuid;
 
-pub mod catalogue;
 mod dynamo;
 pub mod items;
 pub use dynamo::DynamoInventory;

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use inventory::catalogue::{Catalogue, CatalogueFuture, Price, Prices};
+use catalogue::{Catalogue, CatalogueFuture, Price, Prices};
 
 /// Most skus remembered; past it, the expired ones are dropped (all of them, if none is).
 const MOST_REMEMBERED: usize = 10_000;

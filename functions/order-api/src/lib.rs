@@ -51,8 +51,8 @@ mod responses;
 pub mod strict_json;
 mod validation;
 pub use cached_catalogue::CachedCatalogue;
+pub use catalogue::{Catalogue, DynamoCatalogue, MemoryCatalogue, Price, Prices};
 use identity::IdentitySource;
-pub use inventory::catalogue::{Catalogue, DynamoCatalogue, MemoryCatalogue, Price, Prices};
 use responses::{error, invalid, json_response, prices_changed, unauthorized, unavailable};
 pub use validation::{
     parse, validate, CurrentPrice, FieldProblem, OrderRequest, Refusal, MAX_LINES,
@@ -173,7 +173,7 @@ impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
         Ok(Self::new(
             publisher,
             store,
-            orders::store_from_env(sdk, env)?,
+            order_record::store_from_env(sdk, env)?,
             catalogue_from_env(sdk, env)?,
         )
         .require_idempotency_key(env.parse_or("IDEMPOTENCY_KEY_REQUIRED", false)?)
@@ -450,7 +450,7 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
         published?;
         drop(_entered);
         // Recorded after the publish: a recorded order is always a published one.
-        let recorded = orders::record_placed(&self.orders, &event)
+        let recorded = order_record::record_placed(&self.orders, &event)
             .instrument(span.clone())
             .await;
         let _entered = span.enter();

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use inventory::catalogue::Price;
+use catalogue::Price;
 use order_events::{LineItem, OrderPlaced, SUPPORTED_CURRENCIES};
 
 use crate::identity::Customer;

@@ -17,23 +17,19 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
-use lambda_kit::idempotency::DynamoIdempotency;
 use lambda_kit::RecordError;
 use order_events::publish::{EventPublisher, SnsPublisher};
 use order_events::{
-    CancellationRequested, CloudEvent, OrderPlaced, OrderPlacedEvent, PaymentAuthorized,
-    PaymentCaptured, PaymentDeclined, ShipmentCreated, StockRejected, StockReserved,
+    CancellationRequested, CloudEvent, OrderPlaced, PaymentAuthorized, PaymentCaptured,
+    PaymentDeclined, ShipmentCreated, StockRejected, StockReserved,
 };
 
 use uuid::Uuid;
 
-pub mod state;
-mod view;
-pub use state::{Cancellation, Decision, Fact, OrderItem, Placed, Status, Step};
-pub use view::{OrderView, TimelineEntry};
+pub use order_record::{store_from_env, Decision, Fact, OrderItem, Status};
 
-/// The name idempotency keys are scoped by.
-pub const SERVICE: &str = "orders";
+/// The name idempotency keys are scoped by: the owner of the orders table.
+pub const SERVICE: &str = order_record::OWNER;
 
 order_events::consumed_events! {
     /// What the order service hears: the order, every service's outcome, the customer's request.
@@ -78,35 +74,6 @@ impl OrderServiceEvent {
             E::CancellationRequested(e) => &e.correlationid,
         }
     }
-}
-
-/// The orders table and the order service's idempotency entries, from `ORDERS_TABLE` and
-/// `IDEMPOTENCY_TABLE`: what the order service writes and the order API reads.
-pub fn store_from_env(
-    sdk: &aws_config::SdkConfig,
-    env: &FunctionEnv,
-) -> Result<DynamoEffectStore, ConfigError> {
-    let client = aws_sdk_dynamodb::Client::new(sdk);
-    let idempotency = DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
-    Ok(DynamoEffectStore::new(
-        env.require(OrderItem::TABLE_VARIABLE)?,
-        OrderItem::KEY,
-        idempotency,
-    ))
-}
-
-/// Records a just-published order, so that it is visible before the API answers 202: one
-/// conditional write, which does nothing when the order service knows the order already (its
-/// event overtook the API). The order service treats the order as it would its event: the fact
-/// is the same.
-pub async fn record_placed<S: EffectStore>(
-    store: &S,
-    event: &OrderPlacedEvent,
-) -> Result<(), RecordError> {
-    let mut item = OrderItem::new(event.order_id());
-    item.apply(Fact::Placed(event.data.clone()), event.time);
-    store.insert(&item).await?;
-    Ok(())
 }
 
 /// The order service's consumer.
@@ -256,7 +223,5 @@ fn reason_dimension(reason: order_events::CancelReason) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod state_tests;
 #[cfg(test)]
 mod tests;

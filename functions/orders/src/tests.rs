@@ -7,6 +7,8 @@ use order_events::publish::{MemoryPublisher, PublishError};
 use order_events::testing::{sample_order, sqs_batch};
 use order_events::*;
 
+use order_record::{record_placed, OrderView};
+
 use super::*;
 
 /// Refuses publishes while `down` is set, otherwise keeps them.

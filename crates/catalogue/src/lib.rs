@@ -1,5 +1,5 @@
 //! The catalogue: each sku's price and currency, kept on its stock item in the inventory table
-//! (see [`crate::items::StockItem`]). The order API reads it to price an order; nothing else
+//! ([`stock::StockItem`]). The order API reads it to price an order; nothing else
 //! decides what a customer is charged.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use lambda_kit::consumer::{ConfigError, FunctionEnv};
 use lambda_kit::idempotency::s;
 
-use crate::items::{self, StockItem, KEY};
+pub mod stock;
+
+use stock::{StockItem, KEY};
 
 /// A sku's price: minor units per unit, in `currency`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +83,7 @@ impl DynamoCatalogue {
             let keys = chunk
                 .iter()
                 .map(|sku| {
-                    std::collections::HashMap::from([(KEY.to_owned(), s(items::sku_key(sku)))])
+                    std::collections::HashMap::from([(KEY.to_owned(), s(stock::sku_key(sku)))])
                 })
                 .collect::<Vec<_>>();
             let mut request = Some(
@@ -89,8 +91,8 @@ impl DynamoCatalogue {
                     .set_keys(Some(keys))
                     .projection_expression("#pk, #price, #currency")
                     .expression_attribute_names("#pk", KEY)
-                    .expression_attribute_names("#price", items::UNIT_PRICE_MINOR)
-                    .expression_attribute_names("#currency", items::CURRENCY)
+                    .expression_attribute_names("#price", stock::UNIT_PRICE_MINOR)
+                    .expression_attribute_names("#currency", stock::CURRENCY)
                     .build()
                     .map_err(|e| e.to_string())?,
             );

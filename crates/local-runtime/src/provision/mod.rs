@@ -1,6 +1,6 @@
 //! Creates the template's resources on an AWS endpoint (the emulator) with the real SDK
 //! clients: tables, topics, queues with their redrive policies, subscriptions with raw delivery
-//! and filter policies, queue policies, the customers' user pool (see [`crate::customers`]), and
+//! and filter policies, queue policies, the customers' user pool ([`cognito`]), and
 //! the SES identities the functions send from.
 
 use std::collections::BTreeMap;
@@ -13,6 +13,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::template::{Physical, Resolver, TemplateError, Topology};
+
+mod cognito;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -105,7 +107,7 @@ pub async fn provision(
             .insert(table.logical_id.clone(), physical);
     }
 
-    crate::customers::create(topology, sdk, &options.prefix, &mut resolver).await?;
+    cognito::create(topology, sdk, &options.prefix, &mut resolver).await?;
 
     let sns = aws_sdk_sns::Client::new(sdk);
     for topic in &topology.topics {
@@ -384,7 +386,7 @@ pub async fn locate(
             .resources
             .insert(queue.logical_id.clone(), physical);
     }
-    crate::customers::locate(topology, sdk, prefix, &mut resolver).await?;
+    cognito::locate(topology, sdk, prefix, &mut resolver).await?;
     Ok(Deployment {
         resolver,
         topology: topology.clone(),
