@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aws_config::SdkConfig;
-use inventory::items::{self as stock, DecisionItem, InventoryItem, Outcome};
+use inventory::items::{DecisionItem, InventoryItem, Outcome};
 use local_runtime::provision::Deployment;
 use notification::{EmailKind, NotificationItem};
 use order_record::{OrderItem, Status};
@@ -106,7 +106,7 @@ impl Tables {
     async fn read(sdk: &SdkConfig, deployment: &Deployment) -> Result<Self, ReportError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let mut tables = Tables::default();
-        let inventory = table(deployment, "inventory", stock::TABLE_VARIABLE)?;
+        let inventory = table(deployment, &inventory::SPEC)?;
         for item in scan::<InventoryItem>(&client, &inventory).await? {
             match item {
                 InventoryItem::Stock(item) => {
@@ -123,19 +123,19 @@ impl Tables {
                 }
             }
         }
-        let orders = table(deployment, "orders", OrderItem::TABLE_VARIABLE)?;
+        let orders = table(deployment, &orders::SPEC)?;
         for item in scan::<OrderItem>(&client, &orders).await? {
             tables.orders.insert(item.order_id.to_string(), item);
         }
-        let payments = table(deployment, "payment", PaymentItem::TABLE_VARIABLE)?;
+        let payments = table(deployment, &payment::SPEC)?;
         for item in scan::<PaymentItem>(&client, &payments).await? {
             tables.payments.insert(item.order_id.to_string(), item);
         }
-        let shipments = table(deployment, "shipping", ShipmentItem::TABLE_VARIABLE)?;
+        let shipments = table(deployment, &shipping::SPEC)?;
         for item in scan::<ShipmentItem>(&client, &shipments).await? {
             tables.shipments.insert(item.order_id.to_string(), item);
         }
-        let emails = table(deployment, "notification", NotificationItem::TABLE_VARIABLE)?;
+        let emails = table(deployment, &notification::SPEC)?;
         for item in scan::<NotificationItem>(&client, &emails).await? {
             let key = (item.order_id.to_string(), kind_key(item.kind));
             tables.emails.insert(key, item);

@@ -286,8 +286,14 @@ async fn demo(runtime: &LocalRuntime) -> Result<(), BoxError> {
             );
         }
         let services = [
-            ("payment", report.payment.as_ref().map(payment_summary)),
-            ("shipping", report.shipment.as_ref().map(shipment_summary)),
+            (
+                payment::SPEC.name,
+                report.payment.as_ref().map(payment_summary),
+            ),
+            (
+                shipping::SPEC.name,
+                report.shipment.as_ref().map(shipment_summary),
+            ),
             (
                 "e-mail",
                 match (&report.confirmation, &report.cancellation) {

@@ -1,9 +1,11 @@
 //! Dead-letter queue tooling: what is in a consumer's DLQ, moving it back to the source queue
 //! once the cause is fixed, and purging it.
 //!
-//! A message lands in a DLQ after its queue received it `maxReceiveCount` times without the
-//! consumer succeeding: a malformed body, an unsupported schema version, a dependency that kept
-//! failing. The consumer logged why each time. Fix the cause, then redrive: the consumers are
+//! A message lands in a DLQ in one of two ways: at once, sent by the consumer, when it failed
+//! permanently (a malformed body, an unsupported schema version: the reason travels with it as
+//! its `failureReason` attribute); or after its queue received it `maxReceiveCount` times
+//! without the consumer succeeding (a dependency that kept failing: the consumer logged why each
+//! time). Fix the cause, then redrive: the consumers are
 //! idempotent, so a message that was (partly) processed before does no harm.
 
 use aws_config::SdkConfig;
@@ -30,6 +32,10 @@ pub struct DeadLetter {
     pub event_id: Option<String>,
     pub order_id: Option<String>,
     pub receive_count: u32,
+    /// Why it failed, when the consumer sent it here at once as a permanent failure (its
+    /// `failureReason` attribute); `None` when the redrive policy moved it after
+    /// `maxReceiveCount` receives (the consumer's log says why each receive failed).
+    pub reason: Option<String>,
     /// The first 120 characters of the body.
     pub excerpt: String,
 }
@@ -51,11 +57,17 @@ fn dead_letter(message: &aws_sdk_sqs::types::Message) -> DeadLetter {
         .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
         .and_then(|c| c.parse().ok())
         .unwrap_or_default();
+    let reason = message
+        .message_attributes
+        .as_ref()
+        .and_then(|a| a.get(lambda_kit::dead_letters::attribute::REASON))
+        .and_then(|value| value.string_value.clone());
     DeadLetter {
         message_id: message.message_id.clone().unwrap_or_default(),
         event_id,
         order_id,
         receive_count,
+        reason,
         excerpt: body.chars().take(120).collect(),
     }
 }
@@ -74,6 +86,7 @@ pub async fn list(sdk: &SdkConfig, url: &str, max: usize) -> Result<Vec<DeadLett
             .visibility_timeout(30)
             .wait_time_seconds(1)
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .send()
             .await?
             .messages

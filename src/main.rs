@@ -264,6 +264,10 @@ async fn dlq(action: DlqAction) -> Result<(), BoxError> {
                     letter.receive_count,
                     letter.excerpt
                 );
+                match &letter.reason {
+                    Some(reason) => println!("    failed permanently: {reason}"),
+                    None => println!("    retried until the redrive policy moved it"),
+                }
             }
         }
         DlqAction::Redrive(_) => {

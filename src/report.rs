@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use inventory::items::{self as stock, DecisionItem, Outcome};
+use lambda_kit::spec::ServiceSpec;
 use local_runtime::provision::Deployment;
 use notification::{notification_id, EmailKind, NotificationItem};
 use order_record::{OrderItem, Status};
@@ -87,12 +88,10 @@ impl OrderReport {
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
-/// The physical name of the table the function built from `binary` names in `variable`.
-pub(crate) fn table(
-    deployment: &Deployment,
-    binary: &'static str,
-    variable: &'static str,
-) -> Result<String, ReportError> {
+/// The physical name of the table the service of `spec` owns.
+pub(crate) fn table(deployment: &Deployment, spec: &ServiceSpec) -> Result<String, ReportError> {
+    let binary = spec.name;
+    let variable = spec.table_variable.unwrap_or("(none)");
     deployment
         .referenced_by(binary, variable)
         .ok_or(ReportError::NoTable { binary, variable })
@@ -164,8 +163,8 @@ pub async fn order_report(
 ) -> Result<OrderReport, ReportError> {
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let order = || order_id.to_owned();
-    let orders = table(deployment, "orders", OrderItem::TABLE_VARIABLE)?;
-    let notifications = table(deployment, "notification", NotificationItem::TABLE_VARIABLE)?;
+    let orders = table(deployment, &orders::SPEC)?;
+    let notifications = table(deployment, &notification::SPEC)?;
     let email = |kind| {
         let id = uuid::Uuid::parse_str(order_id).unwrap_or_default();
         get::<NotificationItem>(
@@ -179,21 +178,21 @@ pub async fn order_report(
         order: get(&client, &orders, OrderItem::KEY, order()).await?,
         inventory: get(
             &client,
-            &table(deployment, "inventory", stock::TABLE_VARIABLE)?,
+            &table(deployment, &inventory::SPEC)?,
             stock::KEY,
             stock::order_key(order_id),
         )
         .await?,
         payment: get(
             &client,
-            &table(deployment, "payment", PaymentItem::TABLE_VARIABLE)?,
+            &table(deployment, &payment::SPEC)?,
             PaymentItem::KEY,
             order(),
         )
         .await?,
         shipment: get(
             &client,
-            &table(deployment, "shipping", ShipmentItem::TABLE_VARIABLE)?,
+            &table(deployment, &shipping::SPEC)?,
             ShipmentItem::KEY,
             order(),
         )

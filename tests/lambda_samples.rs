@@ -30,26 +30,22 @@ const SAMPLE_TIME: &str = "2026-12-01T08:00:00.123Z";
 /// The account and region the samples' ARNs name: the emulator's.
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
+/// Where the emulator of `cargo run -- up` serves queues (the workspace's AWS_ENDPOINT_URL).
+const QUEUE_URL_BASE: &str = "http://127.0.0.1:4580";
 /// The physical-name prefix `cargo run -- up` provisions with.
 const PREFIX: &str = "orderflow-";
 
 /// Event types a consumer reads only after an earlier event about the same order, so that a
 /// record of them alone is retried, not applied: payment captures only what it authorized.
-const NEED_AN_EARLIER_EVENT: &[(&str, &str)] = &[("payment", OrderConfirmed::TYPE)];
+const NEED_AN_EARLIER_EVENT: &[(&str, &str)] = &[(payment::SPEC.name, OrderConfirmed::TYPE)];
 
-/// The event types `binary`'s consumer reads.
+/// The event types `binary`'s consumer reads: its spec's.
 fn consumed_types(binary: &str) -> &'static [&'static str] {
-    match binary {
-        "orders" => orders::OrderServiceEvent::TYPES,
-        "inventory" => inventory::InventoryEvent::TYPES,
-        "payment" => payment::PaymentEvent::TYPES,
-        "shipping" => shipping::ShippingEvent::TYPES,
-        "notification" => notification::NotificationEvent::TYPES,
-        other => panic!(
-            "the consumer {other} has no samples: add its event types to consumed_types in {}",
-            file!()
-        ),
-    }
+    let registry = orderflow::services::registry();
+    let spec = registry
+        .spec(binary)
+        .unwrap_or_else(|| panic!("{binary} has no spec in src/services.rs"));
+    spec.consumes
 }
 
 fn template() -> Topology {
@@ -346,7 +342,7 @@ fn samples() -> Vec<(String, Value)> {
                 file("-poison"),
                 serde_json::to_value(poison_batch(&function)).unwrap(),
             ));
-        } else if function.binary == "order-api" {
+        } else if function.binary == order_api::SPEC.name {
             samples.push(("order-api.json".to_owned(), order_api_event()));
         } else {
             panic!(
@@ -530,6 +526,11 @@ fn cargo_lambda_watch_gives_every_function_the_environment_of_the_template() {
                 })
                 .chain(topology.tables.iter().map(|table| {
                     physical(&table.logical_id, format!("{PREFIX}{}", table.logical_id))
+                }))
+                // A queue's Ref is its URL, as the emulator on the workspace's endpoint makes it.
+                .chain(topology.queues.iter().map(|queue| {
+                    let id = &queue.logical_id;
+                    physical(id, format!("{QUEUE_URL_BASE}/{ACCOUNT}/{PREFIX}{id}"))
                 }))
                 .collect(),
             parameters: topology.parameters.clone(),

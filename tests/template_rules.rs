@@ -92,6 +92,12 @@ fn function_timeout(template: &Value, function: &str) -> u64 {
     }
 }
 
+/// Every service's spec (src/services.rs).
+fn services() -> impl Iterator<Item = lambda_kit::spec::ServiceSpec> {
+    let specs: Vec<_> = orderflow::services::registry().specs().copied().collect();
+    specs.into_iter()
+}
+
 #[test]
 fn every_consumer_queue_has_a_dlq_with_an_alarm_and_a_backlog_alarm() {
     let template = template();
@@ -178,7 +184,7 @@ fn every_function_is_watched_traced_and_keeps_logs_for_a_bounded_time() {
     let throttles = alarmed(&template, "AWS/Lambda", "Throttles", "FunctionName");
     assert_eq!(template["Globals"]["Function"]["Tracing"], "Active");
     let functions: Vec<_> = of_type(&template, "AWS::Serverless::Function").collect();
-    assert_eq!(functions.len(), 6);
+    assert_eq!(functions.len(), services().count());
     for (id, function) in functions {
         assert!(errors.contains(id), "no Errors alarm on {id}");
         assert!(throttles.contains(id), "no Throttles alarm on {id}");
@@ -293,13 +299,14 @@ fn target(value: &Value) -> Option<String> {
 /// Checked on the template as deployed (SAM's expansion), where the generated roles are: each
 /// function has a role of its own with no managed policy; no wildcard action; `*` only for
 /// actions that have no resource types; queue, table, topic and log actions only on the
-/// function's own queue, the tables and topic its environment names, and its own log group.
+/// function's own queue (sending only to that queue's DLQ), the tables and topic its
+/// environment names, and its own log group.
 #[test]
 fn the_deployed_roles_grant_each_function_only_its_own_resources() {
     let expanded = expanded_template();
     let known = iam_actions();
     let functions: Vec<_> = of_type(&expanded, "AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), 6);
+    assert_eq!(functions.len(), services().count());
     let roles: BTreeSet<&String> = of_type(&expanded, "AWS::IAM::Role")
         .map(|(id, _)| id)
         .collect();
@@ -324,8 +331,18 @@ fn the_deployed_roles_grant_each_function_only_its_own_resources() {
             .flatten()
             .filter_map(|(_, v)| target(v))
             .collect();
+        // Its queue's DLQ, where the kit sends a permanent failure (sqs:SendMessage only).
+        let dead_letter_queues: BTreeSet<String> = queues
+            .iter()
+            .filter_map(|q| {
+                getatt(
+                    &expanded["Resources"][q]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"],
+                )
+            })
+            .collect();
         let log_group = target(&p["LoggingConfig"]["LogGroup"]);
-        let own = |service: &str, resource: &str| match service {
+        let own = |action: &str, service: &str, resource: &str| match service {
+            "sqs" if action == "sqs:SendMessage" => dead_letter_queues.contains(resource),
             "sqs" => queues.contains(resource),
             "dynamodb" | "sns" => named.contains(resource),
             "logs" => log_group.as_deref() == Some(resource),
@@ -352,7 +369,7 @@ fn the_deployed_roles_grant_each_function_only_its_own_resources() {
                         let named = target(resource)
                             .unwrap_or_else(|| panic!("{role_id}: {action} on {resource}"));
                         assert!(
-                            own(service, &named),
+                            own(action, service, &named),
                             "{role_id}: {action} on {named}, not a resource of {id}"
                         );
                     }
@@ -635,7 +652,11 @@ fn the_tables_of_orders_money_stock_and_shipments_are_kept_and_every_record_tabl
         );
         recoverable += 1;
     }
-    assert_eq!(recoverable, 5);
+    // The services' own tables (and nothing else without expiry).
+    assert_eq!(
+        recoverable,
+        services().filter(|s| s.table_variable.is_some()).count()
+    );
 }
 
 /// The retention of a queue in seconds (SQS's default: 4 days).
@@ -676,7 +697,11 @@ fn every_dead_letter_queue_outlives_its_source_and_takes_only_its_failures() {
         );
         dead_letter_queues.insert(dlq_id);
     }
-    assert_eq!(dead_letter_queues.len(), 5);
+    assert_eq!(
+        dead_letter_queues.len(),
+        services().filter(|s| s.is_consumer()).count(),
+        "one DLQ per consumer"
+    );
     // The queue SNS sends undeliverable events to is no queue's DLQ.
     for (id, queue) in of_type(&template, "AWS::SQS::Queue") {
         let is_source = !queue["Properties"]["RedrivePolicy"].is_null();

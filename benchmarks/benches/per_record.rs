@@ -46,6 +46,7 @@ fn batch(c: &mut Criterion) {
                 rt.block_on(processor.process_events(
                     batch,
                     deadline(),
+                    None,
                     order_events::parse_queue_body::<OrderPlaced>,
                     |event| event.span(),
                     |_| async { Ok(()) },

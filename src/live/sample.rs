@@ -18,9 +18,6 @@ use tokio::sync::broadcast;
 /// Orders shown with their timelines.
 pub const LATEST_ORDERS: usize = 8;
 
-/// The service that holds every order's state (its cargo binary).
-const ORDER_SERVICE: &str = "orders";
-
 /// A queue consumer as the template wires it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -177,13 +174,12 @@ impl Sampler {
             topology: Topology::of(runtime),
             sqs: aws_sdk_sqs::Client::new(runtime.sdk()),
             dynamodb: aws_sdk_dynamodb::Client::new(runtime.sdk()),
-            orders_table: crate::report::table(runtime.deployment(), ORDER_SERVICE, "ORDERS_TABLE")
-                .ok(),
+            orders_table: crate::report::table(runtime.deployment(), &orders::SPEC).ok(),
             order_records: runtime
                 .topology()
                 .functions
                 .iter()
-                .find(|f| f.binary == ORDER_SERVICE)
+                .find(|f| f.binary == orders::SPEC.name)
                 .and_then(|f| runtime.observe(&f.logical_id)),
             active_orders: VecDeque::new(),
             metrics: LocalMetrics::install(),

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use inventory::DynamoInventory;
+use lambda_kit::spec::ServiceSpec;
 use local_runtime::emulator::Emulator;
 use local_runtime::runtime::{LocalRuntime, RuntimeOptions};
 use local_runtime::sdk::Endpoints;
@@ -98,7 +99,9 @@ pub const CATALOGUE: [(&str, i64, u64); 3] = [
 pub fn inventory(runtime: &LocalRuntime) -> DynamoInventory {
     DynamoInventory::new(
         aws_sdk_dynamodb::Client::new(runtime.sdk()),
-        runtime.deployment().reference("InventoryTable"),
+        runtime
+            .deployment()
+            .reference(&table_of(runtime, &inventory::SPEC)),
         runtime.deployment().reference("IdempotencyTable"),
     )
 }
@@ -119,6 +122,51 @@ pub fn queues(runtime: &LocalRuntime) -> Vec<String> {
         .consumers()
         .flat_map(|f| f.sqs_sources.iter().map(|s| s.queue.clone()))
         .collect()
+}
+
+/// The table `spec`'s service owns (a logical id: what its function's table variable refers to).
+pub fn table_of(runtime: &LocalRuntime, spec: &ServiceSpec) -> String {
+    let function = runtime
+        .topology()
+        .functions
+        .iter()
+        .find(|f| f.binary == spec.name)
+        .unwrap_or_else(|| panic!("{} is not in the template", spec.name));
+    let variable = spec.table_variable.expect("the service owns a table");
+    function.environment[variable]["Ref"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{variable} of {} is no Ref", spec.name))
+        .to_owned()
+}
+
+/// The table of every service that owns one (logical ids), with the service.
+pub fn service_tables(runtime: &LocalRuntime) -> Vec<(&'static str, String)> {
+    orderflow::services::registry()
+        .specs()
+        .filter(|spec| spec.table_variable.is_some())
+        .map(|spec| (spec.name, table_of(runtime, spec)))
+        .collect()
+}
+
+/// The queue feeding `spec`'s consumer (a logical id).
+pub fn queue_of(runtime: &LocalRuntime, spec: &ServiceSpec) -> String {
+    runtime
+        .topology()
+        .functions
+        .iter()
+        .find(|f| f.binary == spec.name)
+        .and_then(|f| f.sqs_sources.first())
+        .map(|s| s.queue.clone())
+        .unwrap_or_else(|| panic!("{} has no queue in the template", spec.name))
+}
+
+/// The dead-letter queue of `queue` (logical ids).
+pub fn dlq_of(runtime: &LocalRuntime, queue: &str) -> String {
+    runtime
+        .topology()
+        .dead_letter_queue_of(queue)
+        .unwrap_or_else(|| panic!("{queue} has no dead-letter queue"))
+        .to_owned()
 }
 
 /// Waits until `check` is true, polling; panics with `what` after `timeout`.

@@ -67,7 +67,7 @@ async fn a_request_in_flight_answers_409_and_a_malformed_key_400() {
     let store = DynamoIdempotency::new(
         aws_sdk_dynamodb::Client::new(runtime.sdk()),
         runtime.deployment().reference("IdempotencyTable"),
-        order_api::SERVICE,
+        order_api::SPEC.name,
     );
     // The key as the API scopes it: within the signed-in customer's (their token's subject).
     bearer(&runtime).await;

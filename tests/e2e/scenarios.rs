@@ -128,21 +128,15 @@ fn percentile(latencies: &[Duration], p: f64) -> Duration {
 async fn progress(runtime: &LocalRuntime) -> (Vec<usize>, String) {
     let mut counts = Vec::new();
     let mut text = String::new();
-    for table in [
-        "OrdersTable",
-        "InventoryTable",
-        "PaymentsTable",
-        "ShipmentsTable",
-        "NotificationsTable",
-    ] {
-        let count = count_items(runtime.sdk(), runtime.deployment(), table)
+    for (_, table) in service_tables(runtime) {
+        let count = count_items(runtime.sdk(), runtime.deployment(), &table)
             .await
             .unwrap();
         text.push_str(&format!("{table}={count} "));
         counts.push(count);
     }
     for queue in &queues(runtime) {
-        let dlq = queue.replace("Queue", "DeadLetterQueue");
+        let dlq = dlq_of(runtime, queue);
         text.push_str(&format!(
             "{queue}={} {dlq}={} ",
             depth(runtime, queue).await,
@@ -185,7 +179,7 @@ async fn assert_audit_clean(runtime: &LocalRuntime, accepted: &BTreeSet<String>)
         "{report}"
     );
     for queue in &queues(runtime) {
-        let dlq = queue.replace("Queue", "DeadLetterQueue");
+        let dlq = dlq_of(runtime, queue);
         let dead = depth(runtime, &dlq).await;
         if dead > 0 {
             let url = runtime.deployment().reference(&dlq);
@@ -346,11 +340,12 @@ fn lasting_gateway() -> Arc<payment::SimulatedGateway> {
 }
 
 fn registry_with_a_lasting_gateway() -> local_runtime::functions::Registry {
-    orderflow::services::registry().register("payment", |sdk, env| {
+    orderflow::services::registry().register(payment::SPEC, |sdk, env| {
         let payment = payment::Payment::from_env(sdk, env)?.with_gateway(lasting_gateway());
+        let payment = lambda_kit::consumer::WithDeadLetters::from_env(payment, sdk, env);
         Ok(local_runtime::functions::Built::queue_with_handle(
             payment,
-            |p| p.gateway().clone(),
+            |p| p.handler().gateway().clone(),
         ))
     })
 }
@@ -558,7 +553,7 @@ async fn poison_messages_end_in_the_dlqs_and_the_log_says_why() {
             .find(|f| &f.logical_id == consumer)
             .map(|f| f.sqs_sources[0].queue.clone())
             .unwrap();
-        let dlq = queue.replace("Queue", "DeadLetterQueue");
+        let dlq = dlq_of(&runtime, &queue);
         eventually(WAIT, &format!("three poison messages in {dlq}"), || async {
             depth(&runtime, &dlq).await == 3
         })
@@ -587,17 +582,38 @@ async fn poison_messages_end_in_the_dlqs_and_the_log_says_why() {
     .unwrap();
     assert!(report.is_clean(), "{report}");
 
+    // Each failed permanently: sent to its DLQ at once (one failure each, no retries), with
+    // the reason on the message and in the log.
     let log = log().text_since(log_start);
-    for reason in [
+    let reasons = [
         "unreadable message: message body is not JSON",
         "unsupported OrderPlaced schema version \"2\"",
         "was already used with a different payload",
-    ] {
-        let lines = log.lines().filter(|l| l.contains(reason)).count();
-        assert!(
-            lines >= readers.len() * MAX_RECEIVE_COUNT as usize,
-            "{lines} log lines say {reason:?}"
-        );
+    ];
+    for reason in reasons {
+        let lines = log
+            .lines()
+            .filter(|l| l.contains(reason) && l.contains("sent to the dead-letter queue"))
+            .count();
+        assert_eq!(lines, readers.len(), "log lines saying {reason:?}:\n{log}");
+    }
+    for consumer in &readers {
+        let queue = runtime
+            .topology()
+            .consumers()
+            .find(|f| &f.logical_id == consumer)
+            .map(|f| f.sqs_sources[0].queue.clone())
+            .unwrap();
+        let url = runtime.deployment().reference(&dlq_of(&runtime, &queue));
+        let letters = orderflow::dlq::list(runtime.sdk(), &url, 10).await.unwrap();
+        for reason in reasons {
+            assert!(
+                letters
+                    .iter()
+                    .any(|l| l.reason.as_deref().is_some_and(|r| r.contains(reason))),
+                "{consumer}: no dead letter says {reason:?}: {letters:?}"
+            );
+        }
     }
     runtime.shutdown().await;
 }
@@ -623,6 +639,9 @@ async fn a_dead_letter_is_redriven_once_its_cause_is_fixed() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].order_id.as_deref(), Some(order_id.as_str()));
     assert!(listed[0].receive_count >= 1);
+    // A gateway failure is retryable: the redrive policy moved it, after MaxReceiveCount
+    // receives, so it carries no permanent failure's reason.
+    assert_eq!(listed[0].reason, None);
     assert_eq!(
         depth(&runtime, "PaymentDeadLetterQueue").await,
         1,

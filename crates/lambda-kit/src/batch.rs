@@ -55,6 +55,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt};
 use tracing::Instrument;
 
+use crate::dead_letters::DeadLetters;
 use crate::RecordError;
 
 /// Records of one batch handled at the same time by default (Lambda's maximum batch size is
@@ -97,7 +98,24 @@ impl Default for BatchProcessor {
     }
 }
 
-type Outcome = (Option<String>, Result<(), String>);
+/// What became of one record: done, sent to the DLQ at once (a permanent failure), or failed
+/// (its reason), with its message id.
+type Outcome = (Option<String>, Result<Done, String>);
+
+/// A record that needs no retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    Handled,
+    DeadLettered,
+}
+
+/// A batch's answer to Lambda, and how many of its records failed permanently and went to the
+/// dead-letter queue at once (those are not in the answer: Lambda deletes them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchOutcome {
+    pub response: SqsBatchResponse,
+    pub dead_lettered: usize,
+}
 
 impl BatchProcessor {
     /// For standard queues: records run concurrently, at most `concurrency` at a time.
@@ -146,7 +164,26 @@ impl BatchProcessor {
         F: Fn(SqsMessage) -> Fut,
         Fut: Future<Output = Result<(), RecordError>>,
     {
-        let not_started = |reason: &str| Err(format!("not started: {reason}"));
+        Ok(self
+            .process_with(batch, deadline, None, handle)
+            .await?
+            .response)
+    }
+
+    /// [`BatchProcessor::process`], sending a record whose handler fails permanently to
+    /// `dead_letters` at once (when given), so that it is not retried.
+    pub async fn process_with<F, Fut>(
+        &self,
+        batch: SqsEvent,
+        deadline: SystemTime,
+        dead_letters: Option<&dyn DeadLetters>,
+        handle: F,
+    ) -> Result<BatchOutcome, BatchError>
+    where
+        F: Fn(SqsMessage) -> Fut,
+        Fut: Future<Output = Result<(), RecordError>>,
+    {
+        let not_started = |reason: &str| Err::<Done, _>(format!("not started: {reason}"));
         let time_left = || {
             let left = deadline
                 .duration_since(SystemTime::now())
@@ -160,11 +197,19 @@ impl BatchProcessor {
             })
         };
         let run = |record: SqsMessage| {
+            // Kept for the DLQ: the handler takes the record.
+            let copy = dead_letters.map(|_| record.clone());
             let run = AssertUnwindSafe(handle(record)).catch_unwind();
             async move {
                 match run.await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(error)) => Err(error.to_string()),
+                    Ok(Ok(())) => Ok(Done::Handled),
+                    Ok(Err(error)) => match (dead_letters, copy) {
+                        (Some(dead_letters), Some(record)) if error.is_permanent() => {
+                            dead_letter(dead_letters, &record, &error).await
+                        }
+                        _ => Err(error.to_string()),
+                    },
+                    // A panic may be a bug a new version fixes: retried like any failure.
                     Err(panic) => Err(format!("handler panicked: {}", panic_message(&panic))),
                 }
             }
@@ -221,18 +266,19 @@ impl BatchProcessor {
         response(outcomes)
     }
 
-    /// [`BatchProcessor::process`] for records whose body is a typed event: each body is parsed
-    /// with `parse` (a body that does not parse is a failed record, logged with the reason, so it
-    /// ends in the dead-letter queue), and `handle` runs inside the span `span` makes for the
+    /// [`BatchProcessor::process_with`] for records whose body is a typed event: each body is
+    /// parsed with `parse` (a body that does not parse fails permanently: to the dead-letter
+    /// queue at once, with the reason), and `handle` runs inside the span `span` makes for the
     /// event, so every log line of the record carries the event's identifiers.
     pub async fn process_events<T, E, P, S, F, Fut>(
         &self,
         batch: SqsEvent,
         deadline: SystemTime,
+        dead_letters: Option<&dyn DeadLetters>,
         parse: P,
         span: S,
         handle: F,
-    ) -> Result<SqsBatchResponse, BatchError>
+    ) -> Result<BatchOutcome, BatchError>
     where
         P: Fn(&str) -> Result<T, E>,
         E: std::error::Error + Send + Sync + 'static,
@@ -240,10 +286,12 @@ impl BatchProcessor {
         F: Fn(T) -> Fut,
         Fut: Future<Output = Result<(), RecordError>>,
     {
-        self.process(batch, deadline, |record| {
+        self.process_with(batch, deadline, dead_letters, |record| {
             let parsed = parse(record.body.as_deref().unwrap_or_default());
             async {
-                let event = parsed.map_err(|e| format!("unreadable message: {e}"))?;
+                // A body that is not an event this consumer reads never will be.
+                let event = parsed
+                    .map_err(|e| RecordError::permanent(format!("unreadable message: {e}")))?;
                 let span = span(&event);
                 handle(event).instrument(span).await
             }
@@ -252,11 +300,38 @@ impl BatchProcessor {
     }
 }
 
-fn response(outcomes: Vec<Outcome>) -> Result<SqsBatchResponse, BatchError> {
+/// Sends a permanently failed record to the DLQ: done if it went, a retryable failure if not.
+async fn dead_letter(
+    dead_letters: &dyn DeadLetters,
+    record: &SqsMessage,
+    error: &RecordError,
+) -> Result<Done, String> {
+    let reason = error.reason();
+    let message_id = record.message_id.as_deref().unwrap_or_default();
+    match dead_letters.send(record, &reason).await {
+        Ok(()) => {
+            tracing::warn!(%message_id, %reason, "record failed permanently; sent to the dead-letter queue, not retried");
+            Ok(Done::DeadLettered)
+        }
+        Err(problem) => Err(format!(
+            "{error}; and it could not be sent to the dead-letter queue ({problem})"
+        )),
+    }
+}
+
+fn response(outcomes: Vec<Outcome>) -> Result<BatchOutcome, BatchError> {
     let mut response = SqsBatchResponse::default();
     let mut unidentifiable = 0;
+    let mut dead_lettered = 0;
     for (message_id, outcome) in outcomes {
-        let Err(reason) = outcome else { continue };
+        let reason = match outcome {
+            Ok(Done::Handled) => continue,
+            Ok(Done::DeadLettered) => {
+                dead_lettered += 1;
+                continue;
+            }
+            Err(reason) => reason,
+        };
         match message_id.filter(|id| !id.is_empty()) {
             Some(id) => {
                 tracing::warn!(message_id = %id, %reason, "record failed; it will be retried");
@@ -271,7 +346,10 @@ fn response(outcomes: Vec<Outcome>) -> Result<SqsBatchResponse, BatchError> {
     if unidentifiable > 0 {
         return Err(BatchError::UnidentifiableFailure(unidentifiable));
     }
-    Ok(response)
+    Ok(BatchOutcome {
+        response,
+        dead_lettered,
+    })
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
@@ -446,5 +524,76 @@ mod tests {
         let failed = failed_ids(&response);
         assert!(!failed.is_empty() && failed.len() < 6, "{failed:?}");
         assert_eq!(failed.last().map(String::as_str), Some("m5"));
+    }
+
+    /// A DLQ that refuses every letter.
+    struct Unreachable;
+
+    impl DeadLetters for Unreachable {
+        fn send<'a>(
+            &'a self,
+            _: &'a SqsMessage,
+            _: &'a str,
+        ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+            Box::pin(async { Err("the queue is unreachable".to_owned()) })
+        }
+    }
+
+    /// `perm` fails permanently, `bad` retryably, anything else succeeds.
+    async fn permanent_or_retryable(record: SqsMessage) -> Result<(), RecordError> {
+        match record.body.as_deref() {
+            Some("perm") => Err(RecordError::permanent("never readable")),
+            Some("bad") => Err("throttled".into()),
+            _ => Ok(()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_goes_to_the_dlq_at_once_and_a_retryable_one_back_to_the_queue() {
+        let dead_letters = crate::dead_letters::MemoryDeadLetters::default();
+        let outcome = BatchProcessor::default()
+            .process_with(
+                batch(&["ok", "perm", "bad", "ok"]),
+                later(),
+                Some(&dead_letters),
+                permanent_or_retryable,
+            )
+            .await
+            .unwrap();
+        assert_eq!(failed_ids(&outcome.response), ["m2"], "only the retryable one");
+        assert_eq!(outcome.dead_lettered, 1);
+        assert_eq!(
+            dead_letters.sent(),
+            [("perm".to_owned(), "never readable".to_owned())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_retried_when_there_is_no_dlq_or_it_cannot_be_reached() {
+        let without = BatchProcessor::default()
+            .process_with(batch(&["perm"]), later(), None, permanent_or_retryable)
+            .await
+            .unwrap();
+        assert_eq!(failed_ids(&without.response), ["m0"]);
+        let unreachable = BatchProcessor::default()
+            .process_with(
+                batch(&["perm"]),
+                later(),
+                Some(&Unreachable),
+                permanent_or_retryable,
+            )
+            .await
+            .unwrap();
+        assert_eq!(failed_ids(&unreachable.response), ["m0"]);
+        assert_eq!(unreachable.dead_lettered, 0);
+    }
+
+    #[test]
+    fn a_key_reused_with_another_payload_is_a_permanent_failure() {
+        use crate::idempotency::IdempotencyError;
+        let mismatch: RecordError = IdempotencyError::PayloadMismatch("k".into()).into();
+        assert!(mismatch.is_permanent());
+        let busy: RecordError = IdempotencyError::InProgress("k".into()).into();
+        assert!(!busy.is_permanent());
     }
 }

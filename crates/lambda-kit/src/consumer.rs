@@ -7,6 +7,7 @@
 //! ```
 //! use std::time::{Duration, Instant, SystemTime};
 //! use lambda_kit::consumer::{EventHandler, QueueEvent, SqsConsumer};
+//! use lambda_kit::spec::ServiceSpec;
 //! use lambda_kit::RecordError;
 //!
 //! struct Name(String);
@@ -27,7 +28,12 @@
 //! struct Greeter;
 //!
 //! impl EventHandler for Greeter {
-//!     const SERVICE: &'static str = "greeter";
+//!     const SPEC: ServiceSpec = ServiceSpec {
+//!         name: "greeter",
+//!         table_variable: None,
+//!         consumes: &["Name"],
+//!         publishes: &[],
+//!     };
 //!     type Event = Name;
 //!
 //!     async fn apply(&self, Name(name): Name, _deadline: SystemTime) -> Result<(), RecordError> {
@@ -62,7 +68,9 @@ pub use futures::future::BoxFuture;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::batch::BatchProcessor;
+use crate::dead_letters::{DeadLetters, SqsDeadLetters};
 use crate::metrics::{self, BatchTally, Processed};
+use crate::spec::ServiceSpec;
 use crate::RecordError;
 
 /// A function fed by an SQS event source that answers with a partial batch response.
@@ -104,8 +112,8 @@ pub trait QueueEvent: Sized + Send {
 /// [`SqsConsumer`]: its batches go through its [`BatchProcessor`] (partial batch response,
 /// unreadable bodies and panics failing only their record, nothing started near the deadline).
 pub trait EventHandler: Send + Sync {
-    /// The service's name (its cargo binary): the `service` dimension of its metrics.
-    const SERVICE: &'static str;
+    /// What the service is: its name is the `service` dimension of its metrics.
+    const SPEC: ServiceSpec;
     type Event: QueueEvent;
 
     /// How batches are processed: standard (concurrent) by default; FIFO consumers override.
@@ -127,28 +135,81 @@ impl<H: EventHandler> SqsConsumer for H {
         batch: SqsEvent,
         deadline: SystemTime,
     ) -> BoxFuture<'_, Result<SqsBatchResponse, InvocationError>> {
-        Box::pin(async move {
-            let received = batch.records.len() as u64;
-            let tally = BatchTally::default();
-            let response = self
-                .batch_processor()
-                .process_events(
-                    batch,
-                    deadline,
-                    H::Event::from_body,
-                    H::Event::span,
-                    |event| self.apply_measured(event, deadline, &tally),
-                )
-                .await?;
-            let failed = response.batch_item_failures.len() as u64;
-            tally.publish(H::SERVICE, received, failed);
-            Ok(response)
-        })
+        Box::pin(handle_batch(self, batch, deadline, None))
     }
 
     fn service(&self) -> &'static str {
-        H::SERVICE
+        H::SPEC.name
     }
+}
+
+/// A consumer whose permanently failed records go to its dead-letter queue at once, not after
+/// `maxReceiveCount` tries: what [`main`] and the local runtime run.
+pub struct WithDeadLetters<H> {
+    handler: H,
+    dead_letters: Option<SqsDeadLetters>,
+}
+
+impl<H: EventHandler> WithDeadLetters<H> {
+    /// `handler` with the DLQ its environment names (`DEAD_LETTER_QUEUE_URL`); without one,
+    /// permanent failures are retried like the others.
+    pub fn from_env(handler: H, sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Self {
+        let dead_letters = SqsDeadLetters::from_env(sdk, env, H::SPEC.name);
+        if dead_letters.is_none() {
+            tracing::warn!(
+                variable = crate::dead_letters::URL_VARIABLE,
+                "no dead-letter queue: permanent failures are retried until the redrive policy moves them"
+            );
+        }
+        Self {
+            handler,
+            dead_letters,
+        }
+    }
+
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+}
+
+impl<H: EventHandler> SqsConsumer for WithDeadLetters<H> {
+    fn handle(
+        &self,
+        batch: SqsEvent,
+        deadline: SystemTime,
+    ) -> BoxFuture<'_, Result<SqsBatchResponse, InvocationError>> {
+        let dead_letters = self.dead_letters.as_ref().map(|d| d as &dyn DeadLetters);
+        Box::pin(handle_batch(&self.handler, batch, deadline, dead_letters))
+    }
+
+    fn service(&self) -> &'static str {
+        H::SPEC.name
+    }
+}
+
+/// One batch through the handler's [`BatchProcessor`], with its metrics.
+async fn handle_batch<H: EventHandler>(
+    handler: &H,
+    batch: SqsEvent,
+    deadline: SystemTime,
+    dead_letters: Option<&dyn DeadLetters>,
+) -> Result<SqsBatchResponse, InvocationError> {
+    let received = batch.records.len() as u64;
+    let tally = BatchTally::default();
+    let outcome = handler
+        .batch_processor()
+        .process_events(
+            batch,
+            deadline,
+            dead_letters,
+            H::Event::from_body,
+            H::Event::span,
+            |event| handler.apply_measured(event, deadline, &tally),
+        )
+        .await?;
+    let failed = (outcome.response.batch_item_failures.len() + outcome.dead_lettered) as u64;
+    tally.publish(H::SPEC.name, received, failed);
+    Ok(outcome.response)
 }
 
 /// [`EventHandler::apply`] with the per-event metrics: how old the event is when processing
@@ -182,6 +243,19 @@ trait MeasuredApply: EventHandler {
 }
 
 impl<H: EventHandler> MeasuredApply for H {}
+
+/// A consumer function's whole `main`: builds the handler with `build` (its `from_env`), gives
+/// it the dead-letter queue its environment names ([`WithDeadLetters`]) and runs it on Lambda.
+/// A consumer's `main.rs` is this one call:
+/// `fn main() -> Result<(), lambda_kit::LambdaError> { lambda_kit::consumer::main(shipping::Shipping::from_env) }`.
+pub fn main<H: EventHandler>(
+    build: impl FnOnce(&aws_config::SdkConfig, &FunctionEnv) -> Result<H, ConfigError>,
+) -> Result<(), lambda_runtime::Error> {
+    let build = |sdk: &aws_config::SdkConfig, env: &FunctionEnv| {
+        Ok(WithDeadLetters::from_env(build(sdk, env)?, sdk, env))
+    };
+    crate::start(build, run_on_lambda)
+}
 
 /// Runs `consumer` under the Lambda runtime until the process ends, with its metrics written
 /// in embedded metric format once per invocation.
@@ -302,7 +376,12 @@ mod tests {
     struct Counted;
 
     impl EventHandler for Counted {
-        const SERVICE: &'static str = "counted";
+        const SPEC: ServiceSpec = ServiceSpec {
+            name: "counted",
+            table_variable: None,
+            consumes: &["Body"],
+            publishes: &[],
+        };
         type Event = Body;
 
         async fn apply(&self, Body(body): Body, _: SystemTime) -> Result<(), RecordError> {

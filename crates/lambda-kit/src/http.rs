@@ -18,6 +18,17 @@ pub trait HttpFunction: Send + Sync {
     fn service(&self) -> &'static str;
 }
 
+/// An HTTP function's whole `main`: builds the function with `build` (its `from_env`) and runs
+/// it on Lambda.
+pub fn main<F: HttpFunction>(
+    build: impl FnOnce(
+        &aws_config::SdkConfig,
+        &crate::consumer::FunctionEnv,
+    ) -> Result<F, crate::consumer::ConfigError>,
+) -> Result<(), lambda_runtime::Error> {
+    crate::start(build, run_on_lambda)
+}
+
 /// Runs `function` under the Lambda runtime until the process ends, with its metrics written
 /// in embedded metric format once per invocation.
 pub async fn run_on_lambda(function: impl HttpFunction) -> Result<(), lambda_http::Error> {

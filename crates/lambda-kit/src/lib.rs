@@ -7,6 +7,8 @@
 //!   entries, stored results, payload validation, expiry checked in code), over DynamoDB (with a
 //!   transactional mode that commits a DynamoDB effect and its COMPLETED entry together) or
 //!   memory, with an optional cache of completed entries.
+//! - [`dead_letters`]: a consumer's DLQ, where a permanently failed record ([`RecordError`])
+//!   goes at once, with its reason.
 //! - [`consumer`]: [`consumer::EventHandler`] (one typed event per record) and
 //!   [`consumer::SqsConsumer`], running one on Lambda, configuration from the environment.
 //! - `http` (feature `http`): `HttpFunction`, a handler behind API Gateway, run on Lambda.
@@ -14,15 +16,42 @@
 //! - [`metrics`]: what every function measures (consumers' counts, times and lag, business
 //!   facts, cold starts), as CloudWatch embedded metric format on Lambda.
 //! - [`telemetry`]: `tracing` set-up (JSON on Lambda, compact text locally).
+//! - [`spec`]: [`spec::ServiceSpec`], what a service is, stated once in its crate.
 
 pub mod batch;
 pub mod consumer;
+pub mod dead_letters;
 pub mod effect;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod idempotency;
 pub mod metrics;
+mod record_error;
+pub mod spec;
 pub mod telemetry;
 
-/// The error type handlers return for one record; its message is logged with the failure.
-pub type RecordError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use record_error::RecordError;
+
+/// What a function's `main` returns when it cannot start (a missing variable) or the runtime
+/// fails: Lambda reports it as an initialization or runtime error.
+pub use lambda_runtime::Error as LambdaError;
+
+/// A function process, start to end: JSON logs, the SDK's configuration from the environment,
+/// the function built from its environment variables by `build`, then `run` until Lambda ends
+/// the process. Every function's `main` is one call of [`consumer::main`] or `http::main`.
+fn start<F>(
+    build: impl FnOnce(
+        &aws_config::SdkConfig,
+        &consumer::FunctionEnv,
+    ) -> Result<F, consumer::ConfigError>,
+    run: impl AsyncFnOnce(F) -> Result<(), lambda_runtime::Error>,
+) -> Result<(), lambda_runtime::Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            telemetry::init();
+            let sdk = aws_config::load_from_env().await;
+            run(build(&sdk, &consumer::FunctionEnv::from_process())?).await
+        })
+}

@@ -1,14 +1,15 @@
 //! The functions the runtime runs, built in-process from their configuration: the same handler
-//! code as on Lambda. A [`Registry`] maps each cargo binary the template names
-//! (`Metadata.BuildProperties.Binary`) to the code that builds it.
+//! code as on Lambda. A [`Registry`] maps each service's spec (its name is the cargo binary the
+//! template names, `Metadata.BuildProperties.Binary`) to the code that builds it.
 
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use lambda_kit::consumer::{ConfigError, FunctionEnv, SqsConsumer};
+use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv, SqsConsumer, WithDeadLetters};
 use lambda_kit::http::HttpFunction;
+use lambda_kit::spec::ServiceSpec;
 
 /// A function ready to be invoked.
 #[derive(Clone)]
@@ -67,7 +68,8 @@ impl Built {
 }
 
 /// Builds a function from the SDK configuration and its environment.
-pub type Builder = fn(&SdkConfig, &FunctionEnv) -> Result<Built, ConfigError>;
+pub type Builder =
+    Arc<dyn Fn(&SdkConfig, &FunctionEnv) -> Result<Built, ConfigError> + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FunctionError {
@@ -77,10 +79,10 @@ pub enum FunctionError {
     Config(#[from] ConfigError),
 }
 
-/// Which code builds the function of each cargo binary.
+/// Which code builds the function of each service (keyed by its name, the cargo binary).
 #[derive(Clone, Default)]
 pub struct Registry {
-    builders: BTreeMap<&'static str, Builder>,
+    builders: BTreeMap<&'static str, (ServiceSpec, Builder)>,
 }
 
 impl Registry {
@@ -88,15 +90,42 @@ impl Registry {
         Self::default()
     }
 
-    /// Registers the builder of `binary`'s function.
-    pub fn register(mut self, binary: &'static str, build: Builder) -> Self {
-        self.builders.insert(binary, build);
+    /// Registers the builder of `spec`'s function (replacing any builder registered before).
+    pub fn register(
+        mut self,
+        spec: ServiceSpec,
+        build: impl Fn(&SdkConfig, &FunctionEnv) -> Result<Built, ConfigError> + Send + Sync + 'static,
+    ) -> Self {
+        self.builders.insert(spec.name, (spec, Arc::new(build)));
         self
+    }
+
+    /// Registers a consumer built by `build` (its `from_env`), with its dead-letter queue, as
+    /// `lambda_kit::consumer::main` runs it on Lambda.
+    pub fn consumer<H: EventHandler + 'static>(
+        self,
+        spec: ServiceSpec,
+        build: fn(&SdkConfig, &FunctionEnv) -> Result<H, ConfigError>,
+    ) -> Self {
+        self.register(spec, move |sdk, env| {
+            let handler = build(sdk, env)?;
+            Ok(Built::queue(WithDeadLetters::from_env(handler, sdk, env)))
+        })
     }
 
     /// The registered binaries, in name order.
     pub fn binaries(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.builders.keys().copied()
+    }
+
+    /// The registered services' specs, in name order.
+    pub fn specs(&self) -> impl Iterator<Item = &ServiceSpec> + '_ {
+        self.builders.values().map(|(spec, _)| spec)
+    }
+
+    /// The spec of the service named `name`.
+    pub fn spec(&self, name: &str) -> Option<&ServiceSpec> {
+        self.builders.get(name).map(|(spec, _)| spec)
     }
 
     /// Builds `binary`'s function, configured by `env`.
@@ -106,7 +135,7 @@ impl Registry {
         sdk: &SdkConfig,
         env: &FunctionEnv,
     ) -> Result<Built, FunctionError> {
-        let build = self
+        let (_, build) = self
             .builders
             .get(binary)
             .ok_or_else(|| FunctionError::UnknownBinary(binary.to_owned()))?;

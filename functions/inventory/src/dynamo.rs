@@ -8,11 +8,14 @@ use aws_sdk_dynamodb::types::{
 use lambda_kit::consumer::{ConfigError, FunctionEnv};
 use lambda_kit::idempotency::{n, s, DynamoIdempotency, Effect, IdempotencyError};
 use lambda_kit::RecordError;
+
+/// The error of the operators' calls (stocking shelves, setting prices, reading stock).
+pub type OperatorError = Box<dyn std::error::Error + Send + Sync>;
 use order_events::{CloudEvent, OrderCancelled, OrderPlacedEvent};
 use uuid::Uuid;
 
 use crate::items::{self, DecisionItem, Outcome, StockItem, AVAILABLE, KEY};
-use crate::{quantities_by_sku, Decision, InventoryStore, Rejection, SERVICE};
+use crate::{quantities_by_sku, Decision, InventoryStore, Rejection, SPEC};
 
 /// Stock and decisions in DynamoDB, committed with the idempotency entry.
 #[derive(Debug, Clone)]
@@ -24,7 +27,7 @@ pub struct DynamoInventory {
 
 impl DynamoInventory {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String, idempotency_table: String) -> Self {
-        let idempotency = DynamoIdempotency::new(client.clone(), idempotency_table, SERVICE);
+        let idempotency = DynamoIdempotency::new(client.clone(), idempotency_table, SPEC.name);
         Self {
             client,
             table,
@@ -42,7 +45,7 @@ impl DynamoInventory {
 
     /// Sets the available stock of `sku` (operators and tests stock the shelves with this); its
     /// price stays.
-    pub async fn set_stock(&self, sku: &str, available: u64) -> Result<(), RecordError> {
+    pub async fn set_stock(&self, sku: &str, available: u64) -> Result<(), OperatorError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -61,7 +64,7 @@ impl DynamoInventory {
         sku: &str,
         unit_price_minor: i64,
         currency: &str,
-    ) -> Result<(), RecordError> {
+    ) -> Result<(), OperatorError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -77,7 +80,7 @@ impl DynamoInventory {
     }
 
     /// The available stock of `sku`, `None` for an unknown sku.
-    pub async fn stock(&self, sku: &str) -> Result<Option<u64>, RecordError> {
+    pub async fn stock(&self, sku: &str) -> Result<Option<u64>, OperatorError> {
         let item = self
             .client
             .get_item()

@@ -21,8 +21,10 @@ use std::time::SystemTime;
 
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::idempotency::Effect;
+use lambda_kit::spec::ServiceSpec;
 use lambda_kit::RecordError;
 use order_events::publish::{EventPublisher, SnsPublisher};
+use order_events::EventData;
 use order_events::{
     CloudEvent, OrderCancelled, OrderPlaced, OrderPlacedEvent, StockRejected, StockReserved,
 };
@@ -32,8 +34,14 @@ mod dynamo;
 pub mod items;
 pub use dynamo::DynamoInventory;
 
-/// The name idempotency keys are scoped by.
-pub const SERVICE: &str = "inventory";
+/// What this service is: its name (the binary, the metrics' `service`, the scope of its
+/// idempotency keys), its table, what it consumes and announces.
+pub const SPEC: ServiceSpec = ServiceSpec {
+    name: "inventory",
+    table_variable: Some(items::TABLE_VARIABLE),
+    consumes: InventoryEvent::TYPES,
+    publishes: &[StockReserved::TYPE, StockRejected::TYPE],
+};
 
 /// Quantity wanted per sku: an order may list the same sku on several lines, and one
 /// transaction may touch an item only once.
@@ -159,7 +167,7 @@ impl Inventory<DynamoInventory, SnsPublisher> {
 }
 
 impl<S: InventoryStore, P: EventPublisher> EventHandler for Inventory<S, P> {
-    const SERVICE: &'static str = SERVICE;
+    const SPEC: ServiceSpec = SPEC;
     type Event = InventoryEvent;
 
     async fn apply(&self, event: InventoryEvent, _deadline: SystemTime) -> Result<(), RecordError> {

@@ -17,13 +17,20 @@ use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{DynamoEffectStore, EffectStore};
 use lambda_kit::idempotency::{Claim, DynamoIdempotency, Effect, IdempotencyStore};
+use lambda_kit::spec::ServiceSpec;
 use lambda_kit::RecordError;
 use order_events::{format_amount, CloudEvent, EventData, OrderCancelled, OrderConfirmed};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The name idempotency keys are scoped by.
-pub const SERVICE: &str = "notification";
+/// What this service is: its name (the binary, the metrics' `service`, the scope of its
+/// idempotency keys), its table, what it consumes and announces.
+pub const SPEC: ServiceSpec = ServiceSpec {
+    name: "notification",
+    table_variable: Some(NotificationItem::TABLE_VARIABLE),
+    consumes: NotificationEvent::TYPES,
+    publishes: &[],
+};
 
 /// Which e-mail about an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,7 +192,7 @@ impl Notification<SesMailer, DynamoEffectStore> {
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =
-            DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
+            DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SPEC.name);
         let store = DynamoEffectStore::new(
             env.require(NotificationItem::TABLE_VARIABLE)?,
             NotificationItem::KEY,
@@ -242,7 +249,7 @@ impl<M: Mailer, S: EffectStore> Notification<M, S> {
 }
 
 impl<M: Mailer, S: EffectStore> EventHandler for Notification<M, S> {
-    const SERVICE: &'static str = SERVICE;
+    const SPEC: ServiceSpec = SPEC;
     type Event = NotificationEvent;
 
     async fn apply(

@@ -38,8 +38,9 @@ use lambda_kit::http::{BoxFuture, HttpFunction};
 use lambda_kit::idempotency::{
     DynamoIdempotency, IdempotencyError, IdempotencyKey, IdempotencyStore, Idempotent, RunError,
 };
+use lambda_kit::spec::ServiceSpec;
 pub use order_events::publish::{EventPublisher, PublishError, SnsPublisher, PUBLISH_TIMEOUT};
-use order_events::{OrderPlaced, OrderPlacedEvent};
+use order_events::{CancellationRequested, EventData, OrderPlaced, OrderPlacedEvent};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -74,8 +75,15 @@ pub const CANCEL_ORDER: &str = "POST /orders/{orderId}/cancel";
 /// Every route this function serves: the template routes exactly these to it.
 pub const ROUTES: &[&str] = &[PLACE_ORDER, GET_ORDER, CANCEL_ORDER];
 
-/// The idempotency entries of the order API are scoped by this name.
-pub const SERVICE: &str = "order-api";
+/// What this function is: its name (the binary, the metrics' `service`, the scope of its
+/// idempotency entries) and what it announces. It owns no table: it records accepted orders in
+/// the order service's (`order_record`) and reads prices from inventory's (`catalogue`).
+pub const SPEC: ServiceSpec = ServiceSpec {
+    name: "order-api",
+    table_variable: None,
+    consumes: &[],
+    publishes: &[OrderPlaced::TYPE, CancellationRequested::TYPE],
+};
 /// Request header carrying the client's idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// Response header set on a replayed answer.
@@ -167,7 +175,7 @@ impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
         let store = DynamoIdempotency::new(
             aws_sdk_dynamodb::Client::new(sdk),
             env.require("IDEMPOTENCY_TABLE")?,
-            SERVICE,
+            SPEC.name,
         );
         let publisher = SnsPublisher::new(sdk, env.require("TOPIC_ARN")?);
         Ok(Self::new(
@@ -462,7 +470,7 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
             ),
         }
         drop(_entered);
-        lambda_kit::metrics::count(lambda_kit::metrics::name::ORDERS_PLACED, SERVICE, 1);
+        lambda_kit::metrics::count(lambda_kit::metrics::name::ORDERS_PLACED, SPEC.name, 1);
         Ok(Accepted {
             order_id: event.order_id(),
             status: "ACCEPTED".to_owned(),
@@ -476,7 +484,7 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> HttpFunction for Or
     }
 
     fn service(&self) -> &'static str {
-        SERVICE
+        SPEC.name
     }
 }
 

@@ -17,19 +17,27 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
+use lambda_kit::spec::ServiceSpec;
 use lambda_kit::RecordError;
 use order_events::publish::{EventPublisher, SnsPublisher};
 use order_events::{
-    CancellationRequested, CloudEvent, OrderPlaced, PaymentAuthorized, PaymentCaptured,
-    PaymentDeclined, ShipmentCreated, StockRejected, StockReserved,
+    CancellationRequested, CloudEvent, EventData, OrderCancelled, OrderConfirmed, OrderPlaced,
+    PaymentAuthorized, PaymentCaptured, PaymentDeclined, ShipmentCreated, StockRejected,
+    StockReserved,
 };
 
 use uuid::Uuid;
 
 pub use order_record::{store_from_env, Decision, Fact, OrderItem, Status};
 
-/// The name idempotency keys are scoped by: the owner of the orders table.
-pub const SERVICE: &str = order_record::OWNER;
+/// What this service is: its name (the binary, the metrics' `service`, the scope of its
+/// idempotency keys: the owner of the orders table), its table, what it consumes and announces.
+pub const SPEC: ServiceSpec = ServiceSpec {
+    name: order_record::OWNER,
+    table_variable: Some(OrderItem::TABLE_VARIABLE),
+    consumes: OrderServiceEvent::TYPES,
+    publishes: &[OrderConfirmed::TYPE, OrderCancelled::TYPE],
+};
 
 order_events::consumed_events! {
     /// What the order service hears: the order, every service's outcome, the customer's request.
@@ -126,7 +134,7 @@ impl Orders<DynamoEffectStore, SnsPublisher> {
 }
 
 impl<S: EffectStore, P: EventPublisher> EventHandler for Orders<S, P> {
-    const SERVICE: &'static str = SERVICE;
+    const SPEC: ServiceSpec = SPEC;
     type Event = OrderServiceEvent;
 
     async fn apply(
@@ -202,13 +210,13 @@ impl<S: EffectStore, P: EventPublisher> Orders<S, P> {
 fn count_decision(cancelled: Option<order_events::CancelReason>, placed_at: Option<DateTime<Utc>>) {
     use lambda_kit::metrics::{self, name};
     match cancelled {
-        None => metrics::count(name::ORDERS_CONFIRMED, SERVICE, 1),
-        Some(reason) => metrics::order_cancelled(SERVICE, reason_dimension(reason)),
+        None => metrics::count(name::ORDERS_CONFIRMED, SPEC.name, 1),
+        Some(reason) => metrics::order_cancelled(SPEC.name, reason_dimension(reason)),
     }
     if let Some(placed_at) = placed_at {
         metrics::time(
             name::TIME_TO_DECISION,
-            SERVICE,
+            SPEC.name,
             metrics::age(placed_at.into()),
         );
     }

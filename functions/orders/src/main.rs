@@ -1,14 +1,5 @@
-//! The order service Lambda function.
+//! The order service's Lambda function.
 
-use lambda_kit::consumer::{run_on_lambda, FunctionEnv};
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_kit::telemetry::init();
-    let sdk = aws_config::load_from_env().await;
-    run_on_lambda(orders::Orders::from_env(
-        &sdk,
-        &FunctionEnv::from_process(),
-    )?)
-    .await
+fn main() -> Result<(), lambda_kit::LambdaError> {
+    lambda_kit::consumer::main(orders::Orders::from_env)
 }

@@ -18,8 +18,10 @@ use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
 use lambda_kit::idempotency::{DynamoIdempotency, IdempotencyStore};
+use lambda_kit::spec::ServiceSpec;
 use lambda_kit::RecordError;
 use order_events::publish::{EventPublisher, SnsPublisher};
+use order_events::EventData;
 use order_events::{
     CloudEvent, OrderCancelled, OrderConfirmed, OrderPlaced, OrderPlacedEvent, PaymentAuthorized,
     PaymentCaptured, PaymentDeclined,
@@ -32,8 +34,18 @@ pub use gateway::{
     Authorization, AuthorizeRequest, GatewayError, Hold, HoldState, SimulatedGateway,
 };
 
-/// The name idempotency keys are scoped by.
-pub const SERVICE: &str = "payment";
+/// What this service is: its name (the binary, the metrics' `service`, the scope of its
+/// idempotency keys), its table, what it consumes and announces.
+pub const SPEC: ServiceSpec = ServiceSpec {
+    name: "payment",
+    table_variable: Some(PaymentItem::TABLE_VARIABLE),
+    consumes: PaymentEvent::TYPES,
+    publishes: &[
+        PaymentAuthorized::TYPE,
+        PaymentDeclined::TYPE,
+        PaymentCaptured::TYPE,
+    ],
+};
 
 /// Where an order's payment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,7 +151,7 @@ impl Payment<Arc<SimulatedGateway>, DynamoEffectStore, SnsPublisher> {
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =
-            DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
+            DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SPEC.name);
         let store = DynamoEffectStore::new(
             env.require(PaymentItem::TABLE_VARIABLE)?,
             PaymentItem::KEY,
@@ -193,7 +205,7 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
 
     /// Writes `next` for the event if the item is still in status `from` (`None`: absent);
     /// answers the item as it now is.
-    async fn write<T: order_events::EventData>(
+    async fn write<T: EventData>(
         &self,
         event: &CloudEvent<T>,
         from: Option<PaymentStatus>,
@@ -239,7 +251,7 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
                         Authorization::Declined { reason } => {
                             lambda_kit::metrics::count(
                                 lambda_kit::metrics::name::PAYMENT_DECLINES,
-                                SERVICE,
+                                SPEC.name,
                                 1,
                             );
                             (PaymentStatus::Declined, None, Some(reason))
@@ -446,7 +458,7 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
 }
 
 impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> EventHandler for Payment<G, S, P> {
-    const SERVICE: &'static str = SERVICE;
+    const SPEC: ServiceSpec = SPEC;
     type Event = PaymentEvent;
 
     async fn apply(&self, event: PaymentEvent, _deadline: SystemTime) -> Result<(), RecordError> {

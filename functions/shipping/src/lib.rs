@@ -13,14 +13,22 @@ use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
 use lambda_kit::idempotency::{sha256_hex, DynamoIdempotency};
+use lambda_kit::spec::ServiceSpec;
 use lambda_kit::RecordError;
 use order_events::publish::{EventPublisher, SnsPublisher};
+use order_events::EventData;
 use order_events::{CloudEvent, OrderCancelled, OrderConfirmed, ShipmentCreated};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The name idempotency keys are scoped by.
-pub const SERVICE: &str = "shipping";
+/// What this service is: its name (the binary, the metrics' `service`, the scope of its
+/// idempotency keys), its table, what it consumes and announces.
+pub const SPEC: ServiceSpec = ServiceSpec {
+    name: "shipping",
+    table_variable: Some(ShipmentItem::TABLE_VARIABLE),
+    consumes: ShippingEvent::TYPES,
+    publishes: &[ShipmentCreated::TYPE],
+};
 /// The carrier every shipment goes with.
 pub const CARRIER: &str = "DHL";
 
@@ -170,7 +178,7 @@ impl Shipping<DynamoEffectStore, SnsPublisher> {
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =
-            DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SERVICE);
+            DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SPEC.name);
         let store = DynamoEffectStore::new(
             env.require(ShipmentItem::TABLE_VARIABLE)?,
             ShipmentItem::KEY,
@@ -184,7 +192,7 @@ impl Shipping<DynamoEffectStore, SnsPublisher> {
 }
 
 impl<S: EffectStore, P: EventPublisher> EventHandler for Shipping<S, P> {
-    const SERVICE: &'static str = SERVICE;
+    const SPEC: ServiceSpec = SPEC;
     type Event = ShippingEvent;
 
     async fn apply(&self, event: ShippingEvent, _deadline: SystemTime) -> Result<(), RecordError> {

@@ -140,6 +140,13 @@ pub enum IdempotencyError {
     Store(String),
 }
 
+impl IdempotencyError {
+    /// Whether the same call can never succeed: a key already used with another payload.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, IdempotencyError::PayloadMismatch(_))
+    }
+}
+
 /// Where idempotency entries live.
 pub trait IdempotencyStore: Send + Sync {
     /// Marks `key` INPROGRESS until `in_progress_until` (use the invocation deadline), unless an
