@@ -14,10 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aws_config::SdkConfig;
-use inventory::items::{DecisionItem, InventoryItem, Outcome};
+use inventory::items::{InventoryItem, ReservationItem, ReservationStatus};
 use local_runtime::provision::Deployment;
 use notification::{EmailKind, NotificationItem};
-use order_record::{OrderItem, Status};
+use order_state::{OrderItem, Status};
 use payment::{PaymentItem, PaymentStatus};
 use shipping::ShipmentItem;
 
@@ -85,7 +85,7 @@ impl fmt::Display for AuditReport {
 #[derive(Default)]
 struct Tables {
     orders: BTreeMap<String, OrderItem>,
-    decisions: BTreeMap<String, DecisionItem>,
+    decisions: BTreeMap<String, ReservationItem>,
     stock: BTreeMap<String, i128>,
     payments: BTreeMap<String, PaymentItem>,
     shipments: BTreeMap<String, ShipmentItem>,
@@ -116,7 +116,7 @@ impl Tables {
                             .insert(sku.to_owned(), i128::from(item.available));
                     }
                 }
-                InventoryItem::Decision(item) => {
+                InventoryItem::Reservation(item) => {
                     if let Some(order) = item.order_id() {
                         tables.decisions.insert(order.to_owned(), item.clone());
                     }
@@ -180,7 +180,7 @@ pub async fn audit(
             _ => {}
         }
         if let Some(decision) = tables.decisions.get(order) {
-            if decision.decision == Outcome::Reserved {
+            if decision.decision == ReservationStatus::Reserved {
                 for (sku, quantity) in &decision.lines {
                     *reserved.entry(sku.clone()).or_default() += quantity;
                 }
@@ -235,7 +235,7 @@ fn check_order(tables: &Tables, order: &str, expectations: &Expectations) -> Vec
         }
         Status::Confirmed => {
             checks.push((
-                decision == Some(Outcome::Reserved),
+                decision == Some(ReservationStatus::Reserved),
                 format!("confirmed, but stock is {decision:?}"),
             ));
             checks.push(match payment {
@@ -268,7 +268,11 @@ fn check_order(tables: &Tables, order: &str, expectations: &Expectations) -> Vec
             checks.push((
                 matches!(
                     decision,
-                    Some(Outcome::Rejected | Outcome::Released | Outcome::Cancelled)
+                    Some(
+                        ReservationStatus::Rejected
+                            | ReservationStatus::Released
+                            | ReservationStatus::Cancelled
+                    )
                 ),
                 format!("cancelled, but stock is {decision:?}"),
             ));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use order_events::CancelReason;
-use order_record::Status;
+use order_state::Status;
 use payment::{PaymentItem, PaymentStatus};
 use shipping::{ShipmentItem, ShipmentStatus};
 

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use inventory::items::{self as stock, DecisionItem, Outcome};
+use inventory::items::{self as stock, ReservationItem, ReservationStatus};
 use lambda_kit::spec::ServiceSpec;
 use local_runtime::provision::Deployment;
 use notification::{notification_id, EmailKind, NotificationItem};
-use order_record::{OrderItem, Status};
+use order_state::{OrderItem, Status};
 use payment::{PaymentItem, PaymentStatus};
 use serde::de::DeserializeOwned;
 use shipping::ShipmentItem;
@@ -39,7 +39,7 @@ pub enum ReportError {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OrderReport {
     pub order: Option<OrderItem>,
-    pub inventory: Option<DecisionItem>,
+    pub inventory: Option<ReservationItem>,
     pub payment: Option<PaymentItem>,
     pub shipment: Option<ShipmentItem>,
     pub confirmation: Option<NotificationItem>,
@@ -61,7 +61,7 @@ impl OrderReport {
         let shipment_live = self.shipment.as_ref().map(ShipmentItem::is_live);
         match self.status() {
             Some(Status::Confirmed) => {
-                inventory == Some(Outcome::Reserved)
+                inventory == Some(ReservationStatus::Reserved)
                     && payment == Some(PaymentStatus::Captured)
                     && shipment_live == Some(true)
                     && self.confirmation.is_some()
@@ -69,7 +69,11 @@ impl OrderReport {
             Some(Status::Cancelled) => {
                 matches!(
                     inventory,
-                    Some(Outcome::Rejected | Outcome::Released | Outcome::Cancelled)
+                    Some(
+                        ReservationStatus::Rejected
+                            | ReservationStatus::Released
+                            | ReservationStatus::Cancelled
+                    )
                 ) && matches!(
                     payment,
                     Some(

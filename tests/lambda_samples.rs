@@ -85,10 +85,10 @@ fn price_of(sku: &str) -> i64 {
         .unwrap_or_else(|| panic!("{sku} is not in the local catalogue"))
 }
 
-fn lines() -> Vec<LineItem> {
+fn lines() -> Vec<OrderLine> {
     LINES
         .iter()
-        .map(|(sku, quantity)| LineItem {
+        .map(|(sku, quantity)| OrderLine {
             sku: (*sku).to_owned(),
             quantity: *quantity,
             unit_price_minor: price_of(sku),
@@ -97,13 +97,13 @@ fn lines() -> Vec<LineItem> {
 }
 
 fn order(order_id: Uuid) -> OrderPlaced {
-    let items = lines();
+    let lines = lines();
     OrderPlaced {
         order_id,
         customer_id: CUSTOMER_SUB.to_owned(),
         customer_email: CUSTOMER_EMAIL.to_owned(),
-        total_minor: items.iter().filter_map(LineItem::amount_minor).sum(),
-        items,
+        total_minor: lines.iter().filter_map(OrderLine::amount_minor).sum(),
+        lines,
         currency: "EUR".to_owned(),
     }
 }

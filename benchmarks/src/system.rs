@@ -126,7 +126,7 @@ impl System {
         let chain = OrderApi::new(
             ChainPublisher::new(services, Duration::from_secs(30)),
             MemoryIdempotency::default(),
-            MemoryEffectStore::new(order_record::OrderItem::KEY),
+            MemoryEffectStore::new(order_state::OrderItem::KEY),
             catalogue,
         );
         // The demo's catalogue (the prices `events/order-request.json` displays), and stock
@@ -208,7 +208,7 @@ impl System {
     ) -> BenchResult<(Vec<Duration>, Vec<Duration>)> {
         let client = aws_sdk_dynamodb::Client::new(self.runtime.sdk());
         let table = self.runtime.deployment().reference("OrdersTable");
-        let items: Vec<order_record::OrderItem> = orderflow::report::scan(&client, &table).await?;
+        let items: Vec<order_state::OrderItem> = orderflow::report::scan(&client, &table).await?;
         let (mut confirmed, mut shipped) = (Vec::new(), Vec::new());
         for item in items {
             let Some(placed) = item.placed.as_ref().filter(|p| p.at >= since) else {

@@ -11,7 +11,7 @@ use lambda_kit::metrics::{name, REASON, SERVICE};
 use local_runtime::event_source::Stats;
 use local_runtime::metrics::{LocalMetrics, MetricKey, Value};
 use local_runtime::runtime::LocalRuntime;
-use order_record::{OrderItem, OrderView};
+use order_state::{OrderItem, OrderView};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -145,7 +145,7 @@ pub struct Sampler {
     orders_table: Option<String>,
     /// The bodies of the records the order service is handed (it hears every event of every
     /// order), and the orders they were about, most recent first.
-    order_records: Option<broadcast::Receiver<String>>,
+    order_states: Option<broadcast::Receiver<String>>,
     active_orders: VecDeque<String>,
     metrics: Option<&'static LocalMetrics>,
     /// The totals at the previous picture: records finished, event age and processing time.
@@ -175,7 +175,7 @@ impl Sampler {
             sqs: aws_sdk_sqs::Client::new(runtime.sdk()),
             dynamodb: aws_sdk_dynamodb::Client::new(runtime.sdk()),
             orders_table: crate::report::table(runtime.deployment(), &orders::SPEC).ok(),
-            order_records: runtime
+            order_states: runtime
                 .topology()
                 .functions
                 .iter()
@@ -345,7 +345,7 @@ impl Sampler {
     /// Takes in the subjects (order ids) of the records the order service was handed since the
     /// previous picture: the most recently active orders, newest first.
     fn note_active_orders(&mut self) {
-        let Some(records) = &mut self.order_records else {
+        let Some(records) = &mut self.order_states else {
             return;
         };
         loop {

@@ -8,7 +8,7 @@ use crate::openapi::{post_order, send};
 use aws_sdk_sns::types::MessageAttributeValue;
 use local_runtime::{faults::Acknowledgements, runtime::LocalRuntime};
 use order_events::OrderPlacedEvent;
-use order_record::Status;
+use order_state::Status;
 use orderflow::report::{count_items, order_report};
 
 const WAIT: Duration = Duration::from_secs(60);

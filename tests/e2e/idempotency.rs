@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-use inventory::{Decision, DynamoInventory, InventoryStore, Rejection};
+use inventory::{DynamoInventory, InventoryStore, Rejection, Reservation};
 use lambda_kit::idempotency::{
     s, Claim, DynamoIdempotency, Effect, EntryAttributes, IdempotencyError, IdempotencyKey,
     IdempotencyStore, Idempotent, Run, RunError,
@@ -62,7 +62,7 @@ async fn a_committed_key_is_not_committed_again_and_a_changed_payload_is_refused
         .commit(&key, vec![shipment(&deployment, "o-1b")])
         .await
         .unwrap();
-    assert_eq!(again, Effect::AlreadyApplied);
+    assert_eq!(again, Effect::AlreadyDone(()));
     assert!(idempotency.is_completed(&key).await.unwrap());
 
     let changed = IdempotencyKey::new("event-1", "another payload");
@@ -140,7 +140,7 @@ async fn claim_complete_release_and_takeover() {
     assert_eq!(done, Effect::Applied(()));
     assert_eq!(
         idempotency.claim(&key, later).await.unwrap(),
-        Claim::AlreadyCompleted(Some("\"result\"".into())),
+        Claim::AlreadyDone(Some("\"result\"".into())),
         "a replay gets the stored result"
     );
 
@@ -173,11 +173,11 @@ async fn idempotent_runs_over_dynamodb_replay_and_release() {
             Ok::<_, &str>("accepted".to_owned())
         })
         .await;
-    assert_eq!(first.unwrap(), Run::Executed("accepted".to_owned()));
+    assert_eq!(first.unwrap(), Run::Applied("accepted".to_owned()));
     let replay = idempotent
         .run(&key, later, || async { Ok::<_, &str>("again".to_owned()) })
         .await;
-    assert_eq!(replay.unwrap(), Run::Replayed("accepted".to_owned()));
+    assert_eq!(replay.unwrap(), Run::AlreadyDone("accepted".to_owned()));
     let mismatch = IdempotencyKey::new("request-1", "another body");
     let refused = idempotent
         .run(&mismatch, later, || async { Ok::<_, &str>(String::new()) })
@@ -245,7 +245,7 @@ async fn attribute_names_are_configurable() {
     assert!(item.contains_key("ttl") && item.contains_key("payload_sha256"));
     assert_eq!(
         store.claim(&key, later).await.unwrap(),
-        Claim::AlreadyCompleted(Some("42".into()))
+        Claim::AlreadyDone(Some("42".into()))
     );
 }
 
@@ -281,9 +281,12 @@ async fn inventory_reserves_atomically_and_never_goes_negative() {
     let first = sample_event();
     assert_eq!(
         store.reserve(&first).await.unwrap(),
-        Effect::Applied(Decision::Reserved)
+        Effect::Applied(Reservation::Reserved)
     );
-    assert_eq!(store.reserve(&first).await.unwrap(), Effect::AlreadyApplied);
+    assert_eq!(
+        store.reserve(&first).await.unwrap(),
+        Effect::AlreadyDone(())
+    );
 
     let second = sample_event();
     let rejected = store.reserve(&second).await.unwrap();
@@ -292,7 +295,7 @@ async fn inventory_reserves_atomically_and_never_goes_negative() {
         requested: 2,
         available: 1,
     };
-    assert_eq!(rejected, Effect::Applied(Decision::Rejected(expected)));
+    assert_eq!(rejected, Effect::Applied(Reservation::Rejected(expected)));
     assert_eq!(store.stock("SKU-KEYBOARD").await.unwrap(), Some(1));
     assert_eq!(
         store.stock("SKU-MOUSE").await.unwrap(),
@@ -302,10 +305,12 @@ async fn inventory_reserves_atomically_and_never_goes_negative() {
 
     store.set_stock("SKU-KEYBOARD", 10).await.unwrap();
     let mut unknown = sample_event();
-    unknown.data.items[1].sku = "SKU-NOPE".into();
+    unknown.data.lines[1].sku = "SKU-NOPE".into();
     let rejected = store.reserve(&unknown).await.unwrap();
     assert_eq!(
         rejected,
-        Effect::Applied(Decision::Rejected(Rejection::UnknownSku("SKU-NOPE".into())))
+        Effect::Applied(Reservation::Rejected(Rejection::UnknownSku(
+            "SKU-NOPE".into()
+        )))
     );
 }

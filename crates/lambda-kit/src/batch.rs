@@ -560,7 +560,11 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(failed_ids(&outcome.response), ["m2"], "only the retryable one");
+        assert_eq!(
+            failed_ids(&outcome.response),
+            ["m2"],
+            "only the retryable one"
+        );
         assert_eq!(outcome.dead_lettered, 1);
         assert_eq!(
             dead_letters.sent(),

@@ -59,7 +59,6 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -68,6 +67,7 @@ pub use futures::future::BoxFuture;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::batch::BatchProcessor;
+pub use crate::config::{ConfigError, FunctionEnv};
 use crate::dead_letters::{DeadLetters, SqsDeadLetters};
 use crate::metrics::{self, BatchTally, Processed};
 use crate::spec::ServiceSpec;
@@ -284,68 +284,6 @@ fn invocation_deadline(deadline_ms: u64, now: SystemTime) -> SystemTime {
         now + Duration::from_millis(deadline_ms)
     } else {
         SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms)
-    }
-}
-
-/// A required setting is missing or invalid.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration variable {name}: {problem}")]
-pub struct ConfigError {
-    pub name: String,
-    pub problem: String,
-}
-
-/// A function's environment variables: the process environment on Lambda, the template's
-/// `Environment.Variables` (with references resolved) in the local runtime.
-#[derive(Debug, Clone, Default)]
-pub struct FunctionEnv(HashMap<String, String>);
-
-impl FunctionEnv {
-    pub fn from_process() -> Self {
-        Self(std::env::vars().collect())
-    }
-
-    pub fn from_map(vars: HashMap<String, String>) -> Self {
-        Self(vars)
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
-    }
-
-    /// This environment with `overrides` set.
-    pub fn with(&self, overrides: &[(&str, &str)]) -> Self {
-        let mut vars = self.0.clone();
-        vars.extend(
-            overrides
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
-        );
-        Self(vars)
-    }
-
-    pub fn require(&self, name: &str) -> Result<String, ConfigError> {
-        match self.get(name) {
-            Some(value) if !value.is_empty() => Ok(value.to_owned()),
-            _ => Err(ConfigError {
-                name: name.to_owned(),
-                problem: "not set".to_owned(),
-            }),
-        }
-    }
-
-    /// A parsed optional value, `default` when unset.
-    pub fn parse_or<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        match self.get(name) {
-            None | Some("") => Ok(default),
-            Some(raw) => raw.parse().map_err(|e: T::Err| ConfigError {
-                name: name.to_owned(),
-                problem: format!("{raw:?} is invalid: {e}"),
-            }),
-        }
     }
 }
 

@@ -13,7 +13,7 @@ use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use futures::future::BoxFuture;
 
-use crate::consumer::FunctionEnv;
+use crate::config::FunctionEnv;
 
 /// The environment variable holding the DLQ's URL.
 pub const URL_VARIABLE: &str = "DEAD_LETTER_QUEUE_URL";

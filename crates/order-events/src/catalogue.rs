@@ -79,13 +79,13 @@ event_data! {
 /// One line of an order. Prices are integer minor units of the order's currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LineItem {
+pub struct OrderLine {
     pub sku: String,
     pub quantity: u32,
     pub unit_price_minor: i64,
 }
 
-impl LineItem {
+impl OrderLine {
     /// `quantity * unit_price_minor`, or `None` on overflow.
     pub fn amount_minor(&self) -> Option<i64> {
         self.unit_price_minor.checked_mul(i64::from(self.quantity))
@@ -99,7 +99,9 @@ pub struct OrderPlaced {
     pub order_id: Uuid,
     pub customer_id: String,
     pub customer_email: String,
-    pub items: Vec<LineItem>,
+    /// The order lines (`items` in the JSON).
+    #[serde(rename = "items")]
+    pub lines: Vec<OrderLine>,
     /// ISO 4217 code, one of [`crate::SUPPORTED_CURRENCIES`].
     pub currency: String,
     /// Sum of the lines, in minor units.
@@ -149,7 +151,9 @@ pub struct OrderConfirmed {
     pub order_id: Uuid,
     pub customer_id: String,
     pub customer_email: String,
-    pub items: Vec<LineItem>,
+    /// The order lines (`items` in the JSON).
+    #[serde(rename = "items")]
+    pub lines: Vec<OrderLine>,
     pub currency: String,
     pub total_minor: i64,
 }
@@ -160,7 +164,7 @@ impl From<&OrderPlaced> for OrderConfirmed {
             order_id: order.order_id,
             customer_id: order.customer_id.clone(),
             customer_email: order.customer_email.clone(),
-            items: order.items.clone(),
+            lines: order.lines.clone(),
             currency: order.currency.clone(),
             total_minor: order.total_minor,
         }

@@ -24,7 +24,7 @@ mod parse;
 pub mod publish;
 
 pub use catalogue::{
-    CancelReason, CancellationRequested, LineItem, OrderCancelled, OrderConfirmed, OrderPlaced,
+    CancelReason, CancellationRequested, OrderCancelled, OrderConfirmed, OrderLine, OrderPlaced,
     OrderPlacedEvent, PaymentAuthorized, PaymentCaptured, PaymentDeclined, ShipmentCreated,
     StockRejected, StockReserved, CONFIRMED_ORDER_EVENTS, EVENT_TYPES, INVENTORY_SOURCE,
     ORDER_PLACED, ORDER_SERVICE_SOURCE, PAYMENT_SOURCE, SHIPPING_SOURCE,
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn line_amount_detects_overflow() {
-        let line = LineItem {
+        let line = OrderLine {
             sku: "X".into(),
             quantity: 3,
             unit_price_minor: i64::MAX / 2,
@@ -220,13 +220,13 @@ pub mod testing {
             order_id: Uuid::now_v7(),
             customer_id: "cust-42".into(),
             customer_email: "ada@example.com".into(),
-            items: vec![
-                LineItem {
+            lines: vec![
+                OrderLine {
                     sku: "SKU-KEYBOARD".into(),
                     quantity: 2,
                     unit_price_minor: 4_999,
                 },
-                LineItem {
+                OrderLine {
                     sku: "SKU-MOUSE".into(),
                     quantity: 1,
                     unit_price_minor: 1_999,

@@ -14,8 +14,8 @@ pub type OperatorError = Box<dyn std::error::Error + Send + Sync>;
 use order_events::{CloudEvent, OrderCancelled, OrderPlacedEvent};
 use uuid::Uuid;
 
-use crate::items::{self, DecisionItem, Outcome, StockItem, AVAILABLE, KEY};
-use crate::{quantities_by_sku, Decision, InventoryStore, Rejection, SPEC};
+use crate::items::{self, ReservationItem, ReservationStatus, StockItem, AVAILABLE, KEY};
+use crate::{quantities_by_sku, InventoryStore, Rejection, Reservation, SPEC};
 
 /// Stock and decisions in DynamoDB, committed with the idempotency entry.
 #[derive(Debug, Clone)]
@@ -96,13 +96,15 @@ impl DynamoInventory {
     fn decision_put(
         &self,
         event: &OrderPlacedEvent,
-        decision: &Decision,
+        decision: &Reservation,
     ) -> Result<TransactWriteItem, RecordError> {
         let (outcome, reason) = match decision {
-            Decision::Reserved => (Outcome::Reserved, None),
-            Decision::Rejected(reason) => (Outcome::Rejected, Some(reason.to_string())),
+            Reservation::Reserved => (ReservationStatus::Reserved, None),
+            Reservation::Rejected(reason) => {
+                (ReservationStatus::Rejected, Some(reason.to_string()))
+            }
         };
-        let item = DecisionItem {
+        let item = ReservationItem {
             pk: items::order_key(event.order_id()),
             decision: outcome,
             reason,
@@ -125,7 +127,7 @@ impl DynamoInventory {
     }
 
     /// The order's decision item, read consistently.
-    async fn decision_item(&self, order_id: Uuid) -> Result<Option<DecisionItem>, RecordError> {
+    async fn decision_item(&self, order_id: Uuid) -> Result<Option<ReservationItem>, RecordError> {
         let item = self
             .client
             .get_item()
@@ -141,8 +143,8 @@ impl DynamoInventory {
     /// `item` replacing the decision, if the decision is still `expected` (`None`: absent).
     fn decision_replace(
         &self,
-        item: &DecisionItem,
-        expected: Option<Outcome>,
+        item: &ReservationItem,
+        expected: Option<ReservationStatus>,
     ) -> Result<TransactWriteItem, RecordError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -197,19 +199,19 @@ fn available(item: &HashMap<String, AttributeValue>) -> Option<u64> {
 }
 
 impl InventoryStore for DynamoInventory {
-    async fn reserve(&self, event: &OrderPlacedEvent) -> Result<Effect<Decision>, RecordError> {
+    async fn reserve(&self, event: &OrderPlacedEvent) -> Result<Effect<Reservation>, RecordError> {
         let key = event.idempotency_key();
         let wanted: Vec<(&str, u64)> = quantities_by_sku(&event.data).into_iter().collect();
 
-        let mut writes = vec![self.decision_put(event, &Decision::Reserved)?];
+        let mut writes = vec![self.decision_put(event, &Reservation::Reserved)?];
         for (sku, quantity) in &wanted {
             writes.push(self.decrement(sku, *quantity)?);
         }
         let rejection = match self.idempotency.commit(&key, writes).await {
-            Ok(Effect::Applied(())) => return Ok(Effect::Applied(Decision::Reserved)),
-            Ok(Effect::AlreadyApplied)
+            Ok(Effect::Applied(())) => return Ok(Effect::Applied(Reservation::Reserved)),
+            Ok(Effect::AlreadyDone(()))
             | Err(IdempotencyError::EffectConditionFailed { index: 0, .. }) => {
-                return Ok(Effect::AlreadyApplied)
+                return Ok(Effect::AlreadyDone(()))
             }
             Err(IdempotencyError::EffectConditionFailed { index, item }) => {
                 let (sku, requested) = wanted[index - 1];
@@ -225,12 +227,12 @@ impl InventoryStore for DynamoInventory {
             Err(other) => return Err(other.into()),
         };
 
-        let decision = Decision::Rejected(rejection);
+        let decision = Reservation::Rejected(rejection);
         let writes = vec![self.decision_put(event, &decision)?];
         match self.idempotency.commit(&key, writes).await {
             Ok(Effect::Applied(())) => Ok(Effect::Applied(decision)),
-            Ok(Effect::AlreadyApplied) | Err(IdempotencyError::EffectConditionFailed { .. }) => {
-                Ok(Effect::AlreadyApplied)
+            Ok(Effect::AlreadyDone(())) | Err(IdempotencyError::EffectConditionFailed { .. }) => {
+                Ok(Effect::AlreadyDone(()))
             }
             Err(other) => Err(other.into()),
         }
@@ -243,9 +245,9 @@ impl InventoryStore for DynamoInventory {
             let current = self.decision_item(event.order_id()).await?;
             let (writes, expected) = match current {
                 None => {
-                    let tombstone = DecisionItem {
+                    let tombstone = ReservationItem {
                         pk: items::order_key(event.order_id()),
-                        decision: Outcome::Cancelled,
+                        decision: ReservationStatus::Cancelled,
                         reason: Some(event.data.detail.clone()),
                         event_id: event.id,
                         lines: Default::default(),
@@ -254,23 +256,23 @@ impl InventoryStore for DynamoInventory {
                     };
                     (vec![self.decision_replace(&tombstone, None)?], None)
                 }
-                Some(item) if item.decision == Outcome::Reserved => {
+                Some(item) if item.decision == ReservationStatus::Reserved => {
                     let mut writes = Vec::with_capacity(item.lines.len() + 1);
                     for (sku, quantity) in &item.lines {
                         writes.push(self.increment(sku, *quantity)?);
                     }
-                    let released = DecisionItem {
-                        decision: Outcome::Released,
+                    let released = ReservationItem {
+                        decision: ReservationStatus::Released,
                         released_at: Some(chrono::Utc::now()),
                         ..item
                     };
                     writes.insert(
                         0,
-                        self.decision_replace(&released, Some(Outcome::Reserved))?,
+                        self.decision_replace(&released, Some(ReservationStatus::Reserved))?,
                     );
-                    (writes, Some(Outcome::Reserved))
+                    (writes, Some(ReservationStatus::Reserved))
                 }
-                Some(_) => return Ok(Effect::AlreadyApplied),
+                Some(_) => return Ok(Effect::AlreadyDone(())),
             };
             match self.idempotency.commit(&key, writes).await {
                 Ok(effect) => return Ok(effect),
@@ -289,7 +291,7 @@ impl InventoryStore for DynamoInventory {
     async fn decision(
         &self,
         order_id: Uuid,
-    ) -> Result<Option<(Outcome, Option<String>)>, RecordError> {
+    ) -> Result<Option<(ReservationStatus, Option<String>)>, RecordError> {
         Ok(self
             .decision_item(order_id)
             .await?

@@ -1,5 +1,5 @@
 //! What the inventory table holds (key `pk`): a [`StockItem`] per sku (`SKU#<sku>`, the
-//! catalogue's, shared with the order API) and a [`DecisionItem`] per order (`ORDER#<order id>`,
+//! catalogue's, shared with the order API) and a [`ReservationItem`] per order (`ORDER#<order id>`,
 //! inventory's own).
 
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ pub fn order_key(order_id: impl std::fmt::Display) -> String {
 /// Where the order's stock stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Outcome {
+pub enum ReservationStatus {
     /// Held for the order (and, once the order is confirmed, gone with it).
     Reserved,
     /// Not held: an unknown sku or short stock.
@@ -32,9 +32,9 @@ pub enum Outcome {
 /// The inventory decision for an order, one per order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DecisionItem {
+pub struct ReservationItem {
     pub pk: String,
-    pub decision: Outcome,
+    pub decision: ReservationStatus,
     /// Why it was rejected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -47,7 +47,7 @@ pub struct DecisionItem {
     pub decided_at: DateTime<Utc>,
 }
 
-impl DecisionItem {
+impl ReservationItem {
     /// The order id, when `pk` is a decision key.
     pub fn order_id(&self) -> Option<&str> {
         self.pk.strip_prefix("ORDER#")
@@ -58,6 +58,6 @@ impl DecisionItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum InventoryItem {
-    Decision(DecisionItem),
+    Reservation(ReservationItem),
     Stock(StockItem),
 }

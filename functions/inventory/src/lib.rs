@@ -47,7 +47,7 @@ pub const SPEC: ServiceSpec = ServiceSpec {
 /// transaction may touch an item only once.
 pub fn quantities_by_sku(order: &OrderPlaced) -> BTreeMap<&str, u64> {
     let mut wanted = BTreeMap::new();
-    for line in &order.items {
+    for line in &order.lines {
         *wanted.entry(line.sku.as_str()).or_insert(0) += u64::from(line.quantity);
     }
     wanted
@@ -55,7 +55,7 @@ pub fn quantities_by_sku(order: &OrderPlaced) -> BTreeMap<&str, u64> {
 
 /// The inventory decision for an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub enum Reservation {
     Reserved,
     Rejected(Rejection),
 }
@@ -79,7 +79,7 @@ pub trait InventoryStore: Send + Sync {
     fn reserve(
         &self,
         event: &OrderPlacedEvent,
-    ) -> impl Future<Output = Result<Effect<Decision>, RecordError>> + Send;
+    ) -> impl Future<Output = Result<Effect<Reservation>, RecordError>> + Send;
 
     /// Gives back what the order holds, or records that it must never hold anything.
     fn release(
@@ -91,7 +91,8 @@ pub trait InventoryStore: Send + Sync {
     fn decision(
         &self,
         order_id: Uuid,
-    ) -> impl Future<Output = Result<Option<(items::Outcome, Option<String>)>, RecordError>> + Send;
+    ) -> impl Future<Output = Result<Option<(items::ReservationStatus, Option<String>)>, RecordError>>
+           + Send;
 }
 
 order_events::consumed_events! {
@@ -124,25 +125,25 @@ impl<S: InventoryStore, P: EventPublisher> Inventory<S, P> {
     async fn placed(&self, event: OrderPlacedEvent) -> Result<(), RecordError> {
         let order_id = event.order_id();
         let outcome = match self.store.reserve(&event).await? {
-            Effect::Applied(Decision::Reserved) => (items::Outcome::Reserved, None),
-            Effect::Applied(Decision::Rejected(reason)) => {
-                (items::Outcome::Rejected, Some(reason.to_string()))
+            Effect::Applied(Reservation::Reserved) => (items::ReservationStatus::Reserved, None),
+            Effect::Applied(Reservation::Rejected(reason)) => {
+                (items::ReservationStatus::Rejected, Some(reason.to_string()))
             }
-            Effect::AlreadyApplied => match self.store.decision(order_id).await? {
+            Effect::AlreadyDone(()) => match self.store.decision(order_id).await? {
                 Some(standing) => standing,
                 None => return Err("the order's decision is missing after it was applied".into()),
             },
         };
         let correlation = event.correlationid.as_str();
         match outcome {
-            (items::Outcome::Reserved, _) => {
+            (items::ReservationStatus::Reserved, _) => {
                 let data = StockReserved { order_id };
                 self.publisher
                     .publish(&CloudEvent::new(data, correlation))
                     .await?;
                 tracing::info!("stock reserved");
             }
-            (items::Outcome::Rejected, reason) => {
+            (items::ReservationStatus::Rejected, reason) => {
                 let reason = reason.unwrap_or_else(|| "stock rejected".into());
                 tracing::warn!(%reason, "order rejected by inventory");
                 let data = StockRejected { order_id, reason };
@@ -176,7 +177,7 @@ impl<S: InventoryStore, P: EventPublisher> EventHandler for Inventory<S, P> {
             InventoryEvent::Cancelled(event) => {
                 match self.store.release(&event).await? {
                     Effect::Applied(()) => tracing::info!("order cancelled; stock released"),
-                    Effect::AlreadyApplied => tracing::info!("nothing to release; acknowledged"),
+                    Effect::AlreadyDone(()) => tracing::info!("nothing to release; acknowledged"),
                 }
                 Ok(())
             }

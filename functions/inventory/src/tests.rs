@@ -10,7 +10,11 @@ use order_events::publish::MemoryPublisher;
 use super::*;
 
 /// An order's decision: its outcome, why (when rejected), and the quantities it covers.
-type StoredDecision = (items::Outcome, Option<String>, BTreeMap<String, u64>);
+type StoredDecision = (
+    items::ReservationStatus,
+    Option<String>,
+    BTreeMap<String, u64>,
+);
 
 /// Stock and decisions in memory, applied at most once per order.
 #[derive(Default)]
@@ -28,16 +32,16 @@ impl MemoryInventory {
     fn stock(&self, sku: &str) -> Option<u64> {
         self.stock.lock().unwrap().get(sku).copied()
     }
-    fn outcome(&self, order: Uuid) -> Option<items::Outcome> {
+    fn outcome(&self, order: Uuid) -> Option<items::ReservationStatus> {
         self.decisions.lock().unwrap().get(&order).map(|d| d.0)
     }
 }
 
 impl InventoryStore for MemoryInventory {
-    async fn reserve(&self, event: &OrderPlacedEvent) -> Result<Effect<Decision>, RecordError> {
+    async fn reserve(&self, event: &OrderPlacedEvent) -> Result<Effect<Reservation>, RecordError> {
         let mut decisions = self.decisions.lock().unwrap();
         if decisions.contains_key(&event.order_id()) {
-            return Ok(Effect::AlreadyApplied);
+            return Ok(Effect::AlreadyDone(()));
         }
         let mut stock = self.stock.lock().unwrap();
         let wanted = quantities_by_sku(&event.data);
@@ -57,15 +61,21 @@ impl InventoryStore for MemoryInventory {
         let decision = match shortfall {
             Some(rejection) => {
                 let reason = Some(rejection.to_string());
-                decisions.insert(event.order_id(), (items::Outcome::Rejected, reason, lines));
-                Decision::Rejected(rejection)
+                decisions.insert(
+                    event.order_id(),
+                    (items::ReservationStatus::Rejected, reason, lines),
+                );
+                Reservation::Rejected(rejection)
             }
             None => {
                 for (sku, requested) in wanted {
                     *stock.get_mut(sku).unwrap() -= requested;
                 }
-                decisions.insert(event.order_id(), (items::Outcome::Reserved, None, lines));
-                Decision::Reserved
+                decisions.insert(
+                    event.order_id(),
+                    (items::ReservationStatus::Reserved, None, lines),
+                );
+                Reservation::Reserved
             }
         };
         Ok(Effect::Applied(decision))
@@ -75,26 +85,26 @@ impl InventoryStore for MemoryInventory {
         let mut decisions = self.decisions.lock().unwrap();
         match decisions.get_mut(&event.order_id()) {
             None => {
-                let tombstone = (items::Outcome::Cancelled, None, BTreeMap::new());
+                let tombstone = (items::ReservationStatus::Cancelled, None, BTreeMap::new());
                 decisions.insert(event.order_id(), tombstone);
                 Ok(Effect::Applied(()))
             }
-            Some(decision) if decision.0 == items::Outcome::Reserved => {
+            Some(decision) if decision.0 == items::ReservationStatus::Reserved => {
                 let mut stock = self.stock.lock().unwrap();
                 for (sku, quantity) in &decision.2 {
                     *stock.get_mut(sku).unwrap() += quantity;
                 }
-                decision.0 = items::Outcome::Released;
+                decision.0 = items::ReservationStatus::Released;
                 Ok(Effect::Applied(()))
             }
-            Some(_) => Ok(Effect::AlreadyApplied),
+            Some(_) => Ok(Effect::AlreadyDone(())),
         }
     }
 
     async fn decision(
         &self,
         order_id: Uuid,
-    ) -> Result<Option<(items::Outcome, Option<String>)>, RecordError> {
+    ) -> Result<Option<(items::ReservationStatus, Option<String>)>, RecordError> {
         Ok(self
             .decisions
             .lock()
@@ -126,7 +136,7 @@ fn far_deadline() -> SystemTime {
 #[test]
 fn repeated_skus_are_summed() {
     let mut order = order_events::testing::sample_order();
-    order.items.push(order.items[0].clone());
+    order.lines.push(order.lines[0].clone());
     let wanted = quantities_by_sku(&order);
     assert_eq!(wanted["SKU-KEYBOARD"], 4);
     assert_eq!(wanted["SKU-MOUSE"], 1);
@@ -147,7 +157,7 @@ async fn reserves_stock_once_even_when_delivered_twice() {
     assert_eq!(inventory.store().stock("SKU-MOUSE"), Some(9));
     assert_eq!(
         inventory.store().outcome(event.order_id()),
-        Some(items::Outcome::Reserved)
+        Some(items::ReservationStatus::Reserved)
     );
     // Announced each time: a redelivery re-announces what was decided.
     assert_eq!(inventory.publisher().types(), ["StockReserved"; 2]);
@@ -173,7 +183,7 @@ async fn a_cancelled_order_gives_its_stock_back_once() {
     assert_eq!(inventory.store().stock("SKU-MOUSE"), Some(10));
     assert_eq!(
         inventory.store().outcome(event.order_id()),
-        Some(items::Outcome::Released)
+        Some(items::ReservationStatus::Released)
     );
 }
 
@@ -193,7 +203,7 @@ async fn a_cancellation_before_the_order_means_nothing_is_ever_held() {
     assert_eq!(inventory.store().stock("SKU-KEYBOARD"), Some(10));
     assert_eq!(
         inventory.store().outcome(event.order_id()),
-        Some(items::Outcome::Cancelled)
+        Some(items::ReservationStatus::Cancelled)
     );
     assert!(inventory.publisher().types().is_empty());
 }
@@ -211,7 +221,7 @@ async fn short_stock_rejects_the_order_without_failing_the_record() {
     assert_eq!(inventory.store().stock("SKU-MOUSE"), Some(10));
     assert_eq!(
         inventory.store().outcome(event.order_id()),
-        Some(items::Outcome::Rejected)
+        Some(items::ReservationStatus::Rejected)
     );
     let rejected = inventory.publisher().events::<StockRejected>();
     assert_eq!(rejected.len(), 1);
@@ -238,6 +248,6 @@ async fn an_unreadable_record_fails_alone() {
     assert_eq!(failed, ["m1"]);
     assert_eq!(
         inventory.store().outcome(event.order_id()),
-        Some(items::Outcome::Reserved)
+        Some(items::ReservationStatus::Reserved)
     );
 }

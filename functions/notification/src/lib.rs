@@ -82,7 +82,7 @@ pub struct Email {
 /// The order confirmation e-mail.
 pub fn confirmation(order: &OrderConfirmed) -> Email {
     let mut body = format!("Thank you for your order {}.\n\n", order.order_id);
-    for line in &order.items {
+    for line in &order.lines {
         let amount = line.amount_minor().map_or_else(
             || "(amount out of range)".to_owned(),
             |amount| format_amount(amount, &order.currency),
@@ -216,7 +216,7 @@ impl<M: Mailer, S: EffectStore> Notification<M, S> {
         deadline: SystemTime,
     ) -> Result<(), RecordError> {
         let key = event.idempotency_key();
-        if let Claim::AlreadyCompleted(_) = self.store.entries().claim(&key, deadline).await? {
+        if let Claim::AlreadyDone(_) = self.store.entries().claim(&key, deadline).await? {
             tracing::info!(?kind, "e-mail already sent; acknowledged");
             return Ok(());
         }
@@ -238,7 +238,7 @@ impl<M: Mailer, S: EffectStore> Notification<M, S> {
         };
         match self.store.create(&key, &item, true).await? {
             Effect::Applied(()) => tracing::info!(%message_id, ?kind, "e-mail sent"),
-            Effect::AlreadyApplied => tracing::warn!(
+            Effect::AlreadyDone(()) => tracing::warn!(
                 %message_id,
                 ?kind,
                 "this e-mail was recorded for the order meanwhile"

@@ -36,7 +36,7 @@ fn cancelled_event(order: &OrderConfirmed) -> CloudEvent<OrderCancelled> {
         order_id: order.order_id,
         customer_id: order.customer_id.clone(),
         customer_email: order.customer_email.clone(),
-        items: order.items.clone(),
+        lines: order.lines.clone(),
         currency: order.currency.clone(),
         total_minor: order.total_minor,
     };

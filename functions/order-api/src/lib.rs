@@ -14,14 +14,14 @@
 //! | 415 | the content type is not `application/json` |
 //! | 409 `price_changed` | a line's displayed `unitPriceMinor` is not the catalogue's: the body lists the current prices |
 //! | 422 | the order is invalid (`details` names each field and its problem: an unknown sku too); or the `Idempotency-Key` was used with another body |
-//! | 503 + `Retry-After` | the publish failed, or the catalogue could not be read; nothing was published, nothing recorded |
+//! | 503 + `Retry-After` | the publish failed, or the catalogue could not be read; nothing was published, nothing written |
 //!
 //! Prices: each instance remembers the catalogue's prices for `CATALOGUE_CACHE_SECONDS` (10 by
 //! default; 0 reads the catalogue for every order). An order is refused (409, 422) only on the
 //! catalogue's current prices, read again when remembered ones refuse it; for up to that many
 //! seconds after a price change, an order may still be priced at the previous price.
 //!
-//! Why there is no dual-write window: the order is recorded only after SNS took its event, so an
+//! Why there is no dual-write window: the order is inserted only after SNS took its event, so an
 //! order whose publish failed never shows; and the order service records the same order from the
 //! event, so an order whose record failed after the publish (the API answers 202 regardless, and
 //! logs it) shows as soon as the order service has read its event.
@@ -77,7 +77,7 @@ pub const ROUTES: &[&str] = &[PLACE_ORDER, GET_ORDER, CANCEL_ORDER];
 
 /// What this function is: its name (the binary, the metrics' `service`, the scope of its
 /// idempotency entries) and what it announces. It owns no table: it records accepted orders in
-/// the order service's (`order_record`) and reads prices from inventory's (`catalogue`).
+/// the order service's (`order_state`) and reads prices from inventory's (`catalogue`).
 pub const SPEC: ServiceSpec = ServiceSpec {
     name: "order-api",
     table_variable: None,
@@ -181,7 +181,7 @@ impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
         Ok(Self::new(
             publisher,
             store,
-            order_record::store_from_env(sdk, env)?,
+            order_state::store_from_env(sdk, env)?,
             catalogue_from_env(sdk, env)?,
         )
         .require_idempotency_key(env.parse_or("IDEMPOTENCY_KEY_REQUIRED", false)?)
@@ -209,7 +209,7 @@ pub fn catalogue_from_env(
 }
 
 impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
-    /// `orders` is the order service's table, where accepted orders are recorded; `catalogue`
+    /// `orders` is the order service's table, where accepted orders are inserted; `catalogue`
     /// prices them. Customers come from the token ([`Self::customers_from`] changes it).
     pub fn new(
         publisher: P,
@@ -413,7 +413,7 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
             .unwrap_or_else(|| SystemTime::now() + IN_FLIGHT_LEASE);
         match self.idempotency.run(&key, deadline, work).await {
             Ok(run) => {
-                let replayed = run.is_replay();
+                let replayed = !run.is_applied();
                 accepted_response(&run.into_inner(), replayed)
             }
             Err(RunError::Work(refusal)) => refusal,
@@ -457,16 +457,16 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
         }
         published?;
         drop(_entered);
-        // Recorded after the publish: a recorded order is always a published one.
-        let recorded = order_record::record_placed(&self.orders, &event)
+        // Inserted after the publish: an inserted order is always a published one.
+        let inserted = order_state::insert_placed(&self.orders, &event)
             .instrument(span.clone())
             .await;
         let _entered = span.enter();
-        match recorded {
+        match inserted {
             Ok(()) => tracing::info!(total_minor = event.data.total_minor, "order accepted"),
             Err(e) => tracing::error!(
                 error = %e,
-                "order accepted but not recorded; it shows once the order service reads its event"
+                "order accepted but not inserted; it shows once the order service reads its event"
             ),
         }
         drop(_entered);

@@ -20,7 +20,7 @@ use lambda_kit::effect::EffectStore;
 use lambda_kit::idempotency::IdempotencyStore;
 use order_events::publish::EventPublisher;
 use order_events::{CancellationRequested, CloudEvent};
-use order_record::{OrderItem, OrderView};
+use order_state::{OrderItem, OrderView};
 use serde_json::json;
 use tracing::Instrument;
 use uuid::Uuid;

@@ -22,7 +22,7 @@ fn token_api() -> Api {
     OrderApi::new(
         MemoryPublisher::default(),
         MemoryIdempotency::default(),
-        MemoryEffectStore::new(order_record::OrderItem::KEY),
+        MemoryEffectStore::new(order_state::OrderItem::KEY),
         Arc::new(catalogue()),
     )
 }
@@ -280,7 +280,7 @@ async fn the_sample_api_gateway_event_is_accepted_for_the_token_s_customer() {
     let api = OrderApi::new(
         MemoryPublisher::default(),
         MemoryIdempotency::default(),
-        MemoryEffectStore::new(order_record::OrderItem::KEY),
+        MemoryEffectStore::new(order_state::OrderItem::KEY),
         Arc::new(MemoryCatalogue::of(&[
             ("SKU-KEYBOARD", 8999, "EUR"),
             ("SKU-MOUSE", 2499, "EUR"),
@@ -449,7 +449,7 @@ async fn an_accepted_order_is_visible_at_once_and_a_failed_one_never() {
     let (status, _) = call(&api, post("application/json", valid_body().to_string())).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
-        api.orders().items::<order_record::OrderItem>().len(),
+        api.orders().items::<order_state::OrderItem>().len(),
         1,
         "only the accepted order"
     );
@@ -498,9 +498,9 @@ async fn a_cancellation_is_requested_once_per_key_and_refused_once_cancelled() {
 
     // The order service cancels the order; a new request is refused.
     let placed = api.publisher().published.lock().unwrap()[0].clone();
-    let mut item = api.orders().items::<order_record::OrderItem>().remove(0);
+    let mut item = api.orders().items::<order_state::OrderItem>().remove(0);
     item.apply(
-        order_record::Fact::CancellationRequested(requested[0].data.clone()),
+        order_state::Fact::CancellationRequested(requested[0].data.clone()),
         placed.time,
     );
     let key = lambda_kit::idempotency::IdempotencyKey::new("test", "");
@@ -898,7 +898,7 @@ async fn the_catalogue_prices_every_order_never_the_client() {
     assert_eq!(status, StatusCode::ACCEPTED);
     let event = api.publisher().published.lock().unwrap()[0].clone();
     assert_eq!(event.data.total_minor, 2 * 4999 + 1999);
-    assert_eq!(event.data.items[1].unit_price_minor, 1999);
+    assert_eq!(event.data.lines[1].unit_price_minor, 1999);
 
     // A displayed price that is not the catalogue's (one cent for a keyboard): 409 with the
     // current prices of every line, and nothing ordered.
@@ -939,7 +939,7 @@ fn cached_api(catalogue: &Changing) -> Api {
     OrderApi::new(
         MemoryPublisher::default(),
         MemoryIdempotency::default(),
-        MemoryEffectStore::new(order_record::OrderItem::KEY),
+        MemoryEffectStore::new(order_state::OrderItem::KEY),
         Arc::new(CachedCatalogue::new(catalogue.clone(), CATALOGUE_CACHE)),
     )
     .customers_from(IdentitySource::Body)

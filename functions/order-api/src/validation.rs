@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use catalogue::Price;
-use order_events::{LineItem, OrderPlaced, SUPPORTED_CURRENCIES};
+use order_events::{OrderLine, OrderPlaced, SUPPORTED_CURRENCIES};
 
 use crate::identity::Customer;
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,9 @@ pub const MAX_UNIT_PRICE_MINOR: i64 = 1_000_000_000;
 pub struct OrderRequest {
     pub customer_id: Option<String>,
     pub customer_email: Option<String>,
-    pub items: Vec<LineRequest>,
+    /// The order lines (`items` in the JSON).
+    #[serde(rename = "items")]
+    pub lines: Vec<LineRequest>,
     pub currency: String,
 }
 
@@ -41,7 +43,7 @@ pub struct LineRequest {
 impl OrderRequest {
     /// The skus the order names, each once.
     pub fn skus(&self) -> BTreeSet<String> {
-        self.items.iter().map(|line| line.sku.clone()).collect()
+        self.lines.iter().map(|line| line.sku.clone()).collect()
     }
 }
 
@@ -148,23 +150,23 @@ pub fn validate(
             ),
         ));
     }
-    if request.items.is_empty() {
+    if request.lines.is_empty() {
         problems.push(FieldProblem::new(
             "items",
             "an order needs at least one line",
         ));
     }
-    if request.items.len() > MAX_LINES {
+    if request.lines.len() > MAX_LINES {
         problems.push(FieldProblem::new(
             "items",
-            format!("{} lines; at most {MAX_LINES} allowed", request.items.len()),
+            format!("{} lines; at most {MAX_LINES} allowed", request.lines.len()),
         ));
     }
 
-    let mut items = Vec::with_capacity(request.items.len());
+    let mut lines = Vec::with_capacity(request.lines.len());
     let mut total: Option<i64> = Some(0);
     let mut displayed_other_prices = false;
-    for (i, line) in request.items.iter().enumerate() {
+    for (i, line) in request.lines.iter().enumerate() {
         let field = |name: &str| format!("items[{i}].{name}");
         let sku_ok = (1..=64).contains(&line.sku.len())
             && line
@@ -219,15 +221,15 @@ pub fn validate(
         let Ok(quantity) = u32::try_from(line.quantity) else {
             continue;
         };
-        let item = LineItem {
+        let priced = OrderLine {
             sku: line.sku.clone(),
             quantity,
             unit_price_minor: price.unit_price_minor,
         };
         total = total
-            .zip(item.amount_minor())
+            .zip(priced.amount_minor())
             .and_then(|(t, a)| t.checked_add(a));
-        items.push(item);
+        lines.push(priced);
     }
     let Some(total_minor) = total else {
         problems.push(FieldProblem::new("items", "order total is too large"));
@@ -238,7 +240,7 @@ pub fn validate(
     }
     if displayed_other_prices {
         let current = request
-            .items
+            .lines
             .iter()
             .filter_map(|line| {
                 let price = catalogue.get(&line.sku)?;
@@ -255,7 +257,7 @@ pub fn validate(
         order_id,
         customer_id,
         customer_email,
-        items,
+        lines,
         currency: request.currency,
         total_minor,
     })

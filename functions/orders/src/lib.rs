@@ -28,12 +28,12 @@ use order_events::{
 
 use uuid::Uuid;
 
-pub use order_record::{store_from_env, Decision, Fact, OrderItem, Status};
+pub use order_state::{store_from_env, Decision, Fact, OrderItem, Status};
 
 /// What this service is: its name (the binary, the metrics' `service`, the scope of its
 /// idempotency keys: the owner of the orders table), its table, what it consumes and announces.
 pub const SPEC: ServiceSpec = ServiceSpec {
-    name: order_record::OWNER,
+    name: order_state::OWNER,
     table_variable: Some(OrderItem::TABLE_VARIABLE),
     consumes: OrderServiceEvent::TYPES,
     publishes: &[OrderConfirmed::TYPE, OrderCancelled::TYPE],
@@ -154,17 +154,12 @@ impl<S: EffectStore, P: EventPublisher> EventHandler for Orders<S, P> {
             },
         )
         .await?;
-        if done.written {
-            tracing::info!(status = ?done.item.as_ref().map(|i| i.status), "recorded");
+        if done.is_applied() {
+            tracing::info!(status = ?done.item().map(|i| i.status), "applied");
         }
         // Announced after the write; a crash or a failed publish in between leaves the
         // decision unannounced, and the next event about the order (the retried one) announces it.
-        if done
-            .item
-            .as_ref()
-            .and_then(OrderItem::unannounced)
-            .is_some()
-        {
+        if done.item().and_then(OrderItem::unannounced).is_some() {
             self.announce_pending(order_id, event.correlation_id())
                 .await?;
         }

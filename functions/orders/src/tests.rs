@@ -7,7 +7,7 @@ use order_events::publish::{MemoryPublisher, PublishError};
 use order_events::testing::{sample_order, sqs_batch};
 use order_events::*;
 
-use order_record::{record_placed, OrderView};
+use order_state::{insert_placed, OrderView};
 
 use super::*;
 
@@ -127,8 +127,8 @@ async fn events_it_does_not_read_fail_their_record_only() {
 async fn the_api_records_a_placed_order_once_and_the_view_shows_it() {
     let store = MemoryEffectStore::new(OrderItem::KEY);
     let event = CloudEvent::new(sample_order(), "corr");
-    record_placed(&store, &event).await.unwrap();
-    record_placed(&store, &event).await.unwrap();
+    insert_placed(&store, &event).await.unwrap();
+    insert_placed(&store, &event).await.unwrap();
     let items = store.items::<OrderItem>();
     assert_eq!(items.len(), 1);
     let view = OrderView::of(&items[0]).unwrap();

@@ -220,7 +220,7 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
             },
         )
         .await?;
-        Ok(done.item)
+        Ok(done.into_item())
     }
 
     /// OrderPlaced: hold the total, record and announce the outcome.

@@ -109,7 +109,7 @@ impl<S: EffectStore, P: EventPublisher> Shipping<S, P> {
             status: ShipmentStatus::Created,
             tracking_number: Some(tracking_number(order.order_id)),
             customer_id: order.customer_id.clone(),
-            units: order.items.iter().map(|l| u64::from(l.quantity)).sum(),
+            units: order.lines.iter().map(|l| u64::from(l.quantity)).sum(),
             updated_at: Utc::now(),
         };
         let done = transition(
@@ -119,7 +119,7 @@ impl<S: EffectStore, P: EventPublisher> Shipping<S, P> {
             |current: Option<&ShipmentItem>| current.is_none().then(|| created.clone()),
         )
         .await?;
-        match done.item {
+        match done.into_item() {
             Some(ShipmentItem {
                 status: ShipmentStatus::Created,
                 tracking_number: Some(tracking),
@@ -166,7 +166,7 @@ impl<S: EffectStore, P: EventPublisher> Shipping<S, P> {
             },
         )
         .await?;
-        if done.written {
+        if done.is_applied() {
             tracing::info!("shipment cancelled");
         }
         Ok(())

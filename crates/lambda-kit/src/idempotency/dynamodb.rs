@@ -35,7 +35,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
-use super::decision::{decide, Entry, Status};
+use super::verdict::{decide, Entry, Status};
 use super::{
     epoch, sha256_hex, Claim, Effect, EntryAttributes, IdempotencyError, IdempotencyKey,
     IdempotencyStore, DEFAULT_EXPIRES_AFTER,
@@ -267,7 +267,7 @@ impl DynamoIdempotency {
         if reasons.first().is_some_and(failed) {
             let returned = reasons.into_iter().next().and_then(|r| r.item);
             self.refusal(key, returned).await?;
-            return Ok(Effect::AlreadyApplied);
+            return Ok(Effect::AlreadyDone(()));
         }
         match reasons
             .into_iter()
@@ -333,7 +333,7 @@ impl IdempotencyStore for DynamoIdempotency {
     ) -> Result<(), IdempotencyError> {
         match self.complete_with(key, data, Vec::new()).await {
             // Or the claim was taken over after our deadline and completed by the other attempt.
-            Ok(Effect::Applied(()) | Effect::AlreadyApplied) => Ok(()),
+            Ok(Effect::Applied(()) | Effect::AlreadyDone(())) => Ok(()),
             Err(IdempotencyError::EffectConditionFailed { .. }) => Ok(()),
             Err(other) => Err(other),
         }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use super::decision::{decide, Decision, Entry, Status};
+use super::verdict::{decide, Entry, Status, Verdict};
 use super::{
     lock, Claim, IdempotencyError, IdempotencyKey, IdempotencyStore, DEFAULT_EXPIRES_AFTER,
 };
@@ -43,7 +43,7 @@ impl IdempotencyStore for MemoryIdempotency {
         let now = SystemTime::now();
         let mut entries = lock(&self.entries);
         match decide(entries.get(&key.key), &key.payload_hash, now) {
-            Decision::Claim | Decision::Takeover => {
+            Verdict::Claim | Verdict::Takeover => {
                 let entry = Entry {
                     status: Status::InProgress {
                         until: in_progress_until,

@@ -32,8 +32,8 @@
 //!
 //! let first = idempotent.run(&key, deadline, || async { Ok::<_, std::io::Error>(7_u32) }).await?;
 //! let again = idempotent.run(&key, deadline, || async { Ok::<_, std::io::Error>(8_u32) }).await?;
-//! assert_eq!(first, Run::Executed(7));
-//! assert_eq!(again, Run::Replayed(7)); // the second closure never ran
+//! assert_eq!(first, Run::Applied(7));
+//! assert_eq!(again, Run::AlreadyDone(7)); // the second closure never ran
 //! # Ok(()) }
 //! ```
 
@@ -46,9 +46,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-mod decision;
 mod dynamodb;
 mod memory;
+mod verdict;
 
 pub use dynamodb::{n, s, DynamoIdempotency};
 pub use memory::MemoryIdempotency;
@@ -110,16 +110,27 @@ pub enum Claim {
     /// This invocation owns the key: run the work, then complete or release.
     Acquired,
     /// The work was done before; its stored result, if any.
-    AlreadyCompleted(Option<String>),
+    AlreadyDone(Option<String>),
 }
 
-/// What became of an effect that is applied at most once per key.
+/// What became of work done at most once per key: the kit's one outcome type for "applied /
+/// already done". `T` describes what was applied now; `D` what is known of the earlier
+/// application (nothing by default; the stored result for [`Run`]; the current item for
+/// [`crate::effect::transition`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect<T> {
-    /// The effect happened now; `T` describes it.
+pub enum Effect<T, D = ()> {
+    /// The effect happened now.
     Applied(T),
-    /// The effect had already happened for this key (or this entity): nothing was done.
-    AlreadyApplied,
+    /// The effect had already happened for this key (or this entity), or there was nothing to
+    /// do: nothing was done now.
+    AlreadyDone(D),
+}
+
+impl<T, D> Effect<T, D> {
+    /// Whether the effect happened now.
+    pub fn is_applied(&self) -> bool {
+        matches!(self, Effect::Applied(_))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -179,24 +190,15 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> impl Future<Output = Result<(), IdempotencyError>> + Send;
 }
 
-/// How [`Idempotent::run`] went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Run<T> {
-    /// The work ran now.
-    Executed(T),
-    /// The work had run before; this is its stored result.
-    Replayed(T),
-}
+/// How [`Idempotent::run`] went: the work's result, from running it now or stored from before.
+pub type Run<T> = Effect<T, T>;
 
-impl<T> Run<T> {
+impl<T> Effect<T, T> {
+    /// The result, whether the work ran now or before.
     pub fn into_inner(self) -> T {
         match self {
-            Run::Executed(value) | Run::Replayed(value) => value,
+            Effect::Applied(value) | Effect::AlreadyDone(value) => value,
         }
-    }
-
-    pub fn is_replay(&self) -> bool {
-        matches!(self, Run::Replayed(_))
     }
 }
 
@@ -256,7 +258,7 @@ impl<S: IdempotencyStore> Idempotent<S> {
             return replay(data);
         }
         match self.store.claim(key, deadline).await? {
-            Claim::AlreadyCompleted(data) => {
+            Claim::AlreadyDone(data) => {
                 self.remember(key, data.clone());
                 replay(data)
             }
@@ -270,7 +272,7 @@ impl<S: IdempotencyStore> Idempotent<S> {
                             "work done but its completion was not recorded"
                         ),
                     }
-                    Ok(Run::Executed(value))
+                    Ok(Run::Applied(value))
                 }
                 Err(error) => {
                     if let Err(release) = self.store.release(key).await {
@@ -300,7 +302,7 @@ fn replay<T: DeserializeOwned, E>(data: Option<String>) -> Result<Run<T>, RunErr
     crate::metrics::mark_replayed();
     let data = data.unwrap_or_else(|| "null".to_owned());
     serde_json::from_str(&data)
-        .map(Run::Replayed)
+        .map(Run::AlreadyDone)
         .map_err(|e| RunError::StoredResult(e.to_string()))
 }
 
@@ -389,7 +391,7 @@ mod tests {
         let idempotent = Idempotent::new(MemoryIdempotency::default());
         let runs = AtomicUsize::new(0);
         let key = IdempotencyKey::new("k", "p");
-        for expected in [Run::Executed(5), Run::Replayed(5)] {
+        for expected in [Run::Applied(5), Run::AlreadyDone(5)] {
             let run = idempotent
                 .run(&key, later(), || async {
                     runs.fetch_add(1, Ordering::SeqCst);
@@ -413,7 +415,7 @@ mod tests {
         let retried = idempotent
             .run(&key, later(), || async { Ok::<_, &str>(1) })
             .await;
-        assert_eq!(retried.unwrap(), Run::Executed(1));
+        assert_eq!(retried.unwrap(), Run::Applied(1));
     }
 
     #[tokio::test]
@@ -428,7 +430,7 @@ mod tests {
         let cached = idempotent
             .run(&key, later(), || async { Ok::<_, ()>(2) })
             .await;
-        assert_eq!(cached.unwrap(), Run::Replayed(1));
+        assert_eq!(cached.unwrap(), Run::AlreadyDone(1));
 
         let other = IdempotencyKey::new("k", "another payload");
         let refused = idempotent
@@ -449,6 +451,6 @@ mod tests {
         let evicted = idempotent
             .run(&key, later(), || async { Ok::<_, ()>(5) })
             .await;
-        assert_eq!(evicted.unwrap(), Run::Executed(5));
+        assert_eq!(evicted.unwrap(), Run::Applied(5));
     }
 }

@@ -25,44 +25,44 @@ pub(crate) struct Entry {
 
 /// What an attempt may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Decision {
+pub(crate) enum Verdict {
     /// No live entry (none, or expired): claim the key.
     Claim,
     /// An entry in progress past its holder's deadline (the attempt crashed or timed out):
     /// take it over.
     Takeover,
-    /// Completed with the same payload: replay its stored result.
-    Replay(Option<String>),
+    /// Completed with the same payload: already done; its stored result.
+    AlreadyDone(Option<String>),
     /// Another attempt holds the key: retry later.
     InProgress,
     /// The key was used with another payload.
     Mismatch,
 }
 
-impl Decision {
+impl Verdict {
     /// Whether the key's work is done: a replay is; a mismatch is an error; anything else is not
     /// (yet).
     pub(crate) fn completed(self, key: &IdempotencyKey) -> Result<bool, IdempotencyError> {
         match self {
-            Decision::Replay(_) => {
+            Verdict::AlreadyDone(_) => {
                 crate::metrics::mark_replayed();
                 Ok(true)
             }
-            Decision::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
-            Decision::Claim | Decision::Takeover | Decision::InProgress => Ok(false),
+            Verdict::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
+            Verdict::Claim | Verdict::Takeover | Verdict::InProgress => Ok(false),
         }
     }
 
     /// What an attempt that may not write its claim answers: a replay, or why not.
     pub(crate) fn into_claim(self, key: &IdempotencyKey) -> Result<Claim, IdempotencyError> {
         match self {
-            Decision::Replay(data) => {
+            Verdict::AlreadyDone(data) => {
                 crate::metrics::mark_replayed();
-                Ok(Claim::AlreadyCompleted(data))
+                Ok(Claim::AlreadyDone(data))
             }
-            Decision::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
+            Verdict::Mismatch => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
             // Held by another attempt, or (a race with an expiry) free again: retry later.
-            Decision::InProgress | Decision::Claim | Decision::Takeover => {
+            Verdict::InProgress | Verdict::Claim | Verdict::Takeover => {
                 Err(IdempotencyError::InProgress(key.key.clone()))
             }
         }
@@ -70,24 +70,24 @@ impl Decision {
 }
 
 /// What `existing` means, at `now`, for an attempt on its key with `payload_hash`.
-pub(crate) fn decide(existing: Option<&Entry>, payload_hash: &str, now: SystemTime) -> Decision {
+pub(crate) fn decide(existing: Option<&Entry>, payload_hash: &str, now: SystemTime) -> Verdict {
     let Some(entry) = existing else {
-        return Decision::Claim;
+        return Verdict::Claim;
     };
     if entry.expires_at < now {
-        return Decision::Claim;
+        return Verdict::Claim;
     }
     if let Status::InProgress { until } = entry.status {
         if until < now {
-            return Decision::Takeover;
+            return Verdict::Takeover;
         }
     }
     if entry.payload_hash != payload_hash {
-        return Decision::Mismatch;
+        return Verdict::Mismatch;
     }
     match &entry.status {
-        Status::Completed { data } => Decision::Replay(data.clone()),
-        Status::InProgress { .. } => Decision::InProgress,
+        Status::Completed { data } => Verdict::AlreadyDone(data.clone()),
+        Status::InProgress { .. } => Verdict::InProgress,
     }
 }
 
@@ -111,39 +111,31 @@ mod tests {
         };
         let held = |until| Status::InProgress { until };
         let table = [
-            (None, "p", Decision::Claim),
-            (Some(entry(done(), "p", past)), "p", Decision::Claim),
-            (Some(entry(done(), "other", past)), "p", Decision::Claim),
-            (Some(entry(held(future), "p", past)), "p", Decision::Claim),
-            (
-                Some(entry(held(past), "p", future)),
-                "p",
-                Decision::Takeover,
-            ),
+            (None, "p", Verdict::Claim),
+            (Some(entry(done(), "p", past)), "p", Verdict::Claim),
+            (Some(entry(done(), "other", past)), "p", Verdict::Claim),
+            (Some(entry(held(future), "p", past)), "p", Verdict::Claim),
+            (Some(entry(held(past), "p", future)), "p", Verdict::Takeover),
             (
                 Some(entry(held(past), "other", future)),
                 "p",
-                Decision::Takeover,
+                Verdict::Takeover,
             ),
             (
                 Some(entry(done(), "p", future)),
                 "p",
-                Decision::Replay(Some("7".into())),
+                Verdict::AlreadyDone(Some("7".into())),
             ),
-            (
-                Some(entry(done(), "other", future)),
-                "p",
-                Decision::Mismatch,
-            ),
+            (Some(entry(done(), "other", future)), "p", Verdict::Mismatch),
             (
                 Some(entry(held(future), "p", future)),
                 "p",
-                Decision::InProgress,
+                Verdict::InProgress,
             ),
             (
                 Some(entry(held(future), "other", future)),
                 "p",
-                Decision::Mismatch,
+                Verdict::Mismatch,
             ),
         ];
         for (existing, payload, expected) in table {

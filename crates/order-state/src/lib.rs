@@ -1,7 +1,7 @@
-//! An order's record: the item the orders table holds per order ([`OrderItem`]: what is known
+//! An order's state: the item the orders table holds per order ([`OrderItem`]: what is known
 //! about the order and what the saga decided, [`state`]), and the view the API answers with
-//! ([`OrderView`]). The order service moves it with each event it hears; the order API records a
-//! just-placed order in it and reads it back. Both depend on this crate, not on each other.
+//! ([`OrderView`]). The order service moves it with each event it hears; the order API inserts
+//! a just-placed order and reads it back. Both depend on this crate, not on each other.
 
 use lambda_kit::consumer::{ConfigError, FunctionEnv};
 use lambda_kit::effect::{DynamoEffectStore, EffectStore};
@@ -33,11 +33,11 @@ pub fn store_from_env(
     ))
 }
 
-/// Records a just-published order, so that it is visible before the API answers 202: one
+/// Inserts a just-published order, so that it is visible before the API answers 202: one
 /// conditional write, which does nothing when the order service knows the order already (its
 /// event overtook the API). The order service treats the order as it would its event: the fact
 /// is the same.
-pub async fn record_placed<S: EffectStore>(
+pub async fn insert_placed<S: EffectStore>(
     store: &S,
     event: &OrderPlacedEvent,
 ) -> Result<(), RecordError> {

@@ -18,7 +18,7 @@
 
 use chrono::{DateTime, Utc};
 use order_events::{
-    CancelReason, CancellationRequested, LineItem, OrderCancelled, OrderConfirmed, OrderPlaced,
+    CancelReason, CancellationRequested, OrderCancelled, OrderConfirmed, OrderLine, OrderPlaced,
     PaymentAuthorized, PaymentCaptured, PaymentDeclined, ShipmentCreated, StockRejected,
 };
 use serde::{Deserialize, Serialize};
@@ -77,7 +77,9 @@ pub enum Status {
 pub struct Placed {
     pub customer_id: String,
     pub customer_email: String,
-    pub items: Vec<LineItem>,
+    /// The order lines (`items` in the JSON).
+    #[serde(rename = "items")]
+    pub lines: Vec<OrderLine>,
     pub currency: String,
     pub total_minor: i64,
     pub at: DateTime<Utc>,
@@ -158,19 +160,19 @@ impl OrderItem {
 
     /// Records `fact` (that happened at `at`) and decides; whether anything changed.
     pub fn apply(&mut self, fact: Fact, at: DateTime<Utc>) -> bool {
-        let recorded = self.record(fact, at);
+        let recorded = self.add_fact(fact, at);
         let decided = self.decide();
         recorded || decided
     }
 
-    fn record(&mut self, fact: Fact, at: DateTime<Utc>) -> bool {
+    fn add_fact(&mut self, fact: Fact, at: DateTime<Utc>) -> bool {
         match fact {
             Fact::Placed(order) => first(
                 &mut self.placed,
                 Placed {
                     customer_id: order.customer_id,
                     customer_email: order.customer_email,
-                    items: order.items,
+                    lines: order.lines,
                     currency: order.currency,
                     total_minor: order.total_minor,
                     at,
@@ -263,7 +265,7 @@ impl OrderItem {
             order_id: self.order_id,
             customer_id: placed.customer_id.clone(),
             customer_email: placed.customer_email.clone(),
-            items: placed.items.clone(),
+            lines: placed.lines.clone(),
             currency: placed.currency.clone(),
             total_minor: placed.total_minor,
         };

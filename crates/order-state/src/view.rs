@@ -2,7 +2,7 @@
 //! lifecycle with its time and outcome.
 
 use chrono::{DateTime, Utc};
-use order_events::{CancelReason, LineItem};
+use order_events::{CancelReason, OrderLine};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -16,7 +16,9 @@ pub struct OrderView {
     /// `PENDING`, `CONFIRMED`, `SHIPPED` or `CANCELLED`.
     pub status: &'static str,
     pub customer_id: String,
-    pub items: Vec<LineItem>,
+    /// The order lines (`items` in the JSON).
+    #[serde(rename = "items")]
+    pub lines: Vec<OrderLine>,
     pub currency: String,
     pub total_minor: i64,
     pub placed_at: DateTime<Utc>,
@@ -111,7 +113,7 @@ impl OrderView {
             order_id: item.order_id,
             status,
             customer_id: placed.customer_id.clone(),
-            items: placed.items.clone(),
+            lines: placed.lines.clone(),
             currency: placed.currency.clone(),
             total_minor: placed.total_minor,
             placed_at: placed.at,

@@ -147,7 +147,7 @@ fn a_declined_payment_cancels_once_in_any_order() {
 }
 
 #[test]
-fn a_confirmed_order_records_capture_and_shipment_without_deciding_again() {
+fn a_confirmed_order_states_capture_and_shipment_without_deciding_again() {
     let order = placed();
     let (item, announced) = all_orders_agree(vec![
         (Fact::Placed(order.clone()), at(0)),
