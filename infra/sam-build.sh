@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 infra/deploy-tools.sh
 export PATH="$PWD/.local/deploy-venv/bin:$PATH" SAM_CLI_TELEMETRY=0
+# The consumers are one Fn::ForEach loop (AWS::LanguageExtensions): SAM CLI expands it locally
+# with --language-extensions (samconfig.toml sets it for validate, build, package and deploy),
+# and its expansion must be the local runtime's.
+extended=$(mktemp --suffix=.json)
+trap 'rm -f "$extended"' EXIT
+cargo run -q -- template >"$extended"
+python infra/sam/extensions.py template.yaml "$extended"
 sam validate --lint
 sam build
 echo
@@ -15,5 +22,5 @@ for binary in .aws-sam/build/*/bootstrap; do
     printf '%-21s %s bytes\n' "$function" "$(stat -c %s "$binary")"
 done
 built=$(find .aws-sam/build -name bootstrap | wc -l)
-expected=$(grep -c "Type: AWS::Serverless::Function" template.yaml)
+expected=$(grep -c '"Type": "AWS::Serverless::Function"' "$extended")
 [ "$built" -eq "$expected" ] || { echo "expected $expected functions, built $built" >&2; exit 1; }

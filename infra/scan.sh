@@ -9,8 +9,12 @@ venv=.local/scan-venv
 infra/python-env.sh scan-venv infra/scan/requirements.txt
 # The SAM translator lives with the emulator's pinned tools in .local/venv.
 infra/setup.sh >/dev/null
+# The template as AWS::LanguageExtensions leaves it (the consumers' loop expanded: the scanners
+# do not expand loops), then as SAM's transform leaves that.
+extended=$(mktemp --suffix=.json)
 expanded=$(mktemp --suffix=.json)
-trap 'rm -f "$expanded"' EXIT
-.local/venv/bin/python infra/sam/translate.py template.yaml >"$expanded"
-PATH="$PWD/$venv/bin:$PATH" python infra/scan/scan.py template.yaml "$expanded" \
+trap 'rm -f "$extended" "$expanded"' EXIT
+cargo run -q -- template >"$extended"
+.local/venv/bin/python infra/sam/translate.py "$extended" >"$expanded"
+PATH="$PWD/$venv/bin:$PATH" python infra/scan/scan.py "$extended" "$expanded" \
     infra/scan/suppressions.yaml

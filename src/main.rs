@@ -43,6 +43,9 @@ enum Command {
     },
     /// Install the pinned emulator into .local/venv.
     Setup,
+    /// Print template.yaml as CloudFormation reads it once AWS::LanguageExtensions ran (the
+    /// consumers' loop expanded), as JSON: what the SAM translator and the scanners read.
+    Template,
     /// Check the end state of every order against the system's promises.
     Audit(Target),
     /// Print an ID token of a customer of the system's user pool, for `Authorization: Bearer`.
@@ -101,6 +104,14 @@ struct Target {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// `template`: the template with its language extensions applied, as JSON on stdout.
+fn print_template() -> Result<(), BoxError> {
+    let path = local_runtime::emulator::project_root().join("template.yaml");
+    let expanded = local_runtime::template::expanded(&path)?;
+    println!("{}", serde_json::to_string_pretty(&expanded)?);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -120,6 +131,7 @@ async fn main() -> ExitCode {
             emulator_port,
         } => up(port, emulator_port).await,
         Command::Picture { out, orders } => orderflow::live::picture::take(&out, orders).await,
+        Command::Template => print_template(),
         Command::Setup => local_runtime::emulator::install()
             .map(|python| println!("emulator installed: {}", python.display()))
             .map_err(Into::into),

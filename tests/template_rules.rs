@@ -6,10 +6,11 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+/// The template as CloudFormation reads it once `AWS::LanguageExtensions` ran: the consumers'
+/// loop expanded, so each rule holds for every consumer.
 fn template() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
-    let text = std::fs::read_to_string(path).expect("template.yaml is readable");
-    local_runtime::template::document(&text).expect("template.yaml parses")
+    local_runtime::template::expanded(&path).expect("template.yaml parses and expands")
 }
 
 fn resources(template: &Value) -> impl Iterator<Item = (&String, &Value)> {
@@ -285,8 +286,13 @@ fn queues_and_topics_refuse_plain_http_and_only_the_topic_sends() {
 /// The statements of the role `function` runs with (`Role: !GetAtt R.Arn`).
 fn role_statements(template: &Value, function: &Value) -> Vec<Value> {
     let role = getatt(&function["Properties"]["Role"]).unwrap_or_default();
+    // Its inline policies, and the policies of their own that name it.
+    let attached = of_type(template, "AWS::IAM::RolePolicy")
+        .filter(|(_, p)| target(&p["Properties"]["RoleName"]).as_deref() == Some(role.as_str()))
+        .map(|(_, p)| p["Properties"].clone());
     list(&template["Resources"][&role]["Properties"]["Policies"])
-        .iter()
+        .into_iter()
+        .chain(attached)
         .flat_map(|policy| list(&policy["PolicyDocument"]["Statement"]))
         .collect()
 }
@@ -532,12 +538,14 @@ fn every_publisher_may_publish_to_the_topic_and_knows_it() {
             .as_str()
             .unwrap_or_default();
         let publishes = publishers.contains(binary);
-        let variables = &function["Properties"]["Environment"]["Variables"];
-        assert_eq!(
-            variables["TOPIC_ARN"]["Ref"] == "OrderEventsTopic",
-            publishes,
-            "{id}: TOPIC_ARN set if and only if it publishes"
-        );
+        // The topic is in every function's environment (Globals); only a publisher may use it.
+        let knows = [
+            &function["Properties"]["Environment"]["Variables"]["TOPIC_ARN"],
+            &template["Globals"]["Function"]["Environment"]["Variables"]["TOPIC_ARN"],
+        ]
+        .iter()
+        .any(|v| v["Ref"] == "OrderEventsTopic");
+        assert!(knows || !publishes, "{id} publishes but has no TOPIC_ARN");
         let may_publish = role_statements(&template, function)
             .iter()
             .any(|statement| {
@@ -626,8 +634,8 @@ fn the_tables_of_orders_money_stock_and_shipments_are_kept_and_every_record_tabl
     let keep = json!({"Fn::If": ["KeepsData", "Retain", "Delete"]});
     for id in [
         "InventoryTable",
-        "PaymentsTable",
-        "ShipmentsTable",
+        "PaymentTable",
+        "ShippingTable",
         "OrdersTable",
     ] {
         let table = &template["Resources"][id];
@@ -818,11 +826,15 @@ fn python() -> std::process::Command {
 /// (`infra/sam/translate.py`), with the roles, policies and event source mappings SAM generates.
 fn expanded_template() -> Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // SAM's transform runs on what the language extensions made of the template, as on AWS.
+    let extended = std::env::temp_dir().join(format!("template-{}.json", std::process::id()));
+    std::fs::write(&extended, template().to_string()).expect("a temporary file");
     let output = python()
         .arg(root.join("infra/sam/translate.py"))
-        .arg(root.join("template.yaml"))
+        .arg(&extended)
         .output()
         .expect("python runs");
+    let _ = std::fs::remove_file(&extended);
     assert!(
         output.status.success(),
         "the SAM translator refused the template: {}",
@@ -904,43 +916,58 @@ fn as_substituted(value: &Value) -> String {
 /// A metric as a dashboard row or an alarm names it: namespace, name, dimensions (sorted).
 type Metric = (String, String, BTreeSet<(String, String)>);
 
-/// The dashboard's body (its `!Sub` text, variables left as written) and every metric its
-/// widgets draw, with the search expressions.
-fn dashboard(template: &Value) -> (String, BTreeSet<Metric>, Vec<String>) {
+/// Every metric the dashboards' widgets draw, with the search expressions: each dashboard's body
+/// is its `!Sub` text, the stack's references left as written and its own variables (a
+/// consumer's `Service`) put in.
+fn dashboard(template: &Value) -> (BTreeSet<Metric>, Vec<String>) {
     let dashboards: Vec<_> = of_type(template, "AWS::CloudWatch::Dashboard").collect();
-    assert_eq!(dashboards.len(), 1, "the template has one dashboard");
-    let body = dashboards[0].1["Properties"]["DashboardBody"]["Fn::Sub"]
-        .as_str()
-        .expect("the dashboard body is a !Sub text")
-        .to_owned();
-    let parsed: Value = serde_json::from_str(&body).expect("the dashboard body is JSON");
+    assert!(!dashboards.is_empty(), "the template has dashboards");
     let mut metrics = BTreeSet::new();
     let mut expressions = Vec::new();
-    for widget in parsed["widgets"].as_array().expect("widgets") {
-        for row in list(&widget["properties"]["metrics"]) {
-            let row = row.as_array().expect("a metric row is a list");
-            if let Some(expression) = row.first().and_then(|o| o["expression"].as_str()) {
-                expressions.push(expression.to_owned());
-                continue;
+    for (id, dashboard) in dashboards {
+        let sub = &dashboard["Properties"]["DashboardBody"]["Fn::Sub"];
+        let (text, variables) = match sub {
+            Value::Array(parts) => (&parts[0], parts[1].clone()),
+            text => (text, json!({})),
+        };
+        let mut body = text
+            .as_str()
+            .unwrap_or_else(|| panic!("the body of {id} is a !Sub text"))
+            .to_owned();
+        for (name, value) in variables.as_object().into_iter().flatten() {
+            let value = value
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: variable {name} is no literal"));
+            body = body.replace(&format!("${{{name}}}"), value);
+        }
+        let parsed: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("the body of {id}: {e}"));
+        for widget in parsed["widgets"].as_array().expect("widgets") {
+            for row in list(&widget["properties"]["metrics"]) {
+                let row = row.as_array().expect("a metric row is a list");
+                if let Some(expression) = row.first().and_then(|o| o["expression"].as_str()) {
+                    expressions.push(expression.to_owned());
+                    continue;
+                }
+                let texts: Vec<String> = row
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect();
+                let dimensions = texts[2..]
+                    .chunks(2)
+                    .map(|pair| (pair[0].clone(), pair[1].clone()))
+                    .collect();
+                metrics.insert((texts[0].clone(), texts[1].clone(), dimensions));
             }
-            let texts: Vec<String> = row
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect();
-            let dimensions = texts[2..]
-                .chunks(2)
-                .map(|pair| (pair[0].clone(), pair[1].clone()))
-                .collect();
-            metrics.insert((texts[0].clone(), texts[1].clone(), dimensions));
         }
     }
-    (body, metrics, expressions)
+    (metrics, expressions)
 }
 
 #[test]
 fn the_dashboard_shows_every_queue_dlq_function_service_and_alarmed_metric() {
     let template = template();
-    let (_, metrics, expressions) = dashboard(&template);
+    let (metrics, expressions) = dashboard(&template);
     let drawn = |namespace: &str, name: &str, dimension: &str, value: &str| {
         metrics.iter().any(|(ns, metric, dimensions)| {
             ns == namespace
@@ -1047,4 +1074,86 @@ fn the_topic_traces_actively_and_x_ray_accepts_its_segments() {
         "only this topic's segments are accepted"
     );
     assert!(list(&statement["Action"]).contains(&json!("xray:PutTraceSegments")));
+}
+
+/// `OrderApiFunction` -> `order-api`: what the Makefile builds for a logical id.
+fn kebab_binary(logical_id: &str) -> String {
+    let stem = logical_id.strip_suffix("Function").unwrap_or(logical_id);
+    let mut out = String::new();
+    for (i, c) in stem.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The Makefile finds a function's crate from its logical id alone (`sam build` tells it no
+/// more), and SAM packages each consumer from its own directory.
+#[test]
+fn each_function_s_binary_is_its_logical_id_and_its_crate_is_under_functions() {
+    let template = template();
+    let mut binaries = BTreeSet::new();
+    for (id, function) in of_type(&template, "AWS::Serverless::Function") {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(
+            binary,
+            kebab_binary(id),
+            "{id}: the Makefile builds it as {}; name the function after its binary",
+            kebab_binary(id)
+        );
+        assert_eq!(
+            function["Properties"]["CodeUri"],
+            format!("functions/{binary}"),
+            "{id}: CodeUri is its crate (Mappings.Consumers.<Name>.CodeUri for a consumer)"
+        );
+        binaries.insert(binary.to_owned());
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let crates: BTreeSet<String> = std::fs::read_dir(root.join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        crates, binaries,
+        "every crate under functions/ is a function of template.yaml (the Makefile builds them all)"
+    );
+}
+
+/// The consumers are named in the loops over them and in Mappings.Consumers: the lists agree,
+/// and only consumers publish through the Publishers loop.
+#[test]
+fn the_consumer_loops_and_their_mapping_name_the_same_consumers() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
+    let text = std::fs::read_to_string(path).expect("template.yaml is readable");
+    let raw = local_runtime::template::document(&text).expect("template.yaml parses");
+    let mapped: BTreeSet<String> = raw["Mappings"]["Consumers"]
+        .as_object()
+        .expect("Mappings.Consumers")
+        .keys()
+        .cloned()
+        .collect();
+    let names = |section: &str, loop_name: &str| -> BTreeSet<String> {
+        list(&raw[section][format!("Fn::ForEach::{loop_name}")][1])
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    for (section, loop_name) in [("Resources", "Consumers"), ("Outputs", "ConsumerQueues")] {
+        assert_eq!(
+            names(section, loop_name),
+            mapped,
+            "{section}: Fn::ForEach::{loop_name} and Mappings.Consumers name different consumers: \
+             add the consumer to both"
+        );
+    }
+    let publishers = names("Resources", "Publishers");
+    assert!(
+        publishers.is_subset(&mapped),
+        "Fn::ForEach::Publishers names {:?}, which are not consumers",
+        publishers.difference(&mapped).collect::<Vec<_>>()
+    );
 }

@@ -1,7 +1,10 @@
-"""Expands template.yaml with the SAM translator, offline: prints the CloudFormation template
+"""Expands a template with the SAM translator, offline: prints the CloudFormation template
 CloudFormation would deploy (the generated roles, event source mappings, permissions).
 
-Usage: python translate.py template.yaml > expanded.json
+Its input is template.yaml as the AWS::LanguageExtensions transform leaves it (CloudFormation
+runs that transform before SAM's): `cargo run -q -- template` prints it.
+
+Usage: python translate.py extended.json > expanded.json
 """
 
 import json
@@ -22,8 +25,8 @@ class NoManagedPolicyLookup:
 def main(path):
     with open(path, encoding="utf-8") as f:
         template = yaml_parse(f.read())
-    # AWS::LanguageExtensions is CloudFormation's own transform and runs before SAM's; what it
-    # resolves here (DeletionPolicy following a condition) is left as written.
+    # AWS::LanguageExtensions ran already (loops expanded); what else it resolves on AWS
+    # (DeletionPolicy following a condition) is left as written.
     template["Transform"] = "AWS::Serverless-2016-10-31"
     # What `sam package` does: the code of each function is an upload in S3 by then.
     for logical_id, resource in template.get("Resources", {}).items():

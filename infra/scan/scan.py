@@ -1,8 +1,9 @@
-"""Runs the template scanners on template.yaml and on its SAM-expanded form, and compares
+"""Runs the template scanners on template.yaml (as the AWS::LanguageExtensions transform leaves
+it: the scanners do not expand loops) and on its SAM-expanded form, and compares
 their findings with suppressions.yaml: a finding that no entry covers fails the scan, and so
 does an entry that covers no finding (a suppression outlives its reason).
 
-Usage: python scan.py <template.yaml> <expanded.json> <suppressions.yaml>
+Usage: python scan.py <extended.json> <expanded.json> <suppressions.yaml>
 """
 
 import json

@@ -39,7 +39,7 @@ fn idempotency(sdk: &aws_config::SdkConfig, deployment: &Deployment) -> DynamoId
 
 fn shipment(deployment: &Deployment, order: &str) -> TransactWriteItem {
     let put = Put::builder()
-        .table_name(deployment.reference("ShipmentsTable"))
+        .table_name(deployment.reference("ShippingTable"))
         .item("orderId", s(order))
         .condition_expression("attribute_not_exists(orderId)")
         .build()
@@ -72,7 +72,7 @@ async fn a_committed_key_is_not_committed_again_and_a_changed_payload_is_refused
         "{refused:?}"
     );
 
-    let shipments = orderflow::report::count_items(&sdk, &deployment, "ShipmentsTable")
+    let shipments = orderflow::report::count_items(&sdk, &deployment, "ShippingTable")
         .await
         .unwrap();
     assert_eq!(shipments, 1, "the second commit wrote nothing");

@@ -247,7 +247,7 @@ async fn a_consumer_down_loses_nothing_and_the_api_keeps_accepting() {
         decisions == total + CATALOGUE.len()
     })
     .await;
-    for table in ["PaymentsTable", "ShipmentsTable"] {
+    for table in ["PaymentTable", "ShippingTable"] {
         let count = count_items(runtime.sdk(), runtime.deployment(), table)
             .await
             .unwrap();

@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The function environment variable naming the inventory table.
-pub const TABLE_VARIABLE: &str = "INVENTORY_TABLE";
 /// The table's partition key.
 pub const KEY: &str = "pk";
 /// The stock attribute of a [`StockItem`] (conditions and updates name it).

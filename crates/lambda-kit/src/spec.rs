@@ -3,6 +3,10 @@
 //! benchmarks read the specs instead of naming services; the tests hold each spec to the template
 //! (a function per spec, a queue whose FilterPolicy is exactly what the spec consumes).
 
+/// The environment variable naming the table a consumer owns: the same for every consumer, as
+/// the template's consumer loop sets it (`SERVICE_TABLE: !Ref <Name>Table`).
+pub const SERVICE_TABLE: &str = "SERVICE_TABLE";
+
 /// A service of the system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceSpec {

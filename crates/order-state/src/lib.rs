@@ -18,16 +18,18 @@ pub use view::{OrderView, TimelineEntry};
 /// its items.
 pub const OWNER: &str = "orders";
 
-/// The orders table and the order service's idempotency entries, from `ORDERS_TABLE` and
-/// `IDEMPOTENCY_TABLE`: what the order service writes and the order API reads.
+/// The orders table (named by the environment variable `table_variable`: the order service's
+/// own `SERVICE_TABLE`, the order API's `ORDERS_TABLE`) and the order service's idempotency
+/// entries (`IDEMPOTENCY_TABLE`): what the order service writes and the order API reads.
 pub fn store_from_env(
     sdk: &aws_config::SdkConfig,
     env: &FunctionEnv,
+    table_variable: &str,
 ) -> Result<DynamoEffectStore, ConfigError> {
     let client = aws_sdk_dynamodb::Client::new(sdk);
     let idempotency = DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, OWNER);
     Ok(DynamoEffectStore::new(
-        env.require(OrderItem::TABLE_VARIABLE)?,
+        env.require(table_variable)?,
         OrderItem::KEY,
         idempotency,
     ))

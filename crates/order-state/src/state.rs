@@ -55,8 +55,6 @@ pub struct OrderItem {
 }
 
 impl OrderItem {
-    /// The function environment variable naming the orders table.
-    pub const TABLE_VARIABLE: &'static str = "ORDERS_TABLE";
     /// The table's partition key.
     pub const KEY: &'static str = "orderId";
 }

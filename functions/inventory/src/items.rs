@@ -4,9 +4,7 @@
 
 use std::collections::BTreeMap;
 
-pub use catalogue::stock::{
-    sku_key, StockItem, AVAILABLE, CURRENCY, KEY, TABLE_VARIABLE, UNIT_PRICE_MINOR,
-};
+pub use catalogue::stock::{sku_key, StockItem, AVAILABLE, CURRENCY, KEY, UNIT_PRICE_MINOR};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

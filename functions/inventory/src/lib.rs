@@ -38,7 +38,7 @@ pub use dynamo::DynamoInventory;
 /// idempotency keys), its table, what it consumes and announces.
 pub const SPEC: ServiceSpec = ServiceSpec {
     name: "inventory",
-    table_variable: Some(items::TABLE_VARIABLE),
+    table_variable: Some(lambda_kit::spec::SERVICE_TABLE),
     consumes: InventoryEvent::TYPES,
     publishes: &[StockReserved::TYPE, StockRejected::TYPE],
 };

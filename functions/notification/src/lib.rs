@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{DynamoEffectStore, EffectStore};
 use lambda_kit::idempotency::{Claim, DynamoIdempotency, Effect, IdempotencyStore};
-use lambda_kit::spec::ServiceSpec;
+use lambda_kit::spec::{ServiceSpec, SERVICE_TABLE};
 use lambda_kit::RecordError;
 use order_events::{format_amount, CloudEvent, EventData, OrderCancelled, OrderConfirmed};
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,7 @@ use uuid::Uuid;
 /// idempotency keys), its table, what it consumes and announces.
 pub const SPEC: ServiceSpec = ServiceSpec {
     name: "notification",
-    table_variable: Some(NotificationItem::TABLE_VARIABLE),
+    table_variable: Some(SERVICE_TABLE),
     consumes: NotificationEvent::TYPES,
     publishes: &[],
 };
@@ -65,8 +65,6 @@ pub struct NotificationItem {
 }
 
 impl NotificationItem {
-    /// The function environment variable naming the notifications table.
-    pub const TABLE_VARIABLE: &'static str = "NOTIFICATIONS_TABLE";
     /// The table's partition key.
     pub const KEY: &'static str = "notificationId";
 }
@@ -194,7 +192,7 @@ impl Notification<SesMailer, DynamoEffectStore> {
         let idempotency =
             DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SPEC.name);
         let store = DynamoEffectStore::new(
-            env.require(NotificationItem::TABLE_VARIABLE)?,
+            env.require(SERVICE_TABLE)?,
             NotificationItem::KEY,
             idempotency,
         );

@@ -84,6 +84,8 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     consumes: &[],
     publishes: &[OrderPlaced::TYPE, CancellationRequested::TYPE],
 };
+/// The environment variable naming the orders table, where accepted orders are inserted.
+pub const ORDERS_TABLE: &str = "ORDERS_TABLE";
 /// Request header carrying the client's idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// Response header set on a replayed answer.
@@ -181,7 +183,7 @@ impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
         Ok(Self::new(
             publisher,
             store,
-            order_state::store_from_env(sdk, env)?,
+            order_state::store_from_env(sdk, env, ORDERS_TABLE)?,
             catalogue_from_env(sdk, env)?,
         )
         .require_idempotency_key(env.parse_or("IDEMPOTENCY_KEY_REQUIRED", false)?)

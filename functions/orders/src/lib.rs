@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
-use lambda_kit::spec::ServiceSpec;
+use lambda_kit::spec::{ServiceSpec, SERVICE_TABLE};
 use lambda_kit::RecordError;
 use order_events::publish::{EventPublisher, SnsPublisher};
 use order_events::{
@@ -34,7 +34,7 @@ pub use order_state::{store_from_env, Decision, Fact, OrderItem, Status};
 /// idempotency keys: the owner of the orders table), its table, what it consumes and announces.
 pub const SPEC: ServiceSpec = ServiceSpec {
     name: order_state::OWNER,
-    table_variable: Some(OrderItem::TABLE_VARIABLE),
+    table_variable: Some(SERVICE_TABLE),
     consumes: OrderServiceEvent::TYPES,
     publishes: &[OrderConfirmed::TYPE, OrderCancelled::TYPE],
 };
@@ -127,7 +127,7 @@ impl Orders<DynamoEffectStore, SnsPublisher> {
     /// Reads `ORDERS_TABLE`, `IDEMPOTENCY_TABLE` and `TOPIC_ARN`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         Ok(Self::new(
-            store_from_env(sdk, env)?,
+            store_from_env(sdk, env, SERVICE_TABLE)?,
             SnsPublisher::new(sdk, env.require("TOPIC_ARN")?),
         ))
     }

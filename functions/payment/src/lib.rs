@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
 use lambda_kit::idempotency::{DynamoIdempotency, IdempotencyStore};
-use lambda_kit::spec::ServiceSpec;
+use lambda_kit::spec::{ServiceSpec, SERVICE_TABLE};
 use lambda_kit::RecordError;
 use order_events::publish::{EventPublisher, SnsPublisher};
 use order_events::EventData;
@@ -38,7 +38,7 @@ pub use gateway::{
 /// idempotency keys), its table, what it consumes and announces.
 pub const SPEC: ServiceSpec = ServiceSpec {
     name: "payment",
-    table_variable: Some(PaymentItem::TABLE_VARIABLE),
+    table_variable: Some(SERVICE_TABLE),
     consumes: PaymentEvent::TYPES,
     publishes: &[
         PaymentAuthorized::TYPE,
@@ -87,8 +87,6 @@ pub struct PaymentItem {
 }
 
 impl PaymentItem {
-    /// The function environment variable naming the payments table.
-    pub const TABLE_VARIABLE: &'static str = "PAYMENTS_TABLE";
     /// The table's partition key.
     pub const KEY: &'static str = "orderId";
 
@@ -152,11 +150,8 @@ impl Payment<Arc<SimulatedGateway>, DynamoEffectStore, SnsPublisher> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =
             DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SPEC.name);
-        let store = DynamoEffectStore::new(
-            env.require(PaymentItem::TABLE_VARIABLE)?,
-            PaymentItem::KEY,
-            idempotency,
-        );
+        let store =
+            DynamoEffectStore::new(env.require(SERVICE_TABLE)?, PaymentItem::KEY, idempotency);
         Ok(Self::new(
             Arc::new(SimulatedGateway::from_env(env)?),
             store,

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
 use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
 use lambda_kit::idempotency::{sha256_hex, DynamoIdempotency};
-use lambda_kit::spec::ServiceSpec;
+use lambda_kit::spec::{ServiceSpec, SERVICE_TABLE};
 use lambda_kit::RecordError;
 use order_events::publish::{EventPublisher, SnsPublisher};
 use order_events::EventData;
@@ -25,7 +25,7 @@ use uuid::Uuid;
 /// idempotency keys), its table, what it consumes and announces.
 pub const SPEC: ServiceSpec = ServiceSpec {
     name: "shipping",
-    table_variable: Some(ShipmentItem::TABLE_VARIABLE),
+    table_variable: Some(SERVICE_TABLE),
     consumes: ShippingEvent::TYPES,
     publishes: &[ShipmentCreated::TYPE],
 };
@@ -57,8 +57,6 @@ pub struct ShipmentItem {
 }
 
 impl ShipmentItem {
-    /// The function environment variable naming the shipments table.
-    pub const TABLE_VARIABLE: &'static str = "SHIPMENTS_TABLE";
     /// The table's partition key.
     pub const KEY: &'static str = "orderId";
 
@@ -179,11 +177,8 @@ impl Shipping<DynamoEffectStore, SnsPublisher> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =
             DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SPEC.name);
-        let store = DynamoEffectStore::new(
-            env.require(ShipmentItem::TABLE_VARIABLE)?,
-            ShipmentItem::KEY,
-            idempotency,
-        );
+        let store =
+            DynamoEffectStore::new(env.require(SERVICE_TABLE)?, ShipmentItem::KEY, idempotency);
         Ok(Self::new(
             store,
             SnsPublisher::new(sdk, env.require("TOPIC_ARN")?),

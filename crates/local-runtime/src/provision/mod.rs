@@ -54,7 +54,7 @@ pub struct Deployment {
 
 impl Deployment {
     /// The physical name (what `Ref` gives) of the resource that the function built from
-    /// `binary` names in its environment variable `variable` (`TABLE: !Ref PaymentsTable`): how
+    /// `binary` names in its environment variable `variable` (`SERVICE_TABLE: !Ref PaymentTable`): how
     /// operator tools find a service's table without naming it.
     pub fn referenced_by(&self, binary: &str, variable: &str) -> Option<String> {
         let function = self

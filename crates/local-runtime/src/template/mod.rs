@@ -11,6 +11,7 @@
 //! reads is refused with an error naming the resource.
 
 mod conditions;
+pub mod extensions;
 mod intrinsics;
 mod yaml;
 
@@ -171,27 +172,44 @@ pub struct Topology {
     pub functions: Vec<FunctionSpec>,
 }
 
+fn read(path: &Path) -> Result<String, TemplateError> {
+    std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The parameters' default values.
+fn defaults(template: &Value) -> BTreeMap<String, String> {
+    object(&template["Parameters"])
+        .filter_map(|(name, parameter)| Some((name.clone(), scalar(&parameter["Default"])?)))
+        .collect()
+}
+
+/// The template at `path` as CloudFormation sees it once the `AWS::LanguageExtensions`
+/// transform ran (loops expanded, known `Fn::FindInMap`s replaced), with the parameters'
+/// defaults: what SAM's transform and the template rules read.
+pub fn expanded(path: &Path) -> Result<Value, TemplateError> {
+    let template = document(&read(path)?)?;
+    let parameters = defaults(&template);
+    extensions::expand(template, &parameters)
+}
+
 impl Topology {
     /// Reads the template at `path` with `parameters` overriding the defaults.
     pub fn load(path: &Path, parameters: &BTreeMap<String, String>) -> Result<Self, TemplateError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&text, parameters)
+        Self::parse(&read(path)?, parameters)
     }
 
     /// Reads a template's text with `parameters` overriding the defaults.
     pub fn parse(text: &str, parameters: &BTreeMap<String, String>) -> Result<Self, TemplateError> {
         let template = document(text)?;
-        let mut topology = Topology::default();
-
-        for (name, parameter) in object(&template["Parameters"]) {
-            if let Some(default) = scalar(&parameter["Default"]) {
-                topology.parameters.insert(name.clone(), default);
-            }
-        }
+        let mut topology = Topology {
+            parameters: defaults(&template),
+            ..Topology::default()
+        };
         topology.parameters.extend(parameters.clone());
+        let template = extensions::expand(template, &topology.parameters)?;
         topology.conditions = conditions::evaluate(&template["Conditions"], &topology.parameters)?;
         let globals = &template["Globals"]["Function"];
         let mut resources = Map::new();
@@ -479,16 +497,19 @@ fn function(
     }
 
     // Its policies: SAM's `Policies`, or those of the role it names (`Role: !GetAtt R.Arn`).
-    let role = match &properties["Role"]["Fn::GetAtt"] {
-        Value::Array(parts) => parts.first().and_then(Value::as_str),
-        Value::String(path) => path.split('.').next(),
-        _ => None,
-    }
-    .and_then(|name| resources.get(name));
-    let role_documents = role
+    let role_id = getatt_target(&properties["Role"]);
+    let role = role_id.as_deref().and_then(|name| resources.get(name));
+    let inline = role
         .map(|role| array(&role["Properties"]["Policies"]))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // ... and the role's policies of their own (`AWS::IAM::RolePolicy` naming it).
+    let attached = object(resources)
+        .filter(|(_, r)| r["Type"] == "AWS::IAM::RolePolicy")
+        .filter(|(_, r)| ref_target(&r["Properties"]["RoleName"]) == role_id)
+        .map(|(_, r)| &r["Properties"]);
+    let role_documents = inline
         .iter()
+        .chain(attached)
         .map(|policy| &policy["PolicyDocument"]);
     let mut ses_identities = Vec::new();
     for document in array(&properties["Policies"]).iter().chain(role_documents) {
