@@ -8,7 +8,8 @@
 //! - `<consumer>.json`: an SQS batch (raw delivery from the topic) of one record per event type
 //!   the consumer reads, each about an order of its own; the answer has no failures.
 //! - `<consumer>-poison.json`: the same batch and a record no consumer can ever read (an event
-//!   whose data breaks the contract); the answer fails that record alone.
+//!   whose data breaks the contract); it fails permanently: the consumer sends it to its DLQ at
+//!   once, and the answer has no failure.
 //!
 //! `infra/lambda-loop.sh` invokes every sample on `cargo lambda watch` and checks those answers.
 //! A sample file that differs from what this test generates fails it;

@@ -213,11 +213,11 @@ async fn chain_outage(
     let stock_before = system.stock("SKU-MOUSE").await?;
     match outage {
         "failing" => gateway.set_failure_rate(1.0),
-        _ => system.chain.publisher().set_down("payment", true),
+        _ => system.chain.publisher().set_down(payment::SPEC.name, true),
     }
     let answers = settings.burst(system, system.chain.as_ref(), CAREFUL).await;
     gateway.set_failure_rate(0.0);
-    system.chain.publisher().set_down("payment", false);
+    system.chain.publisher().set_down(payment::SPEC.name, false);
     let accepted = accepted(&answers);
     // Every order takes one SKU-MOUSE: the stock it lost beyond the accepted orders was
     // reserved for orders the client was told had failed.

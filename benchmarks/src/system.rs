@@ -104,7 +104,7 @@ impl System {
         let mut services = Vec::new();
         let mut chain_gateway = None;
         // The order service decides in the fan-out; in the chain the endpoint does.
-        for consumer in consumers.iter().filter(|c| c.binary != "orders") {
+        for consumer in consumers.iter().filter(|c| c.binary != order_state::OWNER) {
             let built = runtime.build_function(&consumer.function, &[("TOPIC_ARN", &sink)])?;
             chain_gateway = chain_gateway.or(built.handle::<SimulatedGateway>());
             let Function::Queue(handler) = built.function else {
