@@ -169,7 +169,10 @@ fn consumer_with_metrics(c: &mut Criterion) {
     );
     let file = criterion_dir().join(METRICS_COST_FILE);
     let json = format!("{{\"cost\": {cost}}}");
-    if let Err(e) = std::fs::write(&file, json) {
+    // A smoke run on a fresh target directory has no criterion directory yet.
+    let written =
+        std::fs::create_dir_all(criterion_dir()).and_then(|()| std::fs::write(&file, json));
+    if let Err(e) = written {
         eprintln!("could not write {}: {e}", file.display());
     }
 }

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-TABLE = os.environ["INVENTORY_TABLE"]
+TABLE = os.environ["SERVICE_TABLE"]
 dynamodb = boto3.client("dynamodb")
 persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
 config = IdempotencyConfig(

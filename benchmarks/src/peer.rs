@@ -88,7 +88,7 @@ pub async fn run_peers(
             stock.set_stock(sku, 100_000_000).await?;
         }
         let mut env = vec![
-            ("INVENTORY_TABLE".to_owned(), inventory_table),
+            (lambda_kit::spec::SERVICE_TABLE.to_owned(), inventory_table),
             ("IDEMPOTENCY_TABLE".to_owned(), idempotency_table),
             // Ours announces each outcome (StockReserved) as in the saga; the peer does not.
             (
