@@ -115,7 +115,11 @@ fn every_consumer_queue_has_a_dlq_with_an_alarm_and_a_backlog_alarm() {
         "QueueName",
     );
     let sources = sqs_sources(&template);
-    assert_eq!(sources.len(), 5, "one SQS source per consumer");
+    assert_eq!(
+        sources.len(),
+        services().filter(|s| s.is_consumer()).count(),
+        "one SQS source per consumer spec: add the consumer to the template's consumer loop"
+    );
     for (function, source) in sources {
         let queue = getatt(&source["Queue"]).expect("the source names a queue of this template");
         let redrive = &template["Resources"][&queue]["Properties"]["RedrivePolicy"];
@@ -185,7 +189,11 @@ fn every_function_is_watched_traced_and_keeps_logs_for_a_bounded_time() {
     let throttles = alarmed(&template, "AWS/Lambda", "Throttles", "FunctionName");
     assert_eq!(template["Globals"]["Function"]["Tracing"], "Active");
     let functions: Vec<_> = of_type(&template, "AWS::Serverless::Function").collect();
-    assert_eq!(functions.len(), services().count());
+    assert_eq!(
+        functions.len(),
+        services().count(),
+        "template.yaml deploys a function per spec of src/services.rs"
+    );
     for (id, function) in functions {
         assert!(errors.contains(id), "no Errors alarm on {id}");
         assert!(throttles.contains(id), "no Throttles alarm on {id}");
@@ -223,7 +231,15 @@ fn everything_is_encrypted_at_rest() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 11 + 2 + 6, "queues, topics and tables");
+    // Each consumer's queue and DLQ and SNS's delivery DLQ; the order events and alarm topics;
+    // each service's table and the idempotency table: every one of them was checked.
+    let consumers = services().filter(|s| s.is_consumer()).count();
+    let tables = services().filter(|s| s.table_variable.is_some()).count();
+    assert_eq!(
+        checked,
+        (2 * consumers + 1) + 2 + (tables + 1),
+        "queues, topics and tables"
+    );
 }
 
 /// Whether `document` denies every request made without TLS.
@@ -663,7 +679,9 @@ fn the_tables_of_orders_money_stock_and_shipments_are_kept_and_every_record_tabl
     // The services' own tables (and nothing else without expiry).
     assert_eq!(
         recoverable,
-        services().filter(|s| s.table_variable.is_some()).count()
+        services().filter(|s| s.table_variable.is_some()).count(),
+        "one recoverable table per service that owns one: give the service's <Name>Table \
+         point-in-time recovery"
     );
 }
 
