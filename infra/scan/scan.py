@@ -6,6 +6,7 @@ does an entry that covers no finding (a suppression outlives its reason).
 Usage: python scan.py <extended.json> <expanded.json> <suppressions.yaml>
 """
 
+import fnmatch
 import json
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def main(template, expanded, suppressions_path):
                     i
                     for i, s in enumerate(suppressions)
                     if s["check"] == check
-                    and (logical_id in s["resources"] or kind in s["resources"])
+                    and any(fnmatch.fnmatchcase(logical_id, r) or kind == r for r in s["resources"])
                 ]
                 for i in matches:
                     used[i] = True
