@@ -2,7 +2,7 @@
 //! records why it cannot and announces `StockRejected`; gives the stock back when the order is
 //! cancelled.
 //!
-//! Stock and decisions live in one table (`INVENTORY_TABLE`, key `pk`, see [`items`]): `SKU#<sku>`
+//! Stock and decisions live in one table (`SERVICE_TABLE`, key `pk`, see [`items`]): `SKU#<sku>`
 //! items hold `available`, `ORDER#<orderId>` items hold the decision for the order. An unknown sku or short
 //! stock is a business outcome (the order is recorded as rejected for inventory), not a
 //! technical failure: the message is acknowledged.
@@ -158,7 +158,7 @@ impl<S: InventoryStore, P: EventPublisher> Inventory<S, P> {
 }
 
 impl Inventory<DynamoInventory, SnsPublisher> {
-    /// Reads `INVENTORY_TABLE`, `IDEMPOTENCY_TABLE` and `TOPIC_ARN`.
+    /// Reads `SERVICE_TABLE`, `IDEMPOTENCY_TABLE` and `TOPIC_ARN`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         Ok(Self::new(
             DynamoInventory::from_env(sdk, env)?,

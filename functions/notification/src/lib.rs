@@ -4,7 +4,7 @@
 //!
 //! Idempotency mode: claim / complete. SES has no idempotency key, so the event is first
 //! claimed (INPROGRESS idempotency entry), then the e-mail is sent, then the notification item
-//! (`NOTIFICATIONS_TABLE`, one per order and kind of e-mail, with the SES message id) and the COMPLETED entry are
+//! (`SERVICE_TABLE`, one per order and kind of e-mail, with the SES message id) and the COMPLETED entry are
 //! written in one transaction. A duplicate delivery during the send sees INPROGRESS and is
 //! retried later; a failed send releases the claim. Only a crash after SES accepted the e-mail
 //! and before the commit can lead to a second e-mail, once the claim expires at the invocation
@@ -186,7 +186,7 @@ impl<M: Mailer, S: EffectStore> Notification<M, S> {
 }
 
 impl Notification<SesMailer, DynamoEffectStore> {
-    /// Reads `NOTIFICATIONS_TABLE`, `IDEMPOTENCY_TABLE` and `SENDER_EMAIL`.
+    /// Reads `SERVICE_TABLE`, `IDEMPOTENCY_TABLE` and `SENDER_EMAIL`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =

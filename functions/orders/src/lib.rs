@@ -1,7 +1,7 @@
 //! The order service: holds each order's state (the orders table) and makes the saga's
 //! decision. It hears every outcome about an order, records it, and announces `OrderConfirmed`
 //! once stock is reserved and payment authorized, or `OrderCancelled` with the reason once stock
-//! is rejected, payment declined, or the customer asked before shipment ([`state`]).
+//! is rejected, payment declined, or the customer asked before shipment ([`order_state::state`]).
 //!
 //! Idempotency: each event is a transition of the order's item, written with the event's
 //! idempotency entry and conditional on the version read ([`lambda_kit::effect::transition`]),
@@ -124,7 +124,7 @@ impl<S: EffectStore, P: EventPublisher> Orders<S, P> {
 }
 
 impl Orders<DynamoEffectStore, SnsPublisher> {
-    /// Reads `ORDERS_TABLE`, `IDEMPOTENCY_TABLE` and `TOPIC_ARN`.
+    /// Reads `SERVICE_TABLE` (the orders table), `IDEMPOTENCY_TABLE` and `TOPIC_ARN`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         Ok(Self::new(
             store_from_env(sdk, env, SERVICE_TABLE)?,

@@ -4,7 +4,7 @@
 //!
 //! Idempotency: every gateway call carries its own idempotency key (the event's key, with the
 //! operation), so calling again after a crash returns the first answer instead of moving money
-//! twice. The payment item (`PAYMENTS_TABLE`, one per order) moves through its states with
+//! twice. The payment item (`SERVICE_TABLE`, one per order) moves through its states with
 //! [`lambda_kit::effect::transition`]: written with the event's idempotency entry, conditional on
 //! the version read. A cancellation that arrives before the order leaves a `CANCELLED` item: the
 //! late order's authorization is then voided at once, so no hold outlives a cancelled order
@@ -144,7 +144,7 @@ pub struct Payment<G, S, P> {
 }
 
 impl Payment<Arc<SimulatedGateway>, DynamoEffectStore, SnsPublisher> {
-    /// Reads `PAYMENTS_TABLE`, `IDEMPOTENCY_TABLE`, `TOPIC_ARN` and the simulated gateway's
+    /// Reads `SERVICE_TABLE`, `IDEMPOTENCY_TABLE`, `TOPIC_ARN` and the simulated gateway's
     /// `PAYMENT_LATENCY_MS`, `PAYMENT_FAILURE_RATE` and `PAYMENT_DECLINE_RATE`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);

@@ -1,7 +1,7 @@
 //! Shipping: creates the shipment, with a tracking number, once an order is confirmed, and
 //! announces `ShipmentCreated`; cancels it when the order is cancelled.
 //!
-//! Idempotency: the shipment (`SHIPMENTS_TABLE`, one per order) moves through its states with
+//! Idempotency: the shipment (`SERVICE_TABLE`, one per order) moves through its states with
 //! [`lambda_kit::effect::transition`], written with the event's idempotency entry and
 //! conditional on the version read. A cancellation that arrives before the confirmation leaves
 //! a `CANCELLED` item, so the late confirmation ships nothing. The creation is announced after
@@ -172,7 +172,7 @@ impl<S: EffectStore, P: EventPublisher> Shipping<S, P> {
 }
 
 impl Shipping<DynamoEffectStore, SnsPublisher> {
-    /// Reads `SHIPMENTS_TABLE`, `IDEMPOTENCY_TABLE` and `TOPIC_ARN`.
+    /// Reads `SERVICE_TABLE`, `IDEMPOTENCY_TABLE` and `TOPIC_ARN`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let idempotency =

@@ -14,7 +14,7 @@ use crate::idempotency::{
 };
 
 /// Items in memory, with the idempotency rules of [`MemoryIdempotency`] and the versions of
-/// [`DynamoEffectStore`], for unit tests of consumers.
+/// [`super::DynamoEffectStore`], for unit tests of consumers.
 #[derive(Debug, Default)]
 pub struct MemoryEffectStore {
     key_attribute: String,

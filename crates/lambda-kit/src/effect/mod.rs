@@ -88,7 +88,7 @@ pub trait EffectStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, IdempotencyError>> + Send;
 
     /// Writes a new item for its entity, once: an item that already exists for the entity
-    /// (another event about the same order did it) is [`Effect::AlreadyDone(())`] too.
+    /// (another event about the same order did it) is [`Effect::AlreadyDone`] too.
     fn create<T: Serialize + Sync>(
         &self,
         key: &IdempotencyKey,

@@ -3,7 +3,7 @@
 //!
 //! An entry per key moves through `INPROGRESS` (claimed, work running) to `COMPLETED` (work
 //! done, result stored); a failed attempt deletes its entry so a retry can run. What an
-//! existing entry means for a new attempt is decided in one place (`decision.rs`), for both
+//! existing entry means for a new attempt is decided in one place (`verdict.rs`), for both
 //! stores.
 //!
 //! | situation | outcome |

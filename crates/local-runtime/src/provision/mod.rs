@@ -1,6 +1,6 @@
 //! Creates the template's resources on an AWS endpoint (the emulator) with the real SDK
 //! clients: tables, topics, queues with their redrive policies, subscriptions with raw delivery
-//! and filter policies, queue policies, the customers' user pool ([`cognito`]), and
+//! and filter policies, queue policies, the customers' user pool (`provision/cognito.rs`), and
 //! the SES identities the functions send from.
 
 use std::collections::BTreeMap;
