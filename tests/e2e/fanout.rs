@@ -111,7 +111,35 @@ async fn one_order_is_confirmed_captured_shipped_and_mailed_once() {
         );
     }
     assert_dead_letter_queues_empty(&runtime).await;
+    assert_every_function_s_calls_are_counted();
     runtime.shutdown().await;
+}
+
+/// Every function's clients go through the kit's call counter: each service wrote to DynamoDB,
+/// and each that announces events published them, counted under its own name. (Other tests run
+/// orders in the same process, so only presence is checked here; the counts per order are the
+/// benchmarks'.)
+fn assert_every_function_s_calls_are_counted() {
+    let counted = lambda_kit::calls::snapshot();
+    let made = |function: &str, service: &str| {
+        counted.iter().any(|(key, tally)| {
+            key.function == function && key.service == service && tally.calls > 0
+        })
+    };
+    for spec in orderflow::services::registry().specs() {
+        assert!(
+            made(spec.name, "DynamoDB"),
+            "no DynamoDB call of {} counted",
+            spec.name
+        );
+        if !spec.publishes.is_empty() {
+            assert!(
+                made(spec.name, "SNS"),
+                "no SNS call of {} counted",
+                spec.name
+            );
+        }
+    }
 }
 
 #[tokio::test]

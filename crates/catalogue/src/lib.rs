@@ -71,7 +71,7 @@ impl DynamoCatalogue {
     /// Reads `CATALOGUE_TABLE` (the inventory table).
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         Ok(Self::new(
-            aws_sdk_dynamodb::Client::new(sdk),
+            lambda_kit::calls::dynamodb_client(sdk),
             env.require("CATALOGUE_TABLE")?,
         ))
     }

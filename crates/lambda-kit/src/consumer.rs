@@ -196,17 +196,16 @@ async fn handle_batch<H: EventHandler>(
 ) -> Result<SqsBatchResponse, InvocationError> {
     let received = batch.records.len() as u64;
     let tally = BatchTally::default();
-    let outcome = handler
-        .batch_processor()
-        .process_events(
-            batch,
-            deadline,
-            dead_letters,
-            H::Event::from_body,
-            H::Event::span,
-            |event| handler.apply_measured(event, deadline, &tally),
-        )
-        .await?;
+    let processor = handler.batch_processor();
+    let processing = processor.process_events(
+        batch,
+        deadline,
+        dead_letters,
+        H::Event::from_body,
+        H::Event::span,
+        |event| handler.apply_measured(event, deadline, &tally),
+    );
+    let outcome = crate::calls::scope(H::SPEC.name, processing).await?;
     let failed = (outcome.response.batch_item_failures.len() + outcome.dead_lettered) as u64;
     tally.publish(H::SPEC.name, received, failed);
     Ok(outcome.response)

@@ -63,7 +63,7 @@ impl SqsDeadLetters {
         service: &'static str,
     ) -> Option<Self> {
         let url = env.get(URL_VARIABLE).filter(|url| !url.is_empty())?;
-        Some(Self::new(aws_sdk_sqs::Client::new(sdk), url, service))
+        Some(Self::new(crate::calls::sqs_client(sdk), url, service))
     }
 }
 

@@ -36,7 +36,7 @@ pub async fn run_on_lambda(function: impl HttpFunction) -> Result<(), lambda_htt
     let function = &function;
     lambda_http::run(lambda_http::service_fn(|request: Request| async move {
         let context = request.lambda_context_ref().cloned().unwrap_or_default();
-        let response = function.handle(request).await;
+        let response = crate::calls::scope(function.service(), function.handle(request)).await;
         metrics::flush(&context.request_id, context.xray_trace_id.as_deref());
         Ok::<_, lambda_http::Error>(response)
     }))

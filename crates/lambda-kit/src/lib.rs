@@ -7,6 +7,8 @@
 //!   entries, stored results, payload validation, expiry checked in code), over DynamoDB (with a
 //!   transactional mode that commits a DynamoDB effect and its COMPLETED entry together) or
 //!   memory, with an optional cache of completed entries.
+//! - [`calls`]: every AWS call a function makes, counted by one SDK interceptor, with
+//!   DynamoDB's units.
 //! - [`capacity`]: DynamoDB item sizes and capacity units as AWS computes them.
 //! - [`config`]: a function's environment variables, and the error naming a bad one.
 //! - [`dead_letters`]: a consumer's DLQ, where a permanently failed record ([`RecordError`])
@@ -21,6 +23,7 @@
 //! - [`spec`]: [`spec::ServiceSpec`], what a service is, stated once in its crate.
 
 pub mod batch;
+pub mod calls;
 pub mod capacity;
 pub mod config;
 pub mod consumer;

@@ -192,7 +192,9 @@ impl Gateway {
             authorizer,
         );
         let request = lambda_http::Request::from(LambdaRequest::ApiGatewayV2(event));
-        let (parts, body) = route.function.handle(request).await.into_parts();
+        let function = route.function.service();
+        let answer = lambda_kit::calls::scope(function, route.function.handle(request)).await;
+        let (parts, body) = answer.into_parts();
         let bytes = match body {
             lambda_http::Body::Text(text) => Bytes::from(text),
             lambda_http::Body::Binary(data) => Bytes::from(data),

@@ -41,6 +41,7 @@ impl SnsPublisher {
             .build();
         let config = aws_sdk_sns::config::Builder::from(sdk)
             .timeout_config(timeouts)
+            .interceptor(lambda_kit::calls::CallCounter)
             .build();
         Self {
             client: aws_sdk_sns::Client::from_conf(config),

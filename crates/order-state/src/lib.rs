@@ -26,7 +26,7 @@ pub fn store_from_env(
     env: &FunctionEnv,
     table_variable: &str,
 ) -> Result<DynamoEffectStore, ConfigError> {
-    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let client = lambda_kit::calls::dynamodb_client(sdk);
     let idempotency = DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, OWNER);
     Ok(DynamoEffectStore::new(
         env.require(table_variable)?,

@@ -37,7 +37,7 @@ impl DynamoInventory {
 
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         Ok(Self::new(
-            aws_sdk_dynamodb::Client::new(sdk),
+            lambda_kit::calls::dynamodb_client(sdk),
             env.require(lambda_kit::spec::SERVICE_TABLE)?,
             env.require("IDEMPOTENCY_TABLE")?,
         ))

@@ -188,7 +188,7 @@ impl<M: Mailer, S: EffectStore> Notification<M, S> {
 impl Notification<SesMailer, DynamoEffectStore> {
     /// Reads `SERVICE_TABLE`, `IDEMPOTENCY_TABLE` and `SENDER_EMAIL`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
-        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let client = lambda_kit::calls::dynamodb_client(sdk);
         let idempotency =
             DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SPEC.name);
         let store = DynamoEffectStore::new(
@@ -197,7 +197,11 @@ impl Notification<SesMailer, DynamoEffectStore> {
             idempotency,
         );
         let mailer = SesMailer::new(
-            aws_sdk_sesv2::Client::new(sdk),
+            aws_sdk_sesv2::Client::from_conf(
+                aws_sdk_sesv2::config::Builder::from(sdk)
+                    .interceptor(lambda_kit::calls::CallCounter)
+                    .build(),
+            ),
             env.require("SENDER_EMAIL")?,
         );
         Ok(Self::new(mailer, store))

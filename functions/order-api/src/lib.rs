@@ -175,7 +175,7 @@ impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
     /// `CUSTOMER_IDENTITY` (`token`, the default, or `body`).
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let store = DynamoIdempotency::new(
-            aws_sdk_dynamodb::Client::new(sdk),
+            lambda_kit::calls::dynamodb_client(sdk),
             env.require("IDEMPOTENCY_TABLE")?,
             SPEC.name,
         );

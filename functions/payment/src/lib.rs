@@ -147,7 +147,7 @@ impl Payment<Arc<SimulatedGateway>, DynamoEffectStore, SnsPublisher> {
     /// Reads `SERVICE_TABLE`, `IDEMPOTENCY_TABLE`, `TOPIC_ARN` and the simulated gateway's
     /// `PAYMENT_LATENCY_MS`, `PAYMENT_FAILURE_RATE` and `PAYMENT_DECLINE_RATE`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
-        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let client = lambda_kit::calls::dynamodb_client(sdk);
         let idempotency =
             DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SPEC.name);
         let store =

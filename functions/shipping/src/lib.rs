@@ -174,7 +174,7 @@ impl<S: EffectStore, P: EventPublisher> Shipping<S, P> {
 impl Shipping<DynamoEffectStore, SnsPublisher> {
     /// Reads `SERVICE_TABLE`, `IDEMPOTENCY_TABLE` and `TOPIC_ARN`.
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
-        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let client = lambda_kit::calls::dynamodb_client(sdk);
         let idempotency =
             DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SPEC.name);
         let store =
