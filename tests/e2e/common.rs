@@ -13,6 +13,7 @@ use lambda_kit::spec::ServiceSpec;
 use local_runtime::emulator::Emulator;
 use local_runtime::runtime::{LocalRuntime, RuntimeOptions};
 use local_runtime::sdk::Endpoints;
+use local_runtime::template::FunctionSpec;
 
 /// Which emulator a test runs on. The scenarios run one at a time on one of their own, so their
 /// bulk loads and timeouts are nobody else's; the other tests share the other one.
@@ -126,12 +127,7 @@ pub fn queues(runtime: &LocalRuntime) -> Vec<String> {
 
 /// The table `spec`'s service owns (a logical id: what its function's table variable refers to).
 pub fn table_of(runtime: &LocalRuntime, spec: &ServiceSpec) -> String {
-    let function = runtime
-        .topology()
-        .functions
-        .iter()
-        .find(|f| f.binary == spec.name)
-        .unwrap_or_else(|| panic!("{} is not in the template", spec.name));
+    let function = function_of(runtime, spec);
     let variable = spec.table_variable.expect("the service owns a table");
     function.environment[variable]["Ref"]
         .as_str()
@@ -150,14 +146,21 @@ pub fn service_tables(runtime: &LocalRuntime) -> Vec<(&'static str, String)> {
 
 /// The queue feeding `spec`'s consumer (a logical id).
 pub fn queue_of(runtime: &LocalRuntime, spec: &ServiceSpec) -> String {
+    function_of(runtime, spec)
+        .sqs_sources
+        .first()
+        .map(|s| s.queue.clone())
+        .unwrap_or_else(|| panic!("{} has no queue in the template", spec.name))
+}
+
+/// The template's function of `spec`'s service.
+fn function_of<'a>(runtime: &'a LocalRuntime, spec: &ServiceSpec) -> &'a FunctionSpec {
     runtime
         .topology()
         .functions
         .iter()
         .find(|f| f.binary == spec.name)
-        .and_then(|f| f.sqs_sources.first())
-        .map(|s| s.queue.clone())
-        .unwrap_or_else(|| panic!("{} has no queue in the template", spec.name))
+        .unwrap_or_else(|| panic!("{} is not in the template", spec.name))
 }
 
 /// The dead-letter queue of `queue` (logical ids).

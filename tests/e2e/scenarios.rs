@@ -546,16 +546,22 @@ async fn poison_messages_end_in_the_dlqs_and_the_log_says_why() {
         3,
         "orders, inventory and payment read OrderPlaced"
     );
-    for consumer in &readers {
-        let queue = runtime
-            .topology()
-            .consumers()
-            .find(|f| &f.logical_id == consumer)
-            .map(|f| f.sqs_sources[0].queue.clone())
-            .unwrap();
-        let dlq = dlq_of(&runtime, &queue);
+    // Each reader's DLQ (logical ids), with the reader.
+    let dead_letter_queues: Vec<(&String, String)> = readers
+        .iter()
+        .map(|consumer| {
+            let queue = runtime
+                .topology()
+                .consumers()
+                .find(|f| &f.logical_id == consumer)
+                .map(|f| f.sqs_sources[0].queue.clone())
+                .unwrap();
+            (consumer, dlq_of(&runtime, &queue))
+        })
+        .collect();
+    for (_, dlq) in &dead_letter_queues {
         eventually(WAIT, &format!("three poison messages in {dlq}"), || async {
-            depth(&runtime, &dlq).await == 3
+            depth(&runtime, dlq).await == 3
         })
         .await;
     }
@@ -597,14 +603,8 @@ async fn poison_messages_end_in_the_dlqs_and_the_log_says_why() {
             .count();
         assert_eq!(lines, readers.len(), "log lines saying {reason:?}:\n{log}");
     }
-    for consumer in &readers {
-        let queue = runtime
-            .topology()
-            .consumers()
-            .find(|f| &f.logical_id == consumer)
-            .map(|f| f.sqs_sources[0].queue.clone())
-            .unwrap();
-        let url = runtime.deployment().reference(&dlq_of(&runtime, &queue));
+    for (consumer, dlq) in &dead_letter_queues {
+        let url = runtime.deployment().reference(dlq);
         let letters = orderflow::dlq::list(runtime.sdk(), &url, 10).await.unwrap();
         for reason in reasons {
             assert!(

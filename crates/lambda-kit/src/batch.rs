@@ -164,14 +164,17 @@ impl BatchProcessor {
         F: Fn(SqsMessage) -> Fut,
         Fut: Future<Output = Result<(), RecordError>>,
     {
+        // The handler takes its record; process_with lends it (it keeps it for the DLQ).
+        let handle = |record: &SqsMessage| handle(record.clone());
         Ok(self
             .process_with(batch, deadline, None, handle)
             .await?
             .response)
     }
 
-    /// [`BatchProcessor::process`], sending a record whose handler fails permanently to
-    /// `dead_letters` at once (when given), so that it is not retried.
+    /// [`BatchProcessor::process`] with the record lent to `handle`, sending a record whose
+    /// handler fails permanently to `dead_letters` at once (when given), so that it is not
+    /// retried.
     pub async fn process_with<F, Fut>(
         &self,
         batch: SqsEvent,
@@ -180,7 +183,7 @@ impl BatchProcessor {
         handle: F,
     ) -> Result<BatchOutcome, BatchError>
     where
-        F: Fn(SqsMessage) -> Fut,
+        F: Fn(&SqsMessage) -> Fut,
         Fut: Future<Output = Result<(), RecordError>>,
     {
         let not_started = |reason: &str| Err::<Done, _>(format!("not started: {reason}"));
@@ -197,14 +200,12 @@ impl BatchProcessor {
             })
         };
         let run = |record: SqsMessage| {
-            // Kept for the DLQ: the handler takes the record.
-            let copy = dead_letters.map(|_| record.clone());
-            let run = AssertUnwindSafe(handle(record)).catch_unwind();
+            let run = AssertUnwindSafe(handle(&record)).catch_unwind();
             async move {
                 match run.await {
                     Ok(Ok(())) => Ok(Done::Handled),
-                    Ok(Err(error)) => match (dead_letters, copy) {
-                        (Some(dead_letters), Some(record)) if error.is_permanent() => {
+                    Ok(Err(error)) => match dead_letters {
+                        Some(dead_letters) if error.is_permanent() => {
                             dead_letter(dead_letters, &record, &error).await
                         }
                         _ => Err(error.to_string()),
@@ -286,7 +287,7 @@ impl BatchProcessor {
         F: Fn(T) -> Fut,
         Fut: Future<Output = Result<(), RecordError>>,
     {
-        self.process_with(batch, deadline, dead_letters, |record| {
+        self.process_with(batch, deadline, dead_letters, |record: &SqsMessage| {
             let parsed = parse(record.body.as_deref().unwrap_or_default());
             async {
                 // A body that is not an event this consumer reads never will be.
@@ -540,12 +541,12 @@ mod tests {
     }
 
     /// `perm` fails permanently, `bad` retryably, anything else succeeds.
-    async fn permanent_or_retryable(record: SqsMessage) -> Result<(), RecordError> {
-        match record.body.as_deref() {
+    fn permanent_or_retryable(record: &SqsMessage) -> std::future::Ready<Result<(), RecordError>> {
+        std::future::ready(match record.body.as_deref() {
             Some("perm") => Err(RecordError::permanent("never readable")),
             Some("bad") => Err("throttled".into()),
             _ => Ok(()),
-        }
+        })
     }
 
     #[tokio::test]
