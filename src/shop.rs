@@ -26,7 +26,6 @@ pub async fn seed_catalogue(runtime: &LocalRuntime) -> Result<(), BoxError> {
     let inventory = DynamoInventory::new(
         aws_sdk_dynamodb::Client::new(runtime.sdk()),
         runtime.deployment().reference("InventoryTable"),
-        runtime.deployment().reference("IdempotencyTable"),
     );
     for (sku, price, stock) in CATALOGUE {
         inventory.set_stock(sku, *stock).await?;

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use crate::per_order::{self, Kind};
 use crate::report::Table;
+use crate::step_functions::{self, Path};
+use crate::system::BenchResult;
 
 /// us-east-1 list prices (USD) this estimate assumes; check the pricing pages before relying on
 /// it. Free tiers are left out.
@@ -15,18 +18,14 @@ pub const DYNAMODB_WRITE_UNITS_PER_MILLION: f64 = 0.625;
 pub const DYNAMODB_READ_UNITS_PER_MILLION: f64 = 0.125;
 pub const MEMORY_GB: f64 = 0.25;
 
-/// DynamoDB units per confirmed order, from the code: a transactional write costs 2 units per
-/// item, a strongly consistent read of an item under 4 KB one read unit. Inventory: 1
-/// transaction of (2 skus + decision + idempotency entry) = 8 WU. Payment: authorize and
-/// capture, each a read of the record and a transaction of 2 items = 8 WU, 2 RU. Shipping: 1
-/// transaction of 2 items = 4 WU, 1 RU. Notification: the claim (1) and 1 transaction of 2
-/// items (4) = 5 WU. Order service: the API's record (1 WU); each of the 5 outcomes it hears
-/// (placed, reserved, authorized, captured, shipped) a read and a transaction of 2 items
-/// (5 x 4 WU, 5 RU); the decision marked announced (1 WU). Not counted: the API's catalogue
-/// read, an eventually consistent `BatchGetItem` of at most one read per sku per warm instance
-/// every `CATALOGUE_CACHE_SECONDS` (10 s): next to nothing per order under steady traffic.
-pub const WRITE_UNITS_PER_ORDER: f64 = 8.0 + 8.0 + 4.0 + 5.0 + 1.0 + 20.0 + 1.0;
-pub const READ_UNITS_PER_ORDER: f64 = 2.0 + 1.0 + 5.0;
+/// Step Functions: Standard per state transition, Express per execution and per GB-second of
+/// its duration (billed in 64 MB steps; the first duration tier's price).
+pub const STEP_FUNCTIONS_STANDARD_TRANSITIONS_PER_MILLION: f64 = 25.0;
+pub const STEP_FUNCTIONS_EXPRESS_REQUESTS_PER_MILLION: f64 = 1.00;
+pub const STEP_FUNCTIONS_EXPRESS_PER_GB_SECOND: f64 = 0.000_016_67;
+pub const STEP_FUNCTIONS_EXPRESS_MEMORY_GB: f64 = 0.0625;
+/// SES: an e-mail, the same in every design (kept out of the totals).
+pub const SES_EMAILS_PER_MILLION: f64 = 100.0;
 
 /// One consumer's measured invocations.
 pub struct ConsumerLoad {
@@ -49,7 +48,21 @@ pub struct Results {
     pub aws_like_compute: (String, f64),
 }
 
-pub fn estimate(orders: u64, api_duration: Duration, consumers: &[ConsumerLoad]) -> Results {
+/// What a confirmed order costs in calls, counted (`crate::per_order`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counted {
+    pub publishes: f64,
+    pub deliveries: f64,
+    pub write_units: f64,
+    pub read_units: f64,
+}
+
+pub fn estimate(
+    orders: u64,
+    api_duration: Duration,
+    consumers: &[ConsumerLoad],
+    counted: Counted,
+) -> Results {
     let orders = orders.max(1) as f64;
     let million = 1_000_000.0;
     let mut lines = Vec::new();
@@ -91,24 +104,29 @@ pub fn estimate(orders: u64, api_duration: Duration, consumers: &[ConsumerLoad])
         ),
         aws_like_seconds * MEMORY_GB * LAMBDA_ARM_PER_GB_SECOND * million,
     );
-    let publishes = order_events::CONFIRMED_ORDER_EVENTS.len() as f64;
+    let publishes = counted.publishes;
     line(
         "SNS",
-        format!("{publishes} publishes per confirmed order, one per saga event (deliveries to SQS are free)"),
+        format!(
+            "{publishes:.2} publishes per confirmed order (counted; deliveries to SQS are free)"
+        ),
         publishes * SNS_PUBLISHES_PER_MILLION,
     );
-    let deliveries: f64 = consumers.iter().map(|c| c.records as f64).sum::<f64>() / orders;
+    let deliveries = counted.deliveries;
     let sqs_requests = deliveries + 2.0 * invocations_per_order;
     line(
         "SQS",
-        format!("{sqs_requests:.2} requests per order: {deliveries:.2} deliveries (measured), a receive and a batch delete per invocation (idle long polls not counted)"),
+        format!("{sqs_requests:.2} requests per order: {deliveries:.2} deliveries (counted), a receive and a batch delete per invocation (throughput run's batches; idle long polls not counted)"),
         sqs_requests * SQS_REQUESTS_PER_MILLION,
     );
     line(
         "DynamoDB (on-demand)",
-        format!("{WRITE_UNITS_PER_ORDER} write units + {READ_UNITS_PER_ORDER} read units per confirmed order (counted from the code)"),
-        WRITE_UNITS_PER_ORDER * DYNAMODB_WRITE_UNITS_PER_MILLION
-            + READ_UNITS_PER_ORDER * DYNAMODB_READ_UNITS_PER_MILLION,
+        format!(
+            "{:.2} write units + {:.2} read units per confirmed order (counted)",
+            counted.write_units, counted.read_units
+        ),
+        counted.write_units * DYNAMODB_WRITE_UNITS_PER_MILLION
+            + counted.read_units * DYNAMODB_READ_UNITS_PER_MILLION,
     );
     Results {
         lines,
@@ -173,6 +191,102 @@ impl Results {
     }
 }
 
+/// A design's cost per million confirmed orders, with what it is made of.
+pub struct Peer {
+    pub design: String,
+    pub basis: String,
+    pub usd: f64,
+}
+
+/// The same saga priced three more ways, beside ours (AWS-like durations): the Powertools
+/// pattern (an idempotency entry written before and after each record's effect), and a Step
+/// Functions workflow (`benchmarks/saga.asl.json`), Standard and Express.
+pub fn peers(ours: &Results, calls: &per_order::Results) -> BenchResult<Vec<Peer>> {
+    let million = 1_000_000.0;
+    let confirmed = calls.total(Kind::Confirmed);
+    let mut peers = vec![Peer {
+        design: "ours: SNS/SQS fan-out, choreographed".into(),
+        basis: "the table above".into(),
+        usd: ours.aws_like_total(),
+    }];
+    // Powertools' idempotency: INPROGRESS before, COMPLETED after, each a write of about a unit.
+    let entry_writes = 2.0 * confirmed.deliveries;
+    peers.push(Peer {
+        design: "the Powertools pattern on our fan-out".into(),
+        basis: format!(
+            "ours + {entry_writes:.0} write units: an entry written before and after the effect of each of the {:.0} records",
+            confirmed.deliveries
+        ),
+        usd: ours.aws_like_total() + entry_writes * DYNAMODB_WRITE_UNITS_PER_MILLION,
+    });
+
+    let definition = step_functions::definition()?;
+    let execution = step_functions::execute(&definition, Path::FirstRule)?;
+    let cancellation = step_functions::execute(&definition, Path::Default)?;
+    // The services' own effects stay what ours write (each task must still apply once); the
+    // order's item is written by the API and by the workflow's confirmation.
+    let services = calls
+        .of(Kind::Confirmed)
+        .iter()
+        .filter(|(function, _)| function != order_state::OWNER);
+    let (writes, reads) = services.fold((0.0, 0.0), |(w, r), (_, f)| {
+        (w + f.write_units, r + f.read_units)
+    });
+    let writes = writes + execution.dynamodb_tasks as f64;
+    let tasks = execution.lambda_tasks.len() as f64;
+    let common = HTTP_API_PER_MILLION
+        + (1.0 + tasks) * LAMBDA_REQUESTS_PER_MILLION
+        + (AWS_API_REQUEST.as_secs_f64() + tasks * AWS_CONSUMER_INVOCATION.as_secs_f64())
+            * MEMORY_GB
+            * LAMBDA_ARM_PER_GB_SECOND
+            * million
+        + writes * DYNAMODB_WRITE_UNITS_PER_MILLION
+        + reads * DYNAMODB_READ_UNITS_PER_MILLION;
+    let basis = format!(
+        "{} state transitions ({} for a cancellation); API + {tasks:.0} Lambda tasks ({} ms each); {writes:.1} write units + {reads:.1} read units",
+        execution.transitions,
+        cancellation.transitions,
+        AWS_CONSUMER_INVOCATION.as_millis()
+    );
+    peers.push(Peer {
+        design: "Step Functions Standard".into(),
+        basis: basis.clone(),
+        usd: common
+            + execution.transitions as f64 * STEP_FUNCTIONS_STANDARD_TRANSITIONS_PER_MILLION,
+    });
+    let duration = tasks * AWS_CONSUMER_INVOCATION.as_secs_f64();
+    peers.push(Peer {
+        design: "Step Functions Express".into(),
+        basis: format!(
+            "{basis}; one execution of {:.0} ms at 64 MB",
+            duration * 1000.0
+        ),
+        usd: common
+            + STEP_FUNCTIONS_EXPRESS_REQUESTS_PER_MILLION
+            + duration
+                * STEP_FUNCTIONS_EXPRESS_MEMORY_GB
+                * STEP_FUNCTIONS_EXPRESS_PER_GB_SECOND
+                * million,
+    });
+    Ok(peers)
+}
+
+pub fn peers_table(peers: &[Peer]) -> Table {
+    let mut table = Table::new(&[
+        "design",
+        "per confirmed order",
+        "USD per million confirmed orders",
+    ]);
+    for peer in peers {
+        table.row(vec![
+            peer.design.clone(),
+            peer.basis.clone(),
+            format!("{:.2}", peer.usd),
+        ]);
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,12 +299,22 @@ mod tests {
             records: 1000,
             busy: Duration::from_secs(10),
         }];
-        let results = estimate(1000, Duration::from_millis(10), &consumers);
+        let counted = Counted {
+            publishes: 6.0,
+            deliveries: 10.0,
+            write_units: 10.0,
+            read_units: 4.0,
+        };
+        let results = estimate(1000, Duration::from_millis(10), &consumers, counted);
         // 0.1 invocations per order; 10 ms + 10 ms of compute per order.
         let lambda_requests = &results.lines[1];
         assert!((lambda_requests.2 - 1.1 * 0.20).abs() < 1e-9);
         let compute = &results.lines[2];
         assert!((compute.2 - 0.020 * 0.25 * LAMBDA_ARM_PER_GB_SECOND * 1e6).abs() < 1e-9);
+        let dynamodb = &results.lines[5];
+        assert!((dynamodb.2 - (10.0 * 0.625 + 4.0 * 0.125)).abs() < 1e-9);
+        let sqs = &results.lines[4];
+        assert!((sqs.2 - (10.0 + 2.0 * 0.1) * 0.40).abs() < 1e-9);
         let sum: f64 = results.lines.iter().map(|l| l.2).sum();
         assert!((results.total() - sum).abs() < 1e-12);
         let aws_like = (0.030 + 0.1 * 0.060) * 0.25 * LAMBDA_ARM_PER_GB_SECOND * 1e6;

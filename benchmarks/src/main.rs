@@ -3,18 +3,25 @@
 //!
 //! ```text
 //! orderflow-benchmarks [--smoke] [--binaries DIR] [--profile NAME] [--out FILE]
+//! orderflow-benchmarks --only calls|curve [--label NAME]
 //! ```
 //! `--smoke` runs every section on a handful of orders (CI keeps the benchmarks compiling and
 //! running with it; no timing is asserted) and writes to `target/benchmarks-smoke/`.
+//! `--only` runs one section and prints it; `--only curve --label before` also keeps the curve
+//! in `benchmarks/curve-before.json`, which the full run shows beside its own.
 
 mod chain;
 mod coldstart;
 mod cost;
+mod curve;
 mod decoupling;
+mod floor;
 mod peer;
+mod per_order;
 mod report;
 mod runtime_api;
 mod stats;
+mod step_functions;
 mod steps;
 mod system;
 mod throughput;
@@ -32,6 +39,8 @@ struct Args {
     binaries: PathBuf,
     profile: String,
     out: PathBuf,
+    only: Option<String>,
+    label: Option<String>,
 }
 
 fn args() -> BenchResult<Args> {
@@ -41,6 +50,8 @@ fn args() -> BenchResult<Args> {
         binaries: target_dir().join("release"),
         profile: "release".to_owned(),
         out: root.join("BENCHMARKS.md"),
+        only: None,
+        label: None,
     };
     let mut given = std::env::args().skip(1);
     while let Some(arg) = given.next() {
@@ -53,6 +64,8 @@ fn args() -> BenchResult<Args> {
             "--binaries" => args.binaries = PathBuf::from(value()?),
             "--profile" => args.profile = value()?,
             "--out" => args.out = PathBuf::from(value()?),
+            "--only" => args.only = Some(value()?),
+            "--label" => args.label = Some(value()?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -67,8 +80,69 @@ async fn main() {
     }
 }
 
+/// The curve's offered rates (orders/s) and seconds per rate.
+fn curve_settings(smoke: bool) -> (Vec<f64>, u64) {
+    if smoke {
+        (vec![2.0], 3)
+    } else {
+        (vec![1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0], 60)
+    }
+}
+
+/// Orders per kind whose calls are counted.
+fn orders_per_kind(smoke: bool) -> u64 {
+    if smoke {
+        1
+    } else {
+        3
+    }
+}
+
+/// Where a labelled curve is kept.
+fn curve_file(label: &str) -> PathBuf {
+    project_root().join(format!("benchmarks/curve-{label}.json"))
+}
+
+/// `--only`: one section, printed (and a labelled curve kept).
+async fn run_only(args: &Args, section: &str) -> BenchResult<()> {
+    match section {
+        "calls" => {
+            let steps = Steps::new(per_order::STEPS);
+            let system = System::start().await?;
+            let calls = per_order::run(&system, orders_per_kind(args.smoke), &steps).await;
+            system.runtime.shutdown().await;
+            steps.finish();
+            let calls = calls?;
+            print!(
+                "{}\n{}\n{}",
+                calls.summary_table().markdown(),
+                calls.functions_table().markdown(),
+                calls.item_table().markdown()
+            );
+        }
+        "curve" => {
+            let (rates, seconds) = curve_settings(args.smoke);
+            let steps = Steps::new(curve::steps(&rates));
+            let curve = curve::run(&rates, seconds, &steps).await?;
+            steps.finish();
+            print!("{}", curve.table().markdown());
+            println!("knee: {}", curve.knee_text());
+            if let Some(label) = &args.label {
+                let file = curve_file(label);
+                std::fs::write(&file, serde_json::to_string_pretty(&curve)?)?;
+                println!("written: {}", file.display());
+            }
+        }
+        other => return Err(format!("--only takes calls or curve, not {other}").into()),
+    }
+    Ok(())
+}
+
 async fn run() -> BenchResult<()> {
     let args = args()?;
+    if let Some(section) = &args.only {
+        return run_only(&args, section).await;
+    }
     let machine = machine();
     println!("{machine}");
     let charts = args
@@ -96,13 +170,23 @@ async fn run() -> BenchResult<()> {
     )?
     .functions
     .len() as u64;
-    let steps =
-        Steps::new(decoupling::steps(&settings) + throughput::STEPS + peer::STEPS + functions);
+    let (rates, curve_seconds) = curve_settings(args.smoke);
+    let steps = Steps::new(
+        decoupling::steps(&settings)
+            + throughput::STEPS
+            + peer::STEPS
+            + functions
+            + per_order::STEPS
+            + curve::steps(&rates),
+    );
 
     println!("\n1. time decoupling");
     let system = System::start().await?;
     let decoupling = decoupling::run(&system, &settings, &steps).await?;
     std::fs::write(charts.join("decoupling-p99.svg"), decoupling.chart())?;
+
+    println!("\n6. calls per order");
+    let calls = per_order::run(&system, orders_per_kind(args.smoke), &steps).await?;
 
     println!("\n2. throughput");
     let throughput = throughput::run(throughput_orders, 8, &steps).await?;
@@ -121,6 +205,22 @@ async fn run() -> BenchResult<()> {
 
     println!("\n5. cold start and size");
     let cold = coldstart::run(&args.binaries, &args.profile, cold_runs, &steps).await?;
+
+    println!("\n7. throughput-latency curve");
+    let curve = curve::run(&rates, curve_seconds, &steps).await?;
+    std::fs::write(
+        charts.join("curve.svg"),
+        curve.chart("Latency by offered rate"),
+    )?;
+    let before: Option<curve::Curve> = std::fs::read_to_string(curve_file("before"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    if let Some(before) = &before {
+        std::fs::write(
+            charts.join("curve-before.svg"),
+            before.chart("Latency by offered rate, before"),
+        )?;
+    }
     steps.finish();
 
     println!("\n3. per-record cost (criterion)");
@@ -136,8 +236,16 @@ async fn run() -> BenchResult<()> {
         .first()
         .map(|row| row.fanout.p50)
         .unwrap_or_default();
-    let cost = cost::estimate(throughput.orders as u64, api, &throughput.consumers);
+    let cost = cost::estimate(
+        throughput.orders as u64,
+        api,
+        &throughput.consumers,
+        calls.counted(per_order::Kind::Confirmed),
+    );
     print!("{}", cost.table().markdown());
+    let peers_cost = cost::peers(&cost, &calls)?;
+    let lines = system_order_lines()?;
+    let floors = floor::confirmed(lines);
 
     let document = document(
         &machine,
@@ -149,10 +257,34 @@ async fn run() -> BenchResult<()> {
         &peers,
         &cold,
         &cost,
+        &Costs {
+            calls: &calls,
+            floors: &floors,
+            peers: &peers_cost,
+            curve: &curve,
+            before: before.as_ref(),
+        },
     );
     std::fs::write(&args.out, document)?;
     println!("\nwritten: {}", args.out.display());
     Ok(())
+}
+
+/// The order lines of the order every benchmark places (`events/order-request.json`).
+fn system_order_lines() -> BenchResult<usize> {
+    let order: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        project_root().join("events/order-request.json"),
+    )?)?;
+    Ok(order["items"].as_array().map_or(0, Vec::len))
+}
+
+/// What sections 6 and 7 add to the document.
+struct Costs<'a> {
+    calls: &'a per_order::Results,
+    floors: &'a [floor::Floor],
+    peers: &'a [cost::Peer],
+    curve: &'a curve::Curve,
+    before: Option<&'a curve::Curve>,
 }
 
 /// The criterion estimates of `cargo bench --bench per_record` (median time per iteration: the
@@ -258,6 +390,7 @@ fn document(
     peers: &peer::Results,
     cold: &coldstart::Results,
     cost: &cost::Results,
+    costs: &Costs,
 ) -> String {
     let smoke = if args.smoke {
         "\n**Smoke run: a handful of orders, numbers not meaningful.**\n"
@@ -367,11 +500,12 @@ The inventory consumer written with Powertools' batch and idempotency utilities
 under the same local Lambda Runtime API, on the same {peer_records} records in 10-record
 batches, against the same emulator. Init: process start to its first request for an event.
 CPU and peak memory from /proc. Powertools' idempotency writes the record before and after
-the effect (3 DynamoDB calls per record); ours commits effect and record in one transaction,
-and then announces the outcome (one SNS publish of `StockReserved` per record, which the saga
+the effect (3 DynamoDB calls per record); ours writes the order's decision, which is the
+event's idempotency entry, with the stock lines in one transaction, and then announces the
+outcome (one SNS publish of `StockReserved` per record, which the saga
 needs and the peer does not do): ours does more work per record here.
 
-{peers}
+{peer_table}
 ## 5. Cold start and size
 
 Stripped binaries (`panic = "unwind"` kept); arm64 from `sam build` (cargo-lambda + zig), when
@@ -379,21 +513,74 @@ it has run. Ready = process start to its first request for an event from a local
 API ({cold_runs} starts each). On Lambda, add the sandbox's own start.
 
 {cold}
-## 6. Cost per million orders
+## 6. Calls, units and cost per order
 
-From the durations measured above (API: fan-out p50 at payment latency 0; consumers: their
-invocations' time in the throughput run) and, since those were measured against the emulator
-(tens to hundreds of milliseconds per call, so an upper bound), also from AWS-like durations
-(assumed, below); the invocation counts are measured; and
-these list prices (us-east-1, without free tiers; check the pricing pages): HTTP API
-${http}/million requests; Lambda arm64 ${gbs}/GB-s and ${lreq}/million requests; SNS
-${sns}/million publishes; SQS ${sqs}/million requests; DynamoDB on-demand ${wru}/million write
-units and ${rru}/million read units. Every function has 256 MB.
+### Counted
+
+Each kind of order placed on its own ({per_kind} of each, one at a time, each left to settle)
+through the local runtime, every AWS call its functions make counted by the kit's SDK
+interceptor (`lambda_kit::calls`: calls by API; DynamoDB write and read units sized by AWS's
+rules from the items in the request and response, transactions twice; an `UpdateItem` only at a
+lower bound, flagged), and the event source mappings' own SQS requests (`ReceiveMessage` with
+records, `DeleteMessageBatch`) from the runtime's counters. One order at a time is the worst
+case for SQS: every receive brings one record. Means per order:
+
+{calls_summary}
+Per function:
+
+{calls_functions}
+The order's item in the orders table after each write (a confirmed order of {lines} lines, as
+DynamoDB sizes it: names and values, `version` and the keys applied included). Under 1 KB, each
+write of it is one write unit:
+
+{item_steps}
+### The floor
+
+For each function, the fewest calls and units per confirmed order ({lines} order lines, items
+under 1 KB) that keep its promise, beside what was counted:
+
+{floor}
+SNS: one publish per saga event (6 for a confirmed order); SQS: one delivery per queue an event
+is routed to (10), and per invocation one receive and one batch delete.
+
+### Cost
+
+From the counts above; durations measured (API: fan-out p50 at payment latency 0; consumers:
+their invocations' time in the throughput run) and, since those were measured against the
+emulator (tens to hundreds of milliseconds per call, so an upper bound), also AWS-like
+(assumed, below); invocations per order from the throughput run's batches; these list prices
+(us-east-1, without free tiers; check the pricing pages): HTTP API ${http}/million requests;
+Lambda arm64 ${gbs}/GB-s and ${lreq}/million requests; SNS ${sns}/million publishes; SQS
+${sqs}/million requests; DynamoDB on-demand ${wru}/million write units and ${rru}/million read
+units. Every function has 256 MB. Not in the totals: the e-mail itself (SES, ${ses}/million,
+the same in every design).
 
 {loads}
 {cost}
+The same saga priced as its peers would run it, AWS-like durations (Step Functions: Standard
+${sfn_standard}/million state transitions; Express ${sfn_express}/million executions and
+${sfn_express_gbs}/GB-s in 64 MB steps; state transitions counted from the workflow
+`benchmarks/saga.asl.json` on the confirmed path, by `benchmarks/src/step_functions.rs`; its
+tasks write the same effects ours do):
+
+{peers}
 At rest: DynamoDB storage, CloudWatch alarms (USD 0.10 a month each), and the event source
 mappings' idle long polls of SQS (each poller about 130,000 requests a month: cents per queue).
+
+## 7. The throughput-latency curve
+
+Orders offered at steady rates, open loop (each order sent on its tick, answered or not), each
+rate for {curve_seconds} s on a fresh system (emulator included), the payment gateway answering at
+once; the POST's latency (in process, as section 1), and the time from the POST to the
+`OrderConfirmed` the order service published (its own time, seen as its readers receive it).
+The sweep stops after the first rate whose orders are not all confirmed 60 s after the last was
+sent. The knee: the highest rate whose p99 to confirmation stays under 2 s.
+
+{curve_before}
+This run: the knee at **{knee}**.
+
+{curve}
+![latency by offered rate](benchmarks/charts/curve.svg)
 "#,
         orders = decoupling.latency.first().map_or(0, |r| r.fanout.count),
         concurrency = if args.smoke { 4 } else { 8 },
@@ -414,7 +601,7 @@ mappings' idle long polls of SQS (each poller about 130,000 requests a month: ce
             .unwrap_or(&args.binaries)
             .display(),
         peer_records = peers.rows.first().map_or(0, |r| r.records),
-        peers = peers.table().markdown(),
+        peer_table = peers.table().markdown(),
         cold_runs = cold.rows.first().map_or(0, |r| r.init.count),
         cold = cold.table().markdown(),
         http = cost::HTTP_API_PER_MILLION,
@@ -426,5 +613,24 @@ mappings' idle long polls of SQS (each poller about 130,000 requests a month: ce
         rru = cost::DYNAMODB_READ_UNITS_PER_MILLION,
         loads = cost::loads_table(&throughput.consumers).markdown(),
         cost = cost.table().markdown(),
+        per_kind = costs.calls.orders_per_kind,
+        calls_summary = costs.calls.summary_table().markdown(),
+        calls_functions = costs.calls.functions_table().markdown(),
+        lines = system_order_lines().unwrap_or_default(),
+        item_steps = costs.calls.item_table().markdown(),
+        floor = floor::table(costs.floors, costs.calls).markdown(),
+        ses = cost::SES_EMAILS_PER_MILLION,
+        sfn_standard = cost::STEP_FUNCTIONS_STANDARD_TRANSITIONS_PER_MILLION,
+        sfn_express = cost::STEP_FUNCTIONS_EXPRESS_REQUESTS_PER_MILLION,
+        sfn_express_gbs = cost::STEP_FUNCTIONS_EXPRESS_PER_GB_SECOND,
+        peers = cost::peers_table(costs.peers).markdown(),
+        curve_seconds = costs.curve.seconds,
+        curve_before = costs.before.map_or_else(String::new, |before| format!(
+            "Before the calls were cut (`benchmarks/curve-before.json`, measured with `orderflow-benchmarks --only curve --label before` at the commit that added this section): the knee at **{}**.\n\n{}\n![before](benchmarks/charts/curve-before.svg)\n",
+            before.knee_text(),
+            before.table().markdown()
+        )),
+        knee = costs.curve.knee_text(),
+        curve = costs.curve.table().markdown(),
     )
 }

@@ -79,11 +79,8 @@ pub async fn run_peers(
         let deployment = provision(&topology, sdk, &options).await?;
         let inventory_table = deployment.reference("InventoryTable");
         let idempotency_table = deployment.reference("IdempotencyTable");
-        let stock = DynamoInventory::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            inventory_table.clone(),
-            idempotency_table.clone(),
-        );
+        let stock =
+            DynamoInventory::new(aws_sdk_dynamodb::Client::new(sdk), inventory_table.clone());
         for sku in SKUS {
             stock.set_stock(sku, 100_000_000).await?;
         }

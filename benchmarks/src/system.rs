@@ -230,7 +230,6 @@ fn inventory(runtime: &LocalRuntime) -> DynamoInventory {
     DynamoInventory::new(
         aws_sdk_dynamodb::Client::new(runtime.sdk()),
         runtime.deployment().reference("InventoryTable"),
-        runtime.deployment().reference("IdempotencyTable"),
     )
 }
 
@@ -249,24 +248,45 @@ fn customer() -> ApiGatewayRequestAuthorizer {
 /// POSTs one order to `endpoint` (the deployed API or the chain), with an `Idempotency-Key`
 /// when one is given; the status.
 async fn post(endpoint: &dyn HttpFunction, body: String, key: Option<String>) -> u16 {
+    let headers: Vec<(&str, String)> = key
+        .map(|key| vec![("idempotency-key", key)])
+        .unwrap_or_default();
+    call(
+        endpoint,
+        order_api::PLACE_ORDER,
+        "/orders",
+        &headers,
+        body.into_bytes(),
+    )
+    .await
+    .0
+}
+
+/// One request to `endpoint` on `route` (its method and path template) at `path`, as the
+/// benchmark's customer, counted as the endpoint's calls; (status, JSON body or null).
+pub async fn call(
+    endpoint: &dyn HttpFunction,
+    route: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let method = route.split(' ').next().unwrap_or("GET");
     let mut request = http::Request::builder()
-        .method("POST")
-        .uri("/orders")
+        .method(method)
+        .uri(path)
         .header("content-type", "application/json");
-    if let Some(key) = key {
-        request = request.header("idempotency-key", key);
+    for (name, value) in headers {
+        request = request.header(*name, value);
     }
-    match request.body(body.into_bytes()) {
-        Ok(request) => {
-            let request = local_runtime::gateway::authorized_request_for(
-                order_api::PLACE_ORDER,
-                request,
-                Some(customer()),
-            );
-            endpoint.handle(request).await.status().as_u16()
-        }
-        Err(_) => 0,
-    }
+    let Ok(request) = request.body(body) else {
+        return (0, serde_json::Value::Null);
+    };
+    let request = local_runtime::gateway::authorized_request_for(route, request, Some(customer()));
+    let response = lambda_kit::calls::scope(endpoint.service(), endpoint.handle(request)).await;
+    let status = response.status().as_u16();
+    let body = serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
+    (status, body)
 }
 
 /// How a client places its orders.

@@ -103,7 +103,6 @@ pub fn inventory(runtime: &LocalRuntime) -> DynamoInventory {
         runtime
             .deployment()
             .reference(&table_of(runtime, &inventory::SPEC)),
-        runtime.deployment().reference("IdempotencyTable"),
     )
 }
 

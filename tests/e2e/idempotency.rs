@@ -272,7 +272,6 @@ async fn inventory_reserves_atomically_and_never_goes_negative() {
     let store = DynamoInventory::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         deployment.reference("InventoryTable"),
-        deployment.reference("IdempotencyTable"),
     );
     // The sample order wants 2 keyboards and 1 mouse.
     store.set_stock("SKU-KEYBOARD", 3).await.unwrap();

@@ -16,7 +16,9 @@
 //! - [`consumer`]: [`consumer::EventHandler`] (one typed event per record) and
 //!   [`consumer::SqsConsumer`], running one on Lambda, configuration from the environment.
 //! - `http` (feature `http`): `HttpFunction`, a handler behind API Gateway, run on Lambda.
-//! - [`effect`]: one item per entity written once per event, in DynamoDB or in memory.
+//! - [`effect`]: one item per entity, each write one conditional put that records the event's
+//!   key in the item (the item is the idempotency entry), in DynamoDB or in memory; and
+//!   `transact` for effects that change several items together.
 //! - [`metrics`]: what every function measures (consumers' counts, times and lag, business
 //!   facts, cold starts), as CloudWatch embedded metric format on Lambda.
 //! - [`telemetry`]: `tracing` set-up (JSON on Lambda, compact text locally).

@@ -39,6 +39,9 @@ pub struct SourceStats {
     pub records: u64,
     pub failed_records: u64,
     pub deleted: u64,
+    /// `DeleteMessageBatch` requests made (each invocation also made one `ReceiveMessage` that
+    /// brought its records; empty long polls are not counted).
+    pub delete_requests: u64,
     /// Total time the function spent in its invocations (what Lambda bills).
     pub busy: Duration,
 }
@@ -174,13 +177,14 @@ impl EventSourceMapping {
             .iter()
             .filter(|(id, _)| !failed.contains(id))
             .collect();
-        let deleted = self.delete(&done).await;
+        let (deleted, delete_requests) = self.delete(&done).await;
         let mut stats = self.stats.lock();
         let entry = stats.entry(self.function.clone()).or_default();
         entry.invocations += 1;
         entry.records += receipts.len() as u64;
         entry.failed_records += failed.len() as u64;
         entry.deleted += deleted;
+        entry.delete_requests += delete_requests;
         entry.busy += busy;
     }
 
@@ -206,10 +210,11 @@ impl EventSourceMapping {
         Some(failed)
     }
 
-    /// Deletes the records that succeeded; answers how many were deleted.
-    async fn delete(&self, done: &[&(String, String)]) -> u64 {
-        let mut deleted = 0;
+    /// Deletes the records that succeeded; answers how many were deleted, in how many requests.
+    async fn delete(&self, done: &[&(String, String)]) -> (u64, u64) {
+        let (mut deleted, mut requests) = (0, 0);
         for chunk in done.chunks(10) {
+            requests += 1;
             let entries: Vec<_> = chunk
                 .iter()
                 .enumerate()
@@ -235,7 +240,7 @@ impl EventSourceMapping {
                 }
             }
         }
-        deleted
+        (deleted, requests)
     }
 
     /// An SQS message as Lambda presents it in an SQS event.

@@ -80,6 +80,13 @@ macro_rules! consumed_events {
                 }
             }
 
+            /// The event's type.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $($name::$variant(_) => <$data as $crate::EventData>::TYPE),+
+                }
+            }
+
             /// The order the event is about.
             pub fn order_id(&self) -> $crate::__private::Uuid {
                 match self {

@@ -48,10 +48,11 @@ pub struct OrderItem {
     pub captured: Option<Step>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipped: Option<Step>,
-    /// The status whose decision was last published (bookkeeping of the order service's
-    /// announcements; the facts and the decision never depend on it).
+    /// The type of the event whose processing made the standing decision: that event's record
+    /// announces it, again on a redelivery (bookkeeping of the order service's announcements;
+    /// the facts and the decision never depend on it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub announced: Option<Status>,
+    pub decided_by: Option<String>,
 }
 
 impl OrderItem {
@@ -152,7 +153,7 @@ impl OrderItem {
             cancelled: None,
             captured: None,
             shipped: None,
-            announced: None,
+            decided_by: None,
         }
     }
 
@@ -280,14 +281,6 @@ impl OrderItem {
             })),
             _ => None,
         }
-    }
-
-    /// The decision to publish: the standing one, unless it was published already.
-    pub fn unannounced(&self) -> Option<Decision> {
-        if self.announced == Some(self.status) {
-            return None;
-        }
-        self.decision()
     }
 
     /// Whether the customer may still ask to cancel: not cancelled, not shipped.

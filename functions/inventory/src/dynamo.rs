@@ -6,7 +6,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use lambda_kit::consumer::{ConfigError, FunctionEnv};
-use lambda_kit::idempotency::{n, s, DynamoIdempotency, Effect, IdempotencyError};
+use lambda_kit::effect::{transact, Applied, TransactError};
+use lambda_kit::idempotency::{n, s, Effect};
 use lambda_kit::RecordError;
 
 /// The error of the operators' calls (stocking shelves, setting prices, reading stock).
@@ -15,31 +16,25 @@ use order_events::{CloudEvent, OrderCancelled, OrderPlacedEvent};
 use uuid::Uuid;
 
 use crate::items::{self, ReservationItem, ReservationStatus, StockItem, AVAILABLE, KEY};
-use crate::{quantities_by_sku, InventoryStore, Rejection, Reservation, SPEC};
+use crate::{quantities_by_sku, InventoryStore, Rejection, Reservation};
 
-/// Stock and decisions in DynamoDB, committed with the idempotency entry.
+/// Stock and decisions in DynamoDB. An order's decision item is its events' idempotency entry:
+/// the decision is written once per order, with the key of the event that made it.
 #[derive(Debug, Clone)]
 pub struct DynamoInventory {
     client: aws_sdk_dynamodb::Client,
     table: String,
-    idempotency: DynamoIdempotency,
 }
 
 impl DynamoInventory {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: String, idempotency_table: String) -> Self {
-        let idempotency = DynamoIdempotency::new(client.clone(), idempotency_table, SPEC.name);
-        Self {
-            client,
-            table,
-            idempotency,
-        }
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
+        Self { client, table }
     }
 
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         Ok(Self::new(
             lambda_kit::calls::dynamodb_client(sdk),
             env.require(lambda_kit::spec::SERVICE_TABLE)?,
-            env.require("IDEMPOTENCY_TABLE")?,
         ))
     }
 
@@ -97,7 +92,7 @@ impl DynamoInventory {
         &self,
         event: &OrderPlacedEvent,
         decision: &Reservation,
-    ) -> Result<TransactWriteItem, RecordError> {
+    ) -> Result<Put, RecordError> {
         let (outcome, reason) = match decision {
             Reservation::Reserved => (ReservationStatus::Reserved, None),
             Reservation::Rejected(reason) => {
@@ -115,15 +110,45 @@ impl DynamoInventory {
                 .collect(),
             decided_at: chrono::Utc::now(),
             released_at: None,
+            applied: Applied::default().with(
+                &event.idempotency_key(),
+                &items::order_key(event.order_id()),
+            ),
         };
-        let put = Put::builder()
+        Ok(Put::builder()
             .table_name(&self.table)
             .set_item(Some(serde_dynamo::to_item(item)?))
             // One decision per order, even if two distinct events name the same order.
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", KEY)
-            .build()?;
-        Ok(TransactWriteItem::builder().put(put).build())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()?)
+    }
+
+    /// `put` on its own (one write, not a transaction); whether its condition held.
+    async fn put_alone(&self, put: Put) -> Result<bool, RecordError> {
+        let written = self
+            .client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                .to_string()
+                .into()),
+        }
     }
 
     /// The order's decision item, read consistently.
@@ -145,7 +170,7 @@ impl DynamoInventory {
         &self,
         item: &ReservationItem,
         expected: Option<ReservationStatus>,
-    ) -> Result<TransactWriteItem, RecordError> {
+    ) -> Result<Put, RecordError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(serde_dynamo::to_item(item)?));
@@ -161,7 +186,7 @@ impl DynamoInventory {
                     serde_dynamo::to_attribute_value(outcome)?,
                 ),
         };
-        Ok(TransactWriteItem::builder().put(put.build()?).build())
+        Ok(put.build()?)
     }
 
     fn increment(&self, sku: &str, quantity: u64) -> Result<TransactWriteItem, RecordError> {
@@ -198,22 +223,33 @@ fn available(item: &HashMap<String, AttributeValue>) -> Option<u64> {
         .map(|stock| stock.available)
 }
 
+/// A write of a transaction.
+fn put_write(put: Put) -> TransactWriteItem {
+    TransactWriteItem::builder().put(put).build()
+}
+
 impl InventoryStore for DynamoInventory {
     async fn reserve(&self, event: &OrderPlacedEvent) -> Result<Effect<Reservation>, RecordError> {
         let key = event.idempotency_key();
         let wanted: Vec<(&str, u64)> = quantities_by_sku(&event.data).into_iter().collect();
 
-        let mut writes = vec![self.decision_put(event, &Reservation::Reserved)?];
+        // The decision and the stock it takes, together: one transaction.
+        let mut writes = vec![put_write(self.decision_put(event, &Reservation::Reserved)?)];
         for (sku, quantity) in &wanted {
             writes.push(self.decrement(sku, *quantity)?);
         }
-        let rejection = match self.idempotency.commit(&key, writes).await {
-            Ok(Effect::Applied(())) => return Ok(Effect::Applied(Reservation::Reserved)),
-            Ok(Effect::AlreadyDone(()))
-            | Err(IdempotencyError::EffectConditionFailed { index: 0, .. }) => {
-                return Ok(Effect::AlreadyDone(()))
+        let rejection = match transact(&self.client, writes).await {
+            Ok(()) => return Ok(Effect::Applied(Reservation::Reserved)),
+            Err(TransactError::ConditionFailed { index: 0, item }) => {
+                // Decided before: by this event (a redelivery), or by a cancellation first.
+                let decided: Option<ReservationItem> =
+                    item.map(serde_dynamo::from_item).transpose()?;
+                if let Some(decided) = decided {
+                    decided.applied.contains(&key, &decided.pk)?;
+                }
+                return Ok(Effect::AlreadyDone(()));
             }
-            Err(IdempotencyError::EffectConditionFailed { index, item }) => {
+            Err(TransactError::ConditionFailed { index, item }) => {
                 let (sku, requested) = wanted[index - 1];
                 match item.as_ref().and_then(available) {
                     None => Rejection::UnknownSku(sku.to_owned()),
@@ -224,26 +260,26 @@ impl InventoryStore for DynamoInventory {
                     },
                 }
             }
-            Err(other) => return Err(other.into()),
+            Err(TransactError::Store(error)) => return Err(error.into()),
         };
 
+        // Nothing taken: the decision alone, one conditional write.
         let decision = Reservation::Rejected(rejection);
-        let writes = vec![self.decision_put(event, &decision)?];
-        match self.idempotency.commit(&key, writes).await {
-            Ok(Effect::Applied(())) => Ok(Effect::Applied(decision)),
-            Ok(Effect::AlreadyDone(())) | Err(IdempotencyError::EffectConditionFailed { .. }) => {
-                Ok(Effect::AlreadyDone(()))
-            }
-            Err(other) => Err(other.into()),
+        if self.put_alone(self.decision_put(event, &decision)?).await? {
+            Ok(Effect::Applied(decision))
+        } else {
+            Ok(Effect::AlreadyDone(()))
         }
     }
 
     async fn release(&self, event: &CloudEvent<OrderCancelled>) -> Result<Effect<()>, RecordError> {
-        let key = event.idempotency_key();
+        let applied = Applied::default().with(
+            &event.idempotency_key(),
+            &items::order_key(event.order_id()),
+        );
         // A reservation committed between the read and the write fails the condition: read again.
         for _ in 0..4 {
-            let current = self.decision_item(event.order_id()).await?;
-            let (writes, expected) = match current {
+            let written = match self.decision_item(event.order_id()).await? {
                 None => {
                     let tombstone = ReservationItem {
                         pk: items::order_key(event.order_id()),
@@ -253,8 +289,10 @@ impl InventoryStore for DynamoInventory {
                         lines: Default::default(),
                         decided_at: chrono::Utc::now(),
                         released_at: None,
+                        applied: applied.clone(),
                     };
-                    (vec![self.decision_replace(&tombstone, None)?], None)
+                    self.put_alone(self.decision_replace(&tombstone, None)?)
+                        .await?
                 }
                 Some(item) if item.decision == ReservationStatus::Reserved => {
                     let mut writes = Vec::with_capacity(item.lines.len() + 1);
@@ -266,24 +304,27 @@ impl InventoryStore for DynamoInventory {
                         released_at: Some(chrono::Utc::now()),
                         ..item
                     };
-                    writes.insert(
-                        0,
-                        self.decision_replace(&released, Some(ReservationStatus::Reserved))?,
-                    );
-                    (writes, Some(ReservationStatus::Reserved))
+                    let replace =
+                        self.decision_replace(&released, Some(ReservationStatus::Reserved))?;
+                    writes.insert(0, put_write(replace));
+                    match transact(&self.client, writes).await {
+                        Ok(()) => true,
+                        Err(TransactError::ConditionFailed { index: 0, .. }) => false,
+                        Err(TransactError::ConditionFailed { index, .. }) => {
+                            return Err(format!(
+                                "releasing stock line {index} failed its condition"
+                            )
+                            .into())
+                        }
+                        Err(TransactError::Store(error)) => return Err(error.into()),
+                    }
                 }
                 Some(_) => return Ok(Effect::AlreadyDone(())),
             };
-            match self.idempotency.commit(&key, writes).await {
-                Ok(effect) => return Ok(effect),
-                Err(IdempotencyError::EffectConditionFailed { index: 0, .. }) => {
-                    tracing::debug!(
-                        ?expected,
-                        "the decision changed meanwhile; reading it again"
-                    );
-                }
-                Err(other) => return Err(other.into()),
+            if written {
+                return Ok(Effect::Applied(()));
             }
+            tracing::debug!("the decision changed meanwhile; reading it again");
         }
         Err("the order's decision kept changing; retry later".into())
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 pub use catalogue::stock::{sku_key, StockItem, AVAILABLE, CURRENCY, KEY, UNIT_PRICE_MINOR};
 use chrono::{DateTime, Utc};
+use lambda_kit::effect::Applied;
 use serde::{Deserialize, Serialize};
 
 /// The key of an order's decision.
@@ -43,6 +44,10 @@ pub struct ReservationItem {
     /// Quantity per sku the decision covers, so an audit can recompute stock from decisions.
     pub lines: BTreeMap<String, u64>,
     pub decided_at: DateTime<Utc>,
+    /// The event whose processing wrote the decision (its key and payload hash): the decision
+    /// is that event's idempotency entry.
+    #[serde(default, skip_serializing_if = "Applied::is_empty")]
+    pub applied: Applied,
 }
 
 impl ReservationItem {

@@ -7,13 +7,16 @@
 //! stock is a business outcome (the order is recorded as rejected for inventory), not a
 //! technical failure: the message is acknowledged.
 //!
-//! Idempotency mode: transactional. The stock decrements (or, on cancellation, increments), the
-//! decision and the COMPLETED idempotency entry are one `TransactWriteItems`, so stock moves
-//! exactly once per event and never below zero (each decrement is conditional on
-//! `available >= quantity`, each release on the decision being `RESERVED`). A cancellation that
-//! arrives before the order leaves a `CANCELLED` decision, so the late order reserves nothing.
-//! The outcome is announced after the commit, and again when the event comes again (a publish
-//! that failed after the commit is retried that way).
+//! Idempotency: the order's decision item is the event's idempotency entry (it records the
+//! event's key and payload hash, and is written once per order: `attribute_not_exists`). The
+//! stock decrements (or, on cancellation, increments) and the decision are one
+//! `TransactWriteItems`, so stock moves exactly once per order and never below zero (each
+//! decrement is conditional on `available >= quantity`, each release on the decision being
+//! `RESERVED`); a rejection takes no stock and is one conditional write. No read before: the
+//! conditions decide. A cancellation that arrives before the order leaves a `CANCELLED`
+//! decision, so the late order reserves nothing. The outcome is announced after the write, and
+//! again when the event comes again (a publish that failed after the write is retried that
+//! way).
 
 use std::collections::BTreeMap;
 use std::future::Future;

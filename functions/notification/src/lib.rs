@@ -2,13 +2,13 @@
 //! with the reason (Amazon SES v2). A confirmation that arrives after the cancellation was
 //! sent is not sent.
 //!
-//! Idempotency mode: claim / complete. SES has no idempotency key, so the event is first
-//! claimed (INPROGRESS idempotency entry), then the e-mail is sent, then the notification item
-//! (`SERVICE_TABLE`, one per order and kind of e-mail, with the SES message id) and the COMPLETED entry are
-//! written in one transaction. A duplicate delivery during the send sees INPROGRESS and is
-//! retried later; a failed send releases the claim. Only a crash after SES accepted the e-mail
-//! and before the commit can lead to a second e-mail, once the claim expires at the invocation
-//! deadline: the inherent limit of an API without idempotency keys.
+//! Idempotency: SES has no idempotency key. The notification item (`SERVICE_TABLE`, one per
+//! order and kind of e-mail, with the SES message id and the event's key) is written once the
+//! e-mail was sent, so a delivery that finds it does nothing. Before the send, the event is
+//! claimed (an INPROGRESS idempotency entry), so a concurrent duplicate is retried later
+//! instead of sending too; a failed send releases the claim. Only a crash after SES accepted the
+//! e-mail and before the item was written can lead to a second e-mail, once the claim expires at
+//! the invocation deadline: the inherent limit of an API without idempotency keys.
 
 use std::future::Future;
 use std::time::SystemTime;
@@ -218,6 +218,15 @@ impl<M: Mailer, S: EffectStore> Notification<M, S> {
         deadline: SystemTime,
     ) -> Result<(), RecordError> {
         let key = event.idempotency_key();
+        let id = notification_id(event.order_id(), kind);
+        // The e-mail's item is written once it was sent: found, the e-mail went out.
+        if let Some(sent) = self.store.load::<NotificationItem>(&id).await? {
+            sent.applied.contains(&key, &id)?;
+            tracing::info!(?kind, "e-mail already sent; acknowledged");
+            return Ok(());
+        }
+        // The claim keeps a concurrent duplicate from sending it too; it is left to expire,
+        // since the item, once written, answers every later delivery.
         if let Claim::AlreadyDone(_) = self.store.entries().claim(&key, deadline).await? {
             tracing::info!(?kind, "e-mail already sent; acknowledged");
             return Ok(());
@@ -230,7 +239,7 @@ impl<M: Mailer, S: EffectStore> Notification<M, S> {
             }
         };
         let item = NotificationItem {
-            notification_id: notification_id(event.order_id(), kind),
+            notification_id: id,
             order_id: event.order_id(),
             kind,
             message_id: message_id.clone(),
@@ -238,7 +247,7 @@ impl<M: Mailer, S: EffectStore> Notification<M, S> {
             event_id: event.id,
             sent_at: Utc::now(),
         };
-        match self.store.create(&key, &item, true).await? {
+        match self.store.create(&key, &item).await? {
             Effect::Applied(()) => tracing::info!(%message_id, ?kind, "e-mail sent"),
             Effect::AlreadyDone(()) => tracing::warn!(
                 %message_id,

@@ -504,8 +504,14 @@ async fn a_cancellation_is_requested_once_per_key_and_refused_once_cancelled() {
         placed.time,
     );
     let key = lambda_kit::idempotency::IdempotencyKey::new("test", "");
-    let read = Some(1);
-    lambda_kit::effect::EffectStore::commit(api.orders(), &key, &item, read, false)
+    let stored = lambda_kit::effect::EffectStore::load::<order_state::OrderItem>(
+        api.orders(),
+        &item.order_id.to_string(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    lambda_kit::effect::EffectStore::commit(api.orders(), &key, &item, Some(stored.read()))
         .await
         .unwrap();
     let (status, body) = call(&api, cancel("c-2")).await;

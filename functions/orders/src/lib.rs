@@ -3,14 +3,17 @@
 //! once stock is reserved and payment authorized, or `OrderCancelled` with the reason once stock
 //! is rejected, payment declined, or the customer asked before shipment ([`order_state::state`]).
 //!
-//! Idempotency: each event is a transition of the order's item, written with the event's
-//! idempotency entry and conditional on the version read ([`lambda_kit::effect::transition`]),
-//! so two events about one order processed at once cannot overwrite each other. The decision is
-//! published after the write, and the item then records that it was (`announced`): a record
-//! whose publish failed, or whose invocation died before it, is retried and publishes it then;
-//! a duplicate of an announced decision publishes nothing (so announcements never answer
-//! announcements in a loop). At worst a decision is published twice, with the same data, and
-//! consumers apply it once.
+//! Idempotency: each event is a transition of the order's item: one read and one conditional
+//! write that records the event's key in the item and is refused if the item changed since the
+//! read ([`lambda_kit::effect::transition`]), so two events about one order processed at once
+//! cannot overwrite each other, and an event applied before is found in the item.
+//!
+//! The decision is published after the write by the record whose event made it (the item names
+//! that event: `decidedBy`). That record is the outbox: it leaves the queue only once the
+//! publish succeeded, and a redelivery of it (its publish failed, or its invocation died before
+//! it) finds its event applied and publishes the decision again, built from the item, so with
+//! the same data, which consumers apply once. No other event publishes it, and no write records
+//! that it was published.
 
 use std::time::SystemTime;
 
@@ -25,8 +28,6 @@ use order_events::{
     PaymentAuthorized, PaymentCaptured, PaymentDeclined, ShipmentCreated, StockRejected,
     StockReserved,
 };
-
-use uuid::Uuid;
 
 pub use order_state::{store_from_env, Decision, Fact, OrderItem, Status};
 
@@ -143,6 +144,7 @@ impl<S: EffectStore, P: EventPublisher> EventHandler for Orders<S, P> {
         _deadline: SystemTime,
     ) -> Result<(), RecordError> {
         let order_id = event.order_id();
+        let event_type = event.type_name();
         let (fact, at) = event.fact();
         let done = transition(
             &self.store,
@@ -150,53 +152,38 @@ impl<S: EffectStore, P: EventPublisher> EventHandler for Orders<S, P> {
             &order_id.to_string(),
             |current: Option<&OrderItem>| {
                 let mut item = current.cloned().unwrap_or_else(|| OrderItem::new(order_id));
-                item.apply(fact.clone(), at).then_some(item)
+                let before = item.status;
+                if !item.apply(fact.clone(), at) {
+                    return None;
+                }
+                if item.status != before {
+                    item.decided_by = Some(event_type.to_owned());
+                }
+                Some(item)
             },
         )
         .await?;
-        if done.is_applied() {
-            tracing::info!(status = ?done.item().map(|i| i.status), "applied");
+        let applied = done.is_applied();
+        let Some(item) = done.into_item() else {
+            return Ok(());
+        };
+        if applied {
+            tracing::info!(status = ?item.status, "applied");
         }
-        // Announced after the write; a crash or a failed publish in between leaves the
-        // decision unannounced, and the next event about the order (the retried one) announces it.
-        if done.item().and_then(OrderItem::unannounced).is_some() {
-            self.announce_pending(order_id, event.correlation_id())
-                .await?;
+        if item.decided_by.as_deref() != Some(event_type) {
+            return Ok(());
         }
-        Ok(())
-    }
-}
-
-impl<S: EffectStore, P: EventPublisher> Orders<S, P> {
-    /// Publishes the order's decision unless it was published already, then records that it
-    /// was. Two invocations may both publish it (consumers apply it once); none can skip it.
-    async fn announce_pending(
-        &self,
-        order_id: Uuid,
-        correlation_id: &str,
-    ) -> Result<(), RecordError> {
-        let entity = order_id.to_string();
-        for _ in 0..4 {
-            let Some(current) = self.store.load::<OrderItem>(&entity).await? else {
-                return Ok(());
-            };
-            let Some(decision) = current.item.unannounced() else {
-                return Ok(());
-            };
+        if let Some(decision) = item.decision() {
             let cancelled = match &decision {
                 Decision::Confirmed(_) => None,
                 Decision::Cancelled(data) => Some(data.reason),
             };
-            self.announce(decision, correlation_id).await?;
-            let mut item = current.item;
-            item.announced = Some(item.status);
-            if self.store.replace(&item, current.version).await? {
-                // Counted by the invocation that records the announcement: once per order.
+            self.announce(decision, event.correlation_id()).await?;
+            if applied {
                 count_decision(cancelled, item.placed.as_ref().map(|p| p.at));
-                return Ok(());
             }
         }
-        Err("the order kept changing while its decision was announced; retry".into())
+        Ok(())
     }
 }
 

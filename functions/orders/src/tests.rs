@@ -68,13 +68,19 @@ async fn an_order_reserved_and_authorized_is_confirmed_once() {
     ] {
         assert!(deliver(&orders, batch).await.is_empty());
     }
-    // Announced once: the duplicate authorization finds it announced.
+    // Decided once, by the authorization; its duplicate cannot tell whether the first
+    // delivery's publish happened, so it announces the decision again, with the same data
+    // (consumers apply it once). The earlier events announce nothing.
     let confirmed = orders.publisher().kept.events::<OrderConfirmed>();
-    assert_eq!(orders.publisher().kept.types(), ["OrderConfirmed"]);
+    assert_eq!(
+        orders.publisher().kept.types(),
+        ["OrderConfirmed", "OrderConfirmed"]
+    );
     assert_eq!(confirmed[0].data, OrderConfirmed::from(&order));
+    assert_eq!(confirmed[1].data, confirmed[0].data);
     let items = orders.store().items::<OrderItem>();
     assert_eq!(items[0].status, Status::Confirmed);
-    assert_eq!(items[0].announced, Some(Status::Confirmed));
+    assert_eq!(items[0].decided_by.as_deref(), Some("PaymentAuthorized"));
 }
 
 #[tokio::test]

@@ -4,11 +4,11 @@
 //!
 //! Idempotency: every gateway call carries its own idempotency key (the event's key, with the
 //! operation), so calling again after a crash returns the first answer instead of moving money
-//! twice. The payment item (`SERVICE_TABLE`, one per order) moves through its states with
-//! [`lambda_kit::effect::transition`]: written with the event's idempotency entry, conditional on
-//! the version read. A cancellation that arrives before the order leaves a `CANCELLED` item: the
-//! late order's authorization is then voided at once, so no hold outlives a cancelled order
-//! (even one a crashed attempt made before the item was written).
+//! twice. The payment item (`SERVICE_TABLE`, one per order) is the events' idempotency entry:
+//! each write records the event's key in it, conditional on the version the write is based on
+//! (the authorization on no item, without a read). A cancellation that arrives before the order
+//! leaves a `CANCELLED` item: the late order's authorization is then voided at once, so no hold
+//! outlives a cancelled order (even one a crashed attempt made before the item was written).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
-use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
-use lambda_kit::idempotency::{DynamoIdempotency, IdempotencyStore};
+use lambda_kit::effect::{transition, Commit, DynamoEffectStore, EffectStore, Versioned};
+use lambda_kit::idempotency::DynamoIdempotency;
 use lambda_kit::spec::{ServiceSpec, SERVICE_TABLE};
 use lambda_kit::RecordError;
 use order_events::publish::{EventPublisher, SnsPublisher};
@@ -190,25 +190,34 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
         &self.publisher
     }
 
-    async fn current(&self, order_id: Uuid) -> Result<Option<PaymentItem>, RecordError> {
-        let loaded = self
+    async fn current(&self, order_id: Uuid) -> Result<Option<Versioned<PaymentItem>>, RecordError> {
+        Ok(self
             .store
             .load::<PaymentItem>(&order_id.to_string())
-            .await?;
-        Ok(loaded.map(|versioned| versioned.item))
+            .await?)
     }
 
-    /// Writes `next` for the event if the item is still in status `from` (`None`: absent);
-    /// answers the item as it now is.
+    /// Writes `next` for the event over `read` (the item as read; `None`: there was none) in
+    /// one conditional write; when the item changed meanwhile, writes it only if the item is
+    /// still in the status read. Answers the item as it now is.
     async fn write<T: EventData>(
         &self,
         event: &CloudEvent<T>,
-        from: Option<PaymentStatus>,
+        read: Option<&Versioned<PaymentItem>>,
         next: PaymentItem,
     ) -> Result<Option<PaymentItem>, RecordError> {
+        let key = event.idempotency_key();
+        let committed = self
+            .store
+            .commit(&key, &next, read.map(Versioned::read))
+            .await?;
+        if committed == Commit::Written {
+            return Ok(Some(next));
+        }
+        let from = read.map(|r| r.item.status);
         let done = transition(
             &self.store,
-            &event.idempotency_key(),
+            &key,
             &event.order_id().to_string(),
             |current: Option<&PaymentItem>| {
                 (current.map(|item| item.status) == from).then(|| next.clone())
@@ -221,57 +230,46 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
     /// OrderPlaced: hold the total, record and announce the outcome.
     async fn placed(&self, event: &OrderPlacedEvent) -> Result<(), RecordError> {
         let order = &event.data;
-        // Another order under the same id is refused here (payload mismatch), not re-announced.
-        self.store
-            .entries()
-            .is_completed(&event.idempotency_key())
-            .await?;
-        let item = match self.current(order.order_id).await? {
+        // No read first: asking the gateway again with the same key answers the same
+        // authorization, and the write finds an item that exists already (this event's
+        // redelivery: announced again; or a cancellation that came first: the hold is voided).
+        let request = AuthorizeRequest {
+            idempotency_key: event.idempotency_key().key,
+            customer_id: order.customer_id.clone(),
+            amount_minor: order.total_minor,
+            currency: order.currency.clone(),
+        };
+        let (status, authorization_id, reason) = match self.gateway.authorize(&request).await? {
+            Authorization::Approved { authorization_id } => {
+                (PaymentStatus::Authorized, Some(authorization_id), None)
+            }
+            Authorization::Declined { reason } => (PaymentStatus::Declined, None, Some(reason)),
+        };
+        let next = PaymentItem {
+            order_id: order.order_id,
+            status,
+            amount_minor: order.total_minor,
+            currency: order.currency.clone(),
+            authorization_id,
+            capture_id: None,
+            release_id: None,
+            reason,
+            updated_at: Utc::now(),
+        };
+        let item = match self.write(event, None, next.clone()).await? {
             Some(item) if item.status == PaymentStatus::Cancelled => {
-                return self.release_late_hold(event, item).await;
+                let tombstone = self
+                    .current(order.order_id)
+                    .await?
+                    .ok_or("the payment item vanished; retry")?;
+                return self.release_late_hold(event, tombstone).await;
             }
             Some(item) => item,
-            None => {
-                let request = AuthorizeRequest {
-                    idempotency_key: event.idempotency_key().key,
-                    customer_id: order.customer_id.clone(),
-                    amount_minor: order.total_minor,
-                    currency: order.currency.clone(),
-                };
-                let (status, authorization_id, reason) =
-                    match self.gateway.authorize(&request).await? {
-                        Authorization::Approved { authorization_id } => {
-                            (PaymentStatus::Authorized, Some(authorization_id), None)
-                        }
-                        Authorization::Declined { reason } => {
-                            lambda_kit::metrics::count(
-                                lambda_kit::metrics::name::PAYMENT_DECLINES,
-                                SPEC.name,
-                                1,
-                            );
-                            (PaymentStatus::Declined, None, Some(reason))
-                        }
-                    };
-                let next = PaymentItem {
-                    order_id: order.order_id,
-                    status,
-                    amount_minor: order.total_minor,
-                    currency: order.currency.clone(),
-                    authorization_id,
-                    capture_id: None,
-                    release_id: None,
-                    reason,
-                    updated_at: Utc::now(),
-                };
-                match self.write(event, None, next).await? {
-                    Some(item) if item.status == PaymentStatus::Cancelled => {
-                        return self.release_late_hold(event, item).await;
-                    }
-                    Some(item) => item,
-                    None => return Err("the payment item vanished; retry".into()),
-                }
-            }
+            None => return Err("the payment item vanished; retry".into()),
         };
+        if item == next && item.status == PaymentStatus::Declined {
+            lambda_kit::metrics::count(lambda_kit::metrics::name::PAYMENT_DECLINES, SPEC.name, 1);
+        }
         let correlation = event.correlationid.as_str();
         match (item.status, item.authorization_id, item.reason) {
             (PaymentStatus::Authorized, Some(authorization_id), _) => {
@@ -308,7 +306,7 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
     async fn release_late_hold(
         &self,
         event: &OrderPlacedEvent,
-        tombstone: PaymentItem,
+        tombstone: Versioned<PaymentItem>,
     ) -> Result<(), RecordError> {
         let key = event.idempotency_key().key;
         let request = AuthorizeRequest {
@@ -324,11 +322,10 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
                 .gateway
                 .void(&format!("{key}:void"), &authorization_id)
                 .await?;
-            let mut next = tombstone.moved_to(PaymentStatus::Voided);
+            let mut next = tombstone.item.moved_to(PaymentStatus::Voided);
             next.authorization_id = Some(authorization_id);
             next.release_id = Some(void_id);
-            self.write(event, Some(PaymentStatus::Cancelled), next)
-                .await?;
+            self.write(event, Some(&tombstone), next).await?;
         }
         tracing::info!("order cancelled before payment; no hold kept");
         Ok(())
@@ -336,18 +333,17 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
 
     /// OrderConfirmed: charge the hold once, announce the capture.
     async fn confirmed(&self, event: &CloudEvent<OrderConfirmed>) -> Result<(), RecordError> {
-        let Some(item) = self.current(event.order_id()).await? else {
+        let Some(read) = self.current(event.order_id()).await? else {
             return Err("no authorization recorded for a confirmed order yet; retry".into());
         };
-        let item = match (item.status, item.authorization_id.clone()) {
+        let item = match (read.item.status, read.item.authorization_id.clone()) {
             (PaymentStatus::Authorized, Some(authorization_id)) => {
                 let key = format!("{}:capture", event.idempotency_key().key);
                 match self.gateway.capture(&key, &authorization_id).await {
                     Ok(capture_id) => {
-                        let mut next = item.moved_to(PaymentStatus::Captured);
+                        let mut next = read.item.moved_to(PaymentStatus::Captured);
                         next.capture_id = Some(capture_id);
-                        self.write(event, Some(PaymentStatus::Authorized), next)
-                            .await?
+                        self.write(event, Some(&read), next).await?
                     }
                     Err(error @ GatewayError::NotAllowed { .. }) => {
                         tracing::warn!(%error, "not captured: the order was cancelled meanwhile");
@@ -356,7 +352,7 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
                     Err(error) => return Err(error.into()),
                 }
             }
-            _ => Some(item),
+            _ => Some(read.item),
         };
         match item {
             Some(PaymentItem {
@@ -390,7 +386,7 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
         let key = event.idempotency_key().key;
         for _ in 0..4 {
             let current = self.current(event.order_id()).await?;
-            let (from, next) = match current {
+            let (read, next) = match &current {
                 None => {
                     let data = &event.data;
                     let tombstone = PaymentItem {
@@ -406,7 +402,8 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
                     };
                     (None, tombstone)
                 }
-                Some(item) => {
+                Some(read) => {
+                    let item = &read.item;
                     let Some(authorization_id) = item.authorization_id.clone() else {
                         tracing::info!(status = ?item.status, "nothing held; acknowledged");
                         return Ok(());
@@ -437,11 +434,11 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
                     };
                     let mut next = item.moved_to(status);
                     next.release_id = Some(release);
-                    (Some(item.status), next)
+                    (Some(read), next)
                 }
             };
             let status = next.status;
-            if let Some(item) = self.write(event, from, next).await? {
+            if let Some(item) = self.write(event, read, next).await? {
                 if item.status == status {
                     tracing::info!(?status, "payment released for the cancelled order");
                     return Ok(());

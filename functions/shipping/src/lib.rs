@@ -1,17 +1,18 @@
 //! Shipping: creates the shipment, with a tracking number, once an order is confirmed, and
 //! announces `ShipmentCreated`; cancels it when the order is cancelled.
 //!
-//! Idempotency: the shipment (`SERVICE_TABLE`, one per order) moves through its states with
-//! [`lambda_kit::effect::transition`], written with the event's idempotency entry and
-//! conditional on the version read. A cancellation that arrives before the confirmation leaves
-//! a `CANCELLED` item, so the late confirmation ships nothing. The creation is announced after
-//! the write, and again when the confirmation comes again.
+//! Idempotency: the shipment (`SERVICE_TABLE`, one per order) is the events' idempotency entry:
+//! each write records the event's key in it, conditional on the version read
+//! ([`lambda_kit::effect::transition`]); the creation is written without a read, conditional on
+//! no item ([`lambda_kit::effect::transition_new`]). A cancellation that arrives before the
+//! confirmation leaves a `CANCELLED` item, so the late confirmation ships nothing. The creation
+//! is announced after the write, and again when the confirmation comes again.
 
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
-use lambda_kit::effect::{transition, DynamoEffectStore, EffectStore};
+use lambda_kit::effect::{transition, transition_new, DynamoEffectStore, EffectStore};
 use lambda_kit::idempotency::{sha256_hex, DynamoIdempotency};
 use lambda_kit::spec::{ServiceSpec, SERVICE_TABLE};
 use lambda_kit::RecordError;
@@ -110,7 +111,9 @@ impl<S: EffectStore, P: EventPublisher> Shipping<S, P> {
             units: order.lines.iter().map(|l| u64::from(l.quantity)).sum(),
             updated_at: Utc::now(),
         };
-        let done = transition(
+        // Usually the order's first shipment item: written without a read. Found (a
+        // redelivery, or a cancellation first), it is read and left as it is.
+        let done = transition_new(
             &self.store,
             &event.idempotency_key(),
             &order.order_id.to_string(),

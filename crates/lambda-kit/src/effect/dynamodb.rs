@@ -1,15 +1,29 @@
-//! The effect store in DynamoDB: items in a table keyed by one string attribute, each write
-//! conditional on the version read and, with an idempotency key, made in one transaction with
-//! the key's COMPLETED entry.
+//! The effect store in DynamoDB: items in a table keyed by one string attribute, each write one
+//! conditional `PutItem` on the version read, carrying the keys applied to the item. And
+//! [`transact`], for the effects that must change several items together.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{serialization, Commit, EffectStore, Versioned, VERSION_ATTRIBUTE};
-use crate::idempotency::{n, DynamoIdempotency, Effect, IdempotencyError, IdempotencyKey};
+use super::{
+    serialization, Applied, Commit, EffectStore, Read, Versioned, APPLIED_ATTRIBUTE,
+    VERSION_ATTRIBUTE,
+};
+use crate::idempotency::{n, DynamoIdempotency, IdempotencyError, IdempotencyKey};
+
+type Item = HashMap<String, AttributeValue>;
+
+fn store_error<E: std::error::Error>(error: E) -> IdempotencyError {
+    IdempotencyError::Store(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+}
 
 /// Items in a DynamoDB table keyed by `key_attribute` (a string).
 #[derive(Debug, Clone)]
@@ -20,6 +34,8 @@ pub struct DynamoEffectStore {
 }
 
 impl DynamoEffectStore {
+    /// Items in `table`; `idempotency` holds the claims of effects outside the store, and its
+    /// client writes the items.
     pub fn new(
         table: impl Into<String>,
         key_attribute: impl Into<String>,
@@ -30,6 +46,60 @@ impl DynamoEffectStore {
             key_attribute: key_attribute.into(),
             idempotency,
         }
+    }
+
+    fn client(&self) -> &aws_sdk_dynamodb::Client {
+        self.idempotency.client()
+    }
+
+    fn entity_of(&self, item: &Item) -> String {
+        match item.get(&self.key_attribute) {
+            Some(AttributeValue::S(text)) => text.clone(),
+            Some(AttributeValue::N(number)) => number.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// The conditional put every write makes: `attributes` as version `read + 1` (1 without a
+    /// read), if the item is still at the version read (absent without one). A refused write
+    /// answers the item as it was.
+    async fn put(
+        &self,
+        mut attributes: Item,
+        read: Option<u64>,
+    ) -> Result<Result<(), Option<Item>>, IdempotencyError> {
+        attributes.insert(VERSION_ATTRIBUTE.into(), n(read.unwrap_or(0) + 1));
+        let put = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(attributes))
+            .expression_attribute_names("#key", &self.key_attribute)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let put = match read {
+            None => put.condition_expression("attribute_not_exists(#key)"),
+            Some(version) => put
+                .condition_expression("attribute_exists(#key) AND #version = :read")
+                .expression_attribute_names("#version", VERSION_ATTRIBUTE)
+                .expression_attribute_values(":read", n(version)),
+        };
+        match put.send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(SdkError::ServiceError(failure)) => match failure.into_err() {
+                PutItemError::ConditionalCheckFailedException(refused) => Ok(Err(refused.item)),
+                other => Err(store_error(other)),
+            },
+            Err(other) => Err(store_error(other)),
+        }
+    }
+}
+
+/// The keys recorded in a stored item.
+fn applied_of(item: &Item) -> Result<Applied, IdempotencyError> {
+    match item.get(APPLIED_ATTRIBUTE) {
+        None => Ok(Applied::default()),
+        Some(value) => serde_dynamo::from_attribute_value(value.clone())
+            .map_err(|e| IdempotencyError::Store(format!("the applied keys do not read: {e}"))),
     }
 }
 
@@ -45,7 +115,6 @@ impl EffectStore for DynamoEffectStore {
         entity: &str,
     ) -> Result<Option<Versioned<T>>, IdempotencyError> {
         let output = self
-            .idempotency
             .client()
             .get_item()
             .table_name(&self.table)
@@ -53,112 +122,100 @@ impl EffectStore for DynamoEffectStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                IdempotencyError::Store(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-            })?;
-        let Some(item) = output.item else {
+            .map_err(store_error)?;
+        let Some(mut item) = output.item else {
             return Ok(None);
         };
         let version = match item.get(VERSION_ATTRIBUTE) {
             Some(AttributeValue::N(number)) => number.parse().unwrap_or(0),
             _ => 0,
         };
+        let applied = applied_of(&item)?;
+        item.remove(APPLIED_ATTRIBUTE);
         let item = serde_dynamo::from_item(item).map_err(|e| {
             IdempotencyError::Store(format!("{} item {entity} does not read: {e}", self.table))
         })?;
-        Ok(Some(Versioned { version, item }))
+        Ok(Some(Versioned {
+            version,
+            applied,
+            item,
+        }))
     }
 
     async fn insert<T: Serialize + Sync>(&self, item: &T) -> Result<bool, IdempotencyError> {
-        self.put_at(item, None).await
-    }
-
-    async fn replace<T: Serialize + Sync>(
-        &self,
-        item: &T,
-        read: u64,
-    ) -> Result<bool, IdempotencyError> {
-        self.put_at(item, Some(read)).await
+        let attributes = serde_dynamo::to_item(item).map_err(serialization)?;
+        Ok(self.put(attributes, None).await?.is_ok())
     }
 
     async fn commit<T: Serialize + Sync>(
         &self,
         key: &IdempotencyKey,
         item: &T,
-        read: Option<u64>,
-        claimed: bool,
+        read: Option<Read<'_>>,
     ) -> Result<Commit, IdempotencyError> {
-        let writes = vec![TransactWriteItem::builder()
-            .put(self.versioned_put(item, read)?)
-            .build()];
-        let committed = if claimed {
-            self.idempotency.complete_with(key, None, writes).await
-        } else {
-            self.idempotency.commit(key, writes).await
-        };
-        match committed {
-            Ok(Effect::Applied(())) => Ok(Commit::Written),
-            Ok(Effect::AlreadyDone(())) => Ok(Commit::AlreadyDone),
-            Err(IdempotencyError::EffectConditionFailed { .. }) => Ok(Commit::Conflict),
-            Err(other) => Err(other),
+        let mut attributes: Item = serde_dynamo::to_item(item).map_err(serialization)?;
+        let entity = self.entity_of(&attributes);
+        let applied = read.map_or_else(Applied::default, |r| r.applied.clone());
+        let applied =
+            serde_dynamo::to_attribute_value(applied.with(key, &entity)).map_err(serialization)?;
+        attributes.insert(APPLIED_ATTRIBUTE.into(), applied);
+        match self.put(attributes, read.map(|r| r.version)).await? {
+            Ok(()) => Ok(Commit::Written),
+            Err(Some(found)) if applied_of(&found)?.contains(key, &entity)? => {
+                Ok(Commit::AlreadyDone)
+            }
+            Err(_) => Ok(Commit::Conflict),
         }
     }
 }
 
-impl DynamoEffectStore {
-    /// `item` as version `read + 1` (1 when `read` is `None`), conditional on the item being at
-    /// version `read` (absent when `None`): the one versioned write every path makes.
-    fn versioned_put<T: Serialize>(
-        &self,
-        item: &T,
-        read: Option<u64>,
-    ) -> Result<Put, IdempotencyError> {
-        let mut attributes: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(item).map_err(serialization)?;
-        attributes.insert(VERSION_ATTRIBUTE.into(), n(read.unwrap_or(0) + 1));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(attributes))
-            .expression_attribute_names("#key", &self.key_attribute);
-        let put = match read {
-            None => put.condition_expression("attribute_not_exists(#key)"),
-            Some(version) => put
-                .condition_expression("attribute_exists(#key) AND #version = :read")
-                .expression_attribute_names("#version", VERSION_ATTRIBUTE)
-                .expression_attribute_values(":read", n(version)),
-        };
-        put.build()
-            .map_err(|e| IdempotencyError::Store(e.to_string()))
-    }
+/// Why a [`transact`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum TransactError {
+    /// The write at `index` failed its condition; `item` is its target as it was, when the
+    /// write asked for it (`ReturnValuesOnConditionCheckFailure::AllOld`).
+    #[error("write {index} failed its condition; nothing was written")]
+    ConditionFailed { index: usize, item: Option<Item> },
+    #[error(transparent)]
+    Store(#[from] IdempotencyError),
+}
 
-    /// [`Self::versioned_put`] on its own, with no idempotency entry. Whether it was written.
-    async fn put_at<T: Serialize + Sync>(
-        &self,
-        item: &T,
-        read: Option<u64>,
-    ) -> Result<bool, IdempotencyError> {
-        let put = self.versioned_put(item, read)?;
-        let put = self
-            .idempotency
-            .client()
-            .put_item()
-            .table_name(put.table_name)
-            .set_item(Some(put.item))
-            .set_condition_expression(put.condition_expression)
-            .set_expression_attribute_names(put.expression_attribute_names)
-            .set_expression_attribute_values(put.expression_attribute_values);
-        let written = put.send().await;
-        match written {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(IdempotencyError::Store(
-                aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-            )),
-        }
+/// Writes `writes` in one `TransactWriteItems`: all of them or none. For effects that change
+/// several items together (stock lines and the decision that took them).
+pub async fn transact(
+    client: &aws_sdk_dynamodb::Client,
+    writes: Vec<TransactWriteItem>,
+) -> Result<(), TransactError> {
+    let result = client
+        .transact_write_items()
+        .set_transact_items(Some(writes))
+        .send()
+        .await;
+    let cancelled = match result {
+        Ok(_) => return Ok(()),
+        Err(SdkError::ServiceError(failure)) => match failure.into_err() {
+            TransactWriteItemsError::TransactionCanceledException(e) => e,
+            other => return Err(store_error(other).into()),
+        },
+        Err(other) => return Err(store_error(other).into()),
+    };
+    let failed =
+        |reason: &CancellationReason| reason.code.as_deref() == Some("ConditionalCheckFailed");
+    match cancelled
+        .cancellation_reasons
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .find(|(_, r)| failed(r))
+    {
+        Some((index, reason)) => Err(TransactError::ConditionFailed {
+            index,
+            item: reason.item,
+        }),
+        None => Err(IdempotencyError::Store(format!(
+            "transaction cancelled: {}",
+            cancelled.message.unwrap_or_default()
+        ))
+        .into()),
     }
 }

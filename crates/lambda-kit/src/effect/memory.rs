@@ -2,19 +2,16 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{serialization, Commit, EffectStore, Versioned};
-use crate::idempotency::{
-    lock, Claim, IdempotencyError, IdempotencyKey, IdempotencyStore, MemoryIdempotency,
-};
+use super::{serialization, Commit, EffectStore, Read, Versioned};
+use crate::idempotency::{lock, IdempotencyError, IdempotencyKey, MemoryIdempotency};
 
-/// Items in memory, with the idempotency rules of [`MemoryIdempotency`] and the versions of
-/// [`super::DynamoEffectStore`], for unit tests of consumers.
+/// Items in memory, with the versions and recorded keys of [`super::DynamoEffectStore`], for
+/// unit tests of consumers.
 #[derive(Debug, Default)]
 pub struct MemoryEffectStore {
     key_attribute: String,
@@ -28,18 +25,6 @@ impl MemoryEffectStore {
             key_attribute: key_attribute.into(),
             ..Self::default()
         }
-    }
-
-    fn put_at<T: Serialize>(&self, item: &T, read: Option<u64>) -> Result<bool, IdempotencyError> {
-        let item = serde_json::to_value(item).map_err(serialization)?;
-        let entity = self.entity_of(&item);
-        let mut items = lock(&self.items);
-        if items.get(&entity).map(|stored| stored.version) != read {
-            return Ok(false);
-        }
-        let version = read.unwrap_or(0) + 1;
-        items.insert(entity, Versioned { version, item });
-        Ok(true)
     }
 
     fn entity_of(&self, item: &Value) -> String {
@@ -76,53 +61,58 @@ impl EffectStore for MemoryEffectStore {
             .map_err(|e| IdempotencyError::Store(format!("item {entity} does not read: {e}")))?;
         Ok(Some(Versioned {
             version: stored.version,
+            applied: stored.applied,
             item,
         }))
     }
 
     async fn insert<T: Serialize + Sync>(&self, item: &T) -> Result<bool, IdempotencyError> {
-        self.put_at(item, None)
-    }
-
-    async fn replace<T: Serialize + Sync>(
-        &self,
-        item: &T,
-        read: u64,
-    ) -> Result<bool, IdempotencyError> {
-        self.put_at(item, Some(read))
+        let item = serde_json::to_value(item).map_err(serialization)?;
+        let entity = self.entity_of(&item);
+        let mut items = lock(&self.items);
+        if items.contains_key(&entity) {
+            return Ok(false);
+        }
+        items.insert(
+            entity,
+            Versioned {
+                version: 1,
+                applied: Default::default(),
+                item,
+            },
+        );
+        Ok(true)
     }
 
     async fn commit<T: Serialize + Sync>(
         &self,
         key: &IdempotencyKey,
         item: &T,
-        read: Option<u64>,
-        claimed: bool,
+        read: Option<Read<'_>>,
     ) -> Result<Commit, IdempotencyError> {
         let item = serde_json::to_value(item).map_err(serialization)?;
-        if !claimed {
-            let until = SystemTime::now() + Duration::from_secs(60);
-            if let Claim::AlreadyDone(_) = self.idempotency.claim(key, until).await? {
-                return Ok(Commit::AlreadyDone);
-            }
-        }
         let entity = self.entity_of(&item);
-        let written = {
-            let mut items = lock(&self.items);
-            let found = items.get(&entity).map(|stored| stored.version);
-            if found == read {
-                let version = read.unwrap_or(0) + 1;
-                items.insert(entity, Versioned { version, item });
-                true
-            } else {
-                false
+        let mut items = lock(&self.items);
+        if let Some(stored) = items.get(&entity) {
+            if read.map(|r| r.version) != Some(stored.version) {
+                return Ok(if stored.applied.contains(key, &entity)? {
+                    Commit::AlreadyDone
+                } else {
+                    Commit::Conflict
+                });
             }
-        };
-        if !written {
-            self.idempotency.release(key).await?;
+        } else if read.is_some() {
             return Ok(Commit::Conflict);
         }
-        self.idempotency.complete(key, None).await?;
+        let applied = read.map_or_else(Default::default, |r| r.applied.clone());
+        items.insert(
+            entity.clone(),
+            Versioned {
+                version: read.map_or(0, |r| r.version) + 1,
+                applied: applied.with(key, &entity),
+                item,
+            },
+        );
         Ok(Commit::Written)
     }
 }

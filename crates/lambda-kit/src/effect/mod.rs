@@ -1,57 +1,141 @@
 //! A service's effect as one item per entity (an order's payment, shipment, e-mail) that moves
-//! through states, each write made together with the event's idempotency entry.
+//! through states, each write recording the idempotency key it applies in the item itself.
 //!
 //! [`EffectStore`] is what a consumer whose effect is "write this item" depends on;
 //! [`DynamoEffectStore`] is the real one, [`MemoryEffectStore`] the in-memory one for unit tests.
 //! Items are the service's own serde types, turned into DynamoDB items by `serde_dynamo`; the
-//! store adds a `version` attribute, so that a write based on a stale read is refused (optimistic
-//! concurrency: two events about one order may be processed at the same time).
+//! store adds two attributes:
+//!
+//! - `version`, so that a write based on a stale read is refused (optimistic concurrency: two
+//!   events about one order may be processed at the same time);
+//! - `applied`, the idempotency keys whose effect the item holds (each with a hash of its
+//!   payload). Where the effect is one item, that item is the key's idempotency entry: one
+//!   conditional write applies the effect and records the key, and a key found in the item is
+//!   done (or, with another payload, refused). No entry in another table, no transaction.
 //!
 //! [`transition`] is the one read-decide-write loop: read the item, let the service decide its
 //! next state, write it unless it changed meanwhile (then read and decide again).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::idempotency::{Effect, IdempotencyError, IdempotencyKey, IdempotencyStore};
+use crate::idempotency::{sha256_hex, Effect, IdempotencyError, IdempotencyKey, IdempotencyStore};
 use crate::RecordError;
 
 mod dynamodb;
 mod memory;
-pub use dynamodb::DynamoEffectStore;
+pub use dynamodb::{transact, DynamoEffectStore, TransactError};
 pub use memory::MemoryEffectStore;
 
 /// The attribute holding an item's version (1 for a new item).
 pub const VERSION_ATTRIBUTE: &str = "version";
+/// The attribute holding the idempotency keys an item's writes applied.
+pub const APPLIED_ATTRIBUTE: &str = "applied";
 
-/// An item as read, with the version a write based on it must find.
+/// Hex digits of a payload's sha256 kept in an item: 64 bits tell two payloads apart.
+const PAYLOAD_HASH_DIGITS: usize = 16;
+
+/// The idempotency keys whose effect an item holds: for each, the start of its payload's hash.
+/// A key about the item's own entity (`OrderConfirmed#<order id>` in the order's item) is kept
+/// without the entity (`OrderConfirmed`); any other by the start of its hash.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Applied(BTreeMap<String, String>);
+
+impl Applied {
+    fn name(key: &IdempotencyKey, entity: &str) -> String {
+        match key
+            .key
+            .strip_suffix(entity)
+            .and_then(|k| k.strip_suffix('#'))
+        {
+            Some(name) if !name.is_empty() => name.to_owned(),
+            _ => sha256_hex(&key.key)[..PAYLOAD_HASH_DIGITS].to_owned(),
+        }
+    }
+
+    fn hash(key: &IdempotencyKey) -> &str {
+        key.payload_hash
+            .get(..PAYLOAD_HASH_DIGITS)
+            .unwrap_or(&key.payload_hash)
+    }
+
+    /// Whether `key` was applied to `entity`'s item; the key applied with another payload is
+    /// [`IdempotencyError::PayloadMismatch`].
+    pub fn contains(&self, key: &IdempotencyKey, entity: &str) -> Result<bool, IdempotencyError> {
+        match self.0.get(&Self::name(key, entity)) {
+            None => Ok(false),
+            Some(hash) if hash == Self::hash(key) => Ok(true),
+            Some(_) => Err(IdempotencyError::PayloadMismatch(key.key.clone())),
+        }
+    }
+
+    /// These keys and `key`.
+    pub fn with(&self, key: &IdempotencyKey, entity: &str) -> Self {
+        let mut applied = self.clone();
+        applied
+            .0
+            .insert(Self::name(key, entity), Self::hash(key).to_owned());
+        applied
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// An item as read, with what a write based on it must find and carry on: its version and the
+/// keys applied to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versioned<T> {
     pub version: u64,
+    pub applied: Applied,
     pub item: T,
+}
+
+impl<T> Versioned<T> {
+    /// The version and keys, for a write based on this read.
+    pub fn read(&self) -> Read<'_> {
+        Read {
+            version: self.version,
+            applied: &self.applied,
+        }
+    }
+}
+
+/// What a write is based on: the item's version and the keys applied to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Read<'a> {
+    pub version: u64,
+    pub applied: &'a Applied,
 }
 
 /// How a [`EffectStore::commit`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Commit {
-    /// The item and the COMPLETED entry were written.
+    /// The item was written, with the key recorded in it.
     Written,
-    /// The key was completed before: nothing was written.
+    /// The item holds the key already: nothing was written.
     AlreadyDone,
     /// The item is not at the version the write was based on (or exists, for a new item):
     /// nothing was written.
     Conflict,
 }
 
-/// Where a consumer keeps one item per entity, written at most once per idempotency key.
+/// Where a consumer keeps one item per entity, each write recording the key it applies.
 pub trait EffectStore: Send + Sync {
-    /// Where the idempotency entries live.
+    /// Where idempotency entries for effects outside the store live (an e-mail's claim).
     type Entries: IdempotencyStore;
 
     /// The idempotency entries, to claim a key before an effect outside the store (and
-    /// release it if the effect fails), or check it before a costly effect.
+    /// release it if the effect fails).
     fn entries(&self) -> &Self::Entries;
 
     /// The entity's item, read consistently.
@@ -60,31 +144,21 @@ pub trait EffectStore: Send + Sync {
         entity: &str,
     ) -> impl Future<Output = Result<Option<Versioned<T>>, IdempotencyError>> + Send;
 
-    /// Writes `item` and marks `key` completed, atomically, if the item is still at version
-    /// `read` (`None`: if there is no item). `claimed` says whether the key was claimed first.
+    /// Writes `item` with `key` recorded in it, if the item is still as `read` (`None`: if
+    /// there is no item): one conditional write.
     fn commit<T: Serialize + Sync>(
         &self,
         key: &IdempotencyKey,
         item: &T,
-        read: Option<u64>,
-        claimed: bool,
+        read: Option<Read<'_>>,
     ) -> impl Future<Output = Result<Commit, IdempotencyError>> + Send;
 
     /// Writes `item` as the entity's first version unless the entity has an item: one write, no
-    /// idempotency entry (for an item that states a fact the writer has just made true).
+    /// key recorded (for an item that states a fact the writer has just made true).
     /// Whether it was written.
     fn insert<T: Serialize + Sync>(
         &self,
         item: &T,
-    ) -> impl Future<Output = Result<bool, IdempotencyError>> + Send;
-
-    /// Writes `item` as the entity's next version if the item is still at version `read`, with
-    /// no idempotency entry (for bookkeeping about an effect, such as "announced"). Whether it
-    /// was written.
-    fn replace<T: Serialize + Sync>(
-        &self,
-        item: &T,
-        read: u64,
     ) -> impl Future<Output = Result<bool, IdempotencyError>> + Send;
 
     /// Writes a new item for its entity, once: an item that already exists for the entity
@@ -93,10 +167,9 @@ pub trait EffectStore: Send + Sync {
         &self,
         key: &IdempotencyKey,
         item: &T,
-        claimed: bool,
     ) -> impl Future<Output = Result<Effect<()>, IdempotencyError>> + Send {
         async move {
-            Ok(match self.commit(key, item, None, claimed).await? {
+            Ok(match self.commit(key, item, None).await? {
                 Commit::Written => Effect::Applied(()),
                 Commit::AlreadyDone | Commit::Conflict => Effect::AlreadyDone(()),
             })
@@ -150,19 +223,47 @@ where
 {
     for _ in 0..TRANSITION_ATTEMPTS {
         let current = store.load::<T>(entity).await?;
-        if store.entries().is_completed(key).await? {
-            return Ok(Effect::AlreadyDone(current.map(|c| c.item)));
+        if let Some(read) = &current {
+            if read.applied.contains(key, entity)? {
+                return Ok(Effect::AlreadyDone(current.map(|c| c.item)));
+            }
         }
-        let read = current.as_ref().map(|c| c.version);
         let Some(next) = decide(current.as_ref().map(|c| &c.item)) else {
             return Ok(Effect::AlreadyDone(current.map(|c| c.item)));
         };
-        match store.commit(key, &next, read, false).await? {
+        match store
+            .commit(key, &next, current.as_ref().map(Versioned::read))
+            .await?
+        {
             Commit::Written => return Ok(Effect::Applied(next)),
+            // Read again: the item now holds the key (done) or another write (decide again).
             Commit::AlreadyDone | Commit::Conflict => continue,
         }
     }
     Err(format!("{entity} kept changing during {TRANSITION_ATTEMPTS} attempts; retry later").into())
+}
+
+/// [`transition`] for an entity that usually has no item yet (a first effect for an order):
+/// the first attempt writes what `decide` answers for no item, without reading, and only a
+/// refused write (the item exists: this key's redelivery, or another event's effect) reads and
+/// decides again. One conditional write in the usual case.
+pub async fn transition_new<S, T, F>(
+    store: &S,
+    key: &IdempotencyKey,
+    entity: &str,
+    mut decide: F,
+) -> Result<Transitioned<T>, RecordError>
+where
+    S: EffectStore,
+    T: Serialize + DeserializeOwned + Send + Sync,
+    F: FnMut(Option<&T>) -> Option<T>,
+{
+    if let Some(first) = decide(None) {
+        if store.commit(key, &first, None).await? == Commit::Written {
+            return Ok(Effect::Applied(first));
+        }
+    }
+    transition(store, key, entity, decide).await
 }
 
 fn serialization(error: impl std::fmt::Display) -> IdempotencyError {
@@ -217,44 +318,102 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_write_based_on_a_stale_read_is_a_conflict() {
+    async fn a_write_based_on_a_stale_read_is_a_conflict_and_a_recorded_key_is_done() {
         let store = MemoryEffectStore::new("id");
         let item = Counter {
             id: "o-1".into(),
             count: 1,
         };
-        let key = |k: &str| IdempotencyKey::new(k, k);
+        let key = |k: &str| IdempotencyKey::new(format!("{k}#o-1"), k);
+        let no_keys = Applied::default();
+        let at = |version| {
+            Some(Read {
+                version,
+                applied: &no_keys,
+            })
+        };
         assert_eq!(
-            store.commit(&key("a"), &item, None, false).await.unwrap(),
+            store.commit(&key("a"), &item, None).await.unwrap(),
             Commit::Written
         );
+        // "b" writes a new item where one exists; "c" builds on a version that never was.
         assert_eq!(
-            store.commit(&key("b"), &item, None, false).await.unwrap(),
+            store.commit(&key("b"), &item, None).await.unwrap(),
             Commit::Conflict
         );
         assert_eq!(
-            store
-                .commit(&key("c"), &item, Some(7), false)
-                .await
-                .unwrap(),
+            store.commit(&key("c"), &item, at(7)).await.unwrap(),
             Commit::Conflict
         );
+        // "a" again, on a stale read: the item holds it, so it is done, not a conflict.
         assert_eq!(
-            store
-                .commit(&key("d"), &item, Some(1), false)
-                .await
-                .unwrap(),
-            Commit::Written
-        );
-        assert_eq!(
-            store
-                .commit(&key("a"), &item, Some(2), false)
-                .await
-                .unwrap(),
+            store.commit(&key("a"), &item, at(0)).await.unwrap(),
             Commit::AlreadyDone
         );
         let loaded = store.load::<Counter>("o-1").await.unwrap().unwrap();
+        assert_eq!(
+            store
+                .commit(&key("d"), &item, Some(loaded.read()))
+                .await
+                .unwrap(),
+            Commit::Written
+        );
+        let loaded = store.load::<Counter>("o-1").await.unwrap().unwrap();
         assert_eq!(loaded.version, 2);
+        assert!(loaded.applied.contains(&key("a"), "o-1").unwrap());
+        assert!(loaded.applied.contains(&key("d"), "o-1").unwrap());
+        assert!(!loaded.applied.contains(&key("b"), "o-1").unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_recorded_key_with_another_payload_is_refused() {
+        let store = MemoryEffectStore::new("id");
+        let key = IdempotencyKey::new("A#o-1", "one payload");
+        transition(&store, &key, "o-1", bump("o-1")).await.unwrap();
+        let other = IdempotencyKey::new("A#o-1", "another payload");
+        let refused = transition(&store, &other, "o-1", bump("o-1")).await;
+        assert!(refused.is_err_and(|e| e.is_permanent()));
+    }
+
+    #[test]
+    fn keys_about_the_entity_are_kept_by_name_and_others_by_hash() {
+        let key = IdempotencyKey::new("OrderConfirmed#o-1", "p");
+        let applied = Applied::default().with(&key, "o-1");
+        assert_eq!(applied.0.keys().collect::<Vec<_>>(), ["OrderConfirmed"]);
+        assert_eq!(applied.0["OrderConfirmed"].len(), PAYLOAD_HASH_DIGITS);
+        let elsewhere = Applied::default().with(&key, "o-2");
+        assert_eq!(
+            elsewhere.0.keys().next().map(String::len),
+            Some(PAYLOAD_HASH_DIGITS)
+        );
+        assert!(elsewhere.contains(&key, "o-2").unwrap());
+        assert!(!elsewhere.contains(&key, "o-1").unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_new_entity_is_written_without_a_read_and_an_existing_one_is_decided_again() {
+        let store = MemoryEffectStore::new("id");
+        let first = IdempotencyKey::new("A#o-1", "a");
+        let written = transition_new(&store, &first, "o-1", bump("o-1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            written,
+            Effect::Applied(Counter {
+                id: "o-1".into(),
+                count: 1
+            })
+        );
+        // A redelivery finds its key; another event builds on the item.
+        let again = transition_new(&store, &first, "o-1", bump("o-1"))
+            .await
+            .unwrap();
+        assert!(!again.is_applied());
+        let second = IdempotencyKey::new("B#o-1", "b");
+        let next = transition_new(&store, &second, "o-1", bump("o-1"))
+            .await
+            .unwrap();
+        assert_eq!(next.item().map(|c| c.count), Some(2));
     }
 
     #[tokio::test]
@@ -265,6 +424,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(kept, Effect::AlreadyDone(None));
-        assert!(!store.entries().is_completed(&key).await.unwrap());
+        assert!(store.items::<Counter>().is_empty());
     }
 }

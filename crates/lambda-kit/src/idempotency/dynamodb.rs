@@ -29,10 +29,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
 use super::verdict::{decide, Entry, Status};
@@ -40,6 +39,7 @@ use super::{
     epoch, sha256_hex, Claim, Effect, EntryAttributes, IdempotencyError, IdempotencyKey,
     IdempotencyStore, DEFAULT_EXPIRES_AFTER,
 };
+use crate::effect::TransactError;
 
 const INPROGRESS: &str = "INPROGRESS";
 const COMPLETED: &str = "COMPLETED";
@@ -247,42 +247,19 @@ impl DynamoIdempotency {
     ) -> Result<Effect<()>, IdempotencyError> {
         let mut items = vec![TransactWriteItem::builder().put(entry).build()];
         items.extend(effect);
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        let cancelled = match result {
-            Ok(_) => return Ok(Effect::Applied(())),
-            Err(SdkError::ServiceError(failure)) => match failure.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(e) => e,
-                other => return Err(store_error(other)),
-            },
-            Err(other) => return Err(store_error(other)),
-        };
-        let reasons = cancelled.cancellation_reasons.unwrap_or_default();
-        let failed =
-            |reason: &CancellationReason| reason.code.as_deref() == Some("ConditionalCheckFailed");
-        if reasons.first().is_some_and(failed) {
-            let returned = reasons.into_iter().next().and_then(|r| r.item);
-            self.refusal(key, returned).await?;
-            return Ok(Effect::AlreadyDone(()));
-        }
-        match reasons
-            .into_iter()
-            .enumerate()
-            .skip(1)
-            .find(|(_, r)| failed(r))
-        {
-            Some((index, reason)) => Err(IdempotencyError::EffectConditionFailed {
-                index: index - 1,
-                item: reason.item,
-            }),
-            None => Err(IdempotencyError::Store(format!(
-                "transaction cancelled: {}",
-                cancelled.message.unwrap_or_default()
-            ))),
+        match crate::effect::transact(&self.client, items).await {
+            Ok(()) => Ok(Effect::Applied(())),
+            Err(TransactError::ConditionFailed { index: 0, item }) => {
+                self.refusal(key, item).await?;
+                Ok(Effect::AlreadyDone(()))
+            }
+            Err(TransactError::ConditionFailed { index, item }) => {
+                Err(IdempotencyError::EffectConditionFailed {
+                    index: index - 1,
+                    item,
+                })
+            }
+            Err(TransactError::Store(error)) => Err(error),
         }
     }
 }
