@@ -287,6 +287,52 @@ pub fn peers_table(peers: &[Peer]) -> Table {
     table
 }
 
+/// What a function's memory size buys on Lambda: memory, and CPU in proportion (a full vCPU at
+/// 1,769 MB).
+const MB_PER_VCPU: f64 = 1769.0;
+
+/// The measurements the memory sizes are judged by.
+pub struct MemoryBasis {
+    /// The highest peak resident memory measured of any function.
+    pub peak_mib: f64,
+    /// CPU per record of our consumer at a full CPU (inventory under the Runtime API).
+    pub cpu_per_record: Duration,
+    pub records_per_invocation: f64,
+    pub invocations_per_order: f64,
+}
+
+/// Per memory size: the CPU share, a consumer invocation's AWS-like time with its records' CPU
+/// stretched by that share, and the Lambda compute of an order.
+pub fn memory_table(basis: &MemoryBasis) -> Table {
+    let mut table = Table::new(&[
+        "memory",
+        "vCPU share",
+        "peak memory used",
+        "a consumer invocation (AWS-like I/O + its records' CPU at that share)",
+        "Lambda compute, USD per million orders",
+    ]);
+    for mb in [128.0, 256.0, 512.0] {
+        let share = mb / MB_PER_VCPU;
+        let cpu = basis.cpu_per_record.as_secs_f64() * basis.records_per_invocation / share;
+        let invocation = AWS_CONSUMER_INVOCATION.as_secs_f64() + cpu;
+        let seconds = AWS_API_REQUEST.as_secs_f64() + basis.invocations_per_order * invocation;
+        let usd = seconds * mb / 1024.0 * LAMBDA_ARM_PER_GB_SECOND * 1_000_000.0;
+        table.row(vec![
+            format!("{mb:.0} MB"),
+            format!("{share:.3}"),
+            format!("{:.1} %", 100.0 * basis.peak_mib / mb),
+            format!(
+                "{:.0} ms ({:.1} records: {:.0} ms of CPU)",
+                invocation * 1000.0,
+                basis.records_per_invocation,
+                cpu * 1000.0
+            ),
+            format!("{usd:.2}"),
+        ]);
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

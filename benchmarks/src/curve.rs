@@ -21,6 +21,9 @@ pub const KNEE: Duration = Duration::from_secs(2);
 /// A rate whose orders are not all confirmed this long after the last was sent has saturated
 /// the system: higher rates are not measured.
 const DRAIN: Duration = Duration::from_secs(60);
+/// Nor are they past a rate whose p99 to confirmation exceeds this: far past the knee, the
+/// backlog only grows.
+const SATURATED: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Point {
@@ -110,7 +113,7 @@ pub fn steps(rates: &[f64]) -> u64 {
 }
 
 /// Offers each of `rates` for `seconds`, lowest first, each on a fresh system, and stops after
-/// the first rate the system cannot drain.
+/// the first rate the system cannot drain, or drains only far past the knee.
 pub async fn run(rates: &[f64], seconds: u64, steps: &Steps) -> BenchResult<Curve> {
     let mut points = Vec::new();
     for &rate in rates {
@@ -124,7 +127,8 @@ pub async fn run(rates: &[f64], seconds: u64, steps: &Steps) -> BenchResult<Curv
             "  {rate} orders/s: POST p99 {:.0} ms, to confirmed p50 {:.0} ms p99 {:.0} ms, {}/{} confirmed",
             point.post_p99_ms, point.confirmed_p50_ms, point.confirmed_p99_ms, point.confirmed, point.accepted
         );
-        let saturated = point.confirmed < point.accepted;
+        let saturated = point.confirmed < point.accepted
+            || point.confirmed_p99_ms > SATURATED.as_secs_f64() * 1e3;
         points.push(point);
         if saturated {
             break;

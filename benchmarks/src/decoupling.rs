@@ -11,8 +11,13 @@ use crate::system::{post_orders, BenchResult, Client, System, CAREFUL, PATIENT};
 
 pub struct Settings {
     pub orders: usize,
+    /// Orders of the burst with the consumers paused: more than the others, so that its p99 is
+    /// not decided by one or two requests.
+    pub paused_orders: usize,
     pub concurrency: usize,
     pub payment_latencies: Vec<Duration>,
+    /// Times each payment latency is measured.
+    pub runs: usize,
 }
 
 impl Settings {
@@ -23,19 +28,28 @@ impl Settings {
         endpoint: &dyn HttpFunction,
         client: Client,
     ) -> Vec<(u16, Duration)> {
-        post_orders(
-            endpoint,
-            &system.order,
-            self.orders,
-            self.concurrency,
-            client,
-        )
-        .await
+        self.burst_of(system, endpoint, client, self.orders).await
+    }
+
+    async fn burst_of(
+        &self,
+        system: &System,
+        endpoint: &dyn HttpFunction,
+        client: Client,
+        orders: usize,
+    ) -> Vec<(u16, Duration)> {
+        post_orders(endpoint, &system.order, orders, self.concurrency, client).await
     }
 }
 
+/// One payment latency, measured [`Settings::runs`] times.
 pub struct LatencyRow {
     pub payment_latency: Duration,
+    pub runs: Vec<LatencyRun>,
+}
+
+/// One run of one payment latency: the three bursts.
+pub struct LatencyRun {
     /// The fan-out with its consumers working on the same emulator meanwhile.
     pub fanout: Summary,
     /// The fan-out with its consumers paused during the burst: on AWS, SNS does not slow down
@@ -71,9 +85,9 @@ pub struct Results {
 /// The section's name in the progress line.
 const SECTION: &str = "1. time decoupling";
 
-/// Steps this section reports: one per payment latency and two outages.
+/// Steps this section reports: one per payment latency and run, and two outages.
 pub fn steps(settings: &Settings) -> u64 {
-    settings.payment_latencies.len() as u64 + 2
+    (settings.payment_latencies.len() * settings.runs) as u64 + 2
 }
 
 pub async fn run(system: &System, settings: &Settings, steps: &Steps) -> BenchResult<Results> {
@@ -81,64 +95,18 @@ pub async fn run(system: &System, settings: &Settings, steps: &Steps) -> BenchRe
     let mut latency = Vec::new();
     let mut completed = system.completed_by_all();
     for &payment_latency in &settings.payment_latencies {
-        steps.start(SECTION, format!("payment latency {payment_latency:?}"));
-        gateway.set_latency(payment_latency);
-        system.chain_gateway.set_latency(payment_latency);
-        let since = chrono::Utc::now() - chrono::Duration::milliseconds(1);
-        let records_before = system.records_received();
-        let fanout = settings
-            .burst(system, system.fanout.as_ref(), PATIENT)
-            .await;
-        expect_all(&fanout, 202, "fan-out")?;
-        completed += settings.orders as u64;
-        system
-            .wait_completed(completed, Duration::from_secs(600))
-            .await?;
-        let messages_per_order =
-            (system.records_received() - records_before) as f64 / settings.orders.max(1) as f64;
-        let (to_confirmed, to_shipped) = system.saga_times(since).await?;
-
-        system.set_consumers_enabled(false).await;
-        let fanout_alone = settings
-            .burst(system, system.fanout.as_ref(), PATIENT)
-            .await;
-        system.set_consumers_enabled(true).await;
-        expect_all(&fanout_alone, 202, "fan-out, consumers paused")?;
-        completed += settings.orders as u64;
-        system
-            .wait_completed(completed, Duration::from_secs(600))
-            .await?;
-
-        let chain = settings.burst(system, system.chain.as_ref(), PATIENT).await;
-        expect_all(&chain, 202, "chain")?;
-        let row = LatencyRow {
+        let mut runs = Vec::new();
+        for run in 1..=settings.runs {
+            steps.start(
+                SECTION,
+                format!("payment latency {payment_latency:?}, run {run}"),
+            );
+            runs.push(measure(system, settings, payment_latency, &mut completed).await?);
+        }
+        latency.push(LatencyRow {
             payment_latency,
-            fanout: summary(&fanout),
-            fanout_alone: summary(&fanout_alone),
-            fanout_alone_slowest: slowest(&fanout_alone, 3),
-            chain: summary(&chain),
-            to_confirmed: Summary::of(&to_confirmed),
-            to_shipped: Summary::of(&to_shipped),
-            messages_per_order,
-        };
-        println!(
-            "  payment {:>7}: fan-out p50 {} p99 {} (consumers paused: p50 {} p99 {}, slowest {}) | chain p50 {} p99 {} | \
-             to confirmed p50 {} p99 {}, to shipped p50 {} p99 {}, {:.1} messages per order",
-            ms(payment_latency),
-            ms(row.fanout.p50),
-            ms(row.fanout.p99),
-            ms(row.fanout_alone.p50),
-            ms(row.fanout_alone.p99),
-            positions(&row.fanout_alone_slowest),
-            ms(row.chain.p50),
-            ms(row.chain.p99),
-            ms(row.to_confirmed.p50),
-            ms(row.to_confirmed.p99),
-            ms(row.to_shipped.p50),
-            ms(row.to_shipped.p99),
-            row.messages_per_order,
-        );
-        latency.push(row);
+            runs,
+        });
     }
     gateway.set_latency(Duration::ZERO);
     system.chain_gateway.set_latency(Duration::ZERO);
@@ -164,6 +132,82 @@ pub async fn run(system: &System, settings: &Settings, steps: &Steps) -> BenchRe
         latency,
         availability,
     })
+}
+
+/// One run at `payment_latency`: the fan-out with its consumers working, then paused, then the
+/// chain.
+async fn measure(
+    system: &System,
+    settings: &Settings,
+    payment_latency: Duration,
+    completed: &mut u64,
+) -> BenchResult<LatencyRun> {
+    let gateway = system.gateway()?;
+    gateway.set_latency(payment_latency);
+    system.chain_gateway.set_latency(payment_latency);
+    let since = chrono::Utc::now() - chrono::Duration::milliseconds(1);
+    let records_before = system.records_received();
+    let fanout = settings
+        .burst(system, system.fanout.as_ref(), PATIENT)
+        .await;
+    expect_all(&fanout, 202, "fan-out")?;
+    *completed += settings.orders as u64;
+    system
+        .wait_completed(*completed, Duration::from_secs(600))
+        .await?;
+    let messages_per_order =
+        (system.records_received() - records_before) as f64 / settings.orders.max(1) as f64;
+    let (to_confirmed, to_shipped) = system.saga_times(since).await?;
+
+    system.set_consumers_enabled(false).await;
+    let fanout_alone = settings
+        .burst_of(
+            system,
+            system.fanout.as_ref(),
+            PATIENT,
+            settings.paused_orders,
+        )
+        .await;
+    // The paused burst measured only the API: its orders are worked off with a gateway that
+    // answers at once, so the next burst starts on quiet consumers.
+    gateway.set_latency(Duration::ZERO);
+    system.set_consumers_enabled(true).await;
+    expect_all(&fanout_alone, 202, "fan-out, consumers paused")?;
+    *completed += settings.paused_orders as u64;
+    system
+        .wait_completed(*completed, Duration::from_secs(600))
+        .await?;
+    gateway.set_latency(payment_latency);
+
+    let chain = settings.burst(system, system.chain.as_ref(), PATIENT).await;
+    expect_all(&chain, 202, "chain")?;
+    let run = LatencyRun {
+        fanout: summary(&fanout),
+        fanout_alone: summary(&fanout_alone),
+        fanout_alone_slowest: slowest(&fanout_alone, 5),
+        chain: summary(&chain),
+        to_confirmed: Summary::of(&to_confirmed),
+        to_shipped: Summary::of(&to_shipped),
+        messages_per_order,
+    };
+    println!(
+        "  payment {:>7}: fan-out p50 {} p99 {} (consumers paused: p50 {} p99 {}, slowest {}) | chain p50 {} p99 {} | \
+         to confirmed p50 {} p99 {}, to shipped p50 {} p99 {}, {:.1} messages per order",
+        ms(payment_latency),
+        ms(run.fanout.p50),
+        ms(run.fanout.p99),
+        ms(run.fanout_alone.p50),
+        ms(run.fanout_alone.p99),
+        positions(&run.fanout_alone_slowest),
+        ms(run.chain.p50),
+        ms(run.chain.p99),
+        ms(run.to_confirmed.p50),
+        ms(run.to_confirmed.p99),
+        ms(run.to_shipped.p50),
+        ms(run.to_shipped.p99),
+        run.messages_per_order,
+    );
+    Ok(run)
 }
 
 /// Payment failing (every gateway call fails) or stopped (its event source mapping disabled)
@@ -269,7 +313,51 @@ fn summary(answers: &[(u16, Duration)]) -> Summary {
     Summary::of(&answers.iter().map(|(_, d)| *d).collect::<Vec<_>>())
 }
 
+impl LatencyRow {
+    fn each<T>(&self, measure: impl Fn(&LatencyRun) -> T) -> Vec<T> {
+        self.runs.iter().map(measure).collect()
+    }
+
+    /// The run whose paused fan-out p99 is the median of the runs.
+    pub fn median_run(&self) -> Option<&LatencyRun> {
+        let mut runs: Vec<&LatencyRun> = self.runs.iter().collect();
+        runs.sort_by_key(|run| run.fanout_alone.p99);
+        runs.get(runs.len() / 2).copied()
+    }
+}
+
+/// The median of the runs, with the lowest and highest: "81.6 ms (78.0 ms - 89.1 ms)".
+fn spread(mut values: Vec<Duration>) -> String {
+    values.sort();
+    match (values.first(), values.last()) {
+        (Some(low), Some(high)) if values.len() > 1 => format!(
+            "{} ({} - {})",
+            ms(values[values.len() / 2]),
+            ms(*low),
+            ms(*high)
+        ),
+        (Some(only), _) => ms(*only),
+        _ => "-".to_owned(),
+    }
+}
+
+/// Each run's ratio `a / b`, lowest first: "118x, 130x, 142x".
+fn ratios(
+    row: &LatencyRow,
+    a: impl Fn(&LatencyRun) -> Duration,
+    b: impl Fn(&LatencyRun) -> Duration,
+) -> String {
+    let mut each = row.each(|run| a(run).as_secs_f64() / b(run).as_secs_f64().max(1e-9));
+    each.sort_by(f64::total_cmp);
+    each.iter()
+        .map(|r| format!("{r:.0}x"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Results {
+    /// Per payment latency, each measure's median over the runs (lowest - highest), and each
+    /// run's ratios.
     pub fn latency_table(&self) -> Table {
         let mut table = Table::new(&[
             "payment latency",
@@ -279,42 +367,41 @@ impl Results {
             "p99",
             "chain p50",
             "chain p99",
-            "chain p99 / fan-out p99",
-            "chain p99 / paused fan-out p99",
-            "chain p50 / paused fan-out p50",
+            "chain p99 / fan-out p99, each run",
+            "chain p99 / paused fan-out p99, each run",
+            "chain p50 / paused fan-out p50, each run",
         ]);
-        let ratio = |a: Duration, b: Duration| {
-            format!("{:.0}x", a.as_secs_f64() / b.as_secs_f64().max(1e-9))
-        };
         for row in &self.latency {
             table.row(vec![
                 ms(row.payment_latency),
-                ms(row.fanout.p50),
-                ms(row.fanout.p99),
-                ms(row.fanout_alone.p50),
-                ms(row.fanout_alone.p99),
-                ms(row.chain.p50),
-                ms(row.chain.p99),
-                ratio(row.chain.p99, row.fanout.p99),
-                ratio(row.chain.p99, row.fanout_alone.p99),
-                ratio(row.chain.p50, row.fanout_alone.p50),
+                spread(row.each(|r| r.fanout.p50)),
+                spread(row.each(|r| r.fanout.p99)),
+                spread(row.each(|r| r.fanout_alone.p50)),
+                spread(row.each(|r| r.fanout_alone.p99)),
+                spread(row.each(|r| r.chain.p50)),
+                spread(row.each(|r| r.chain.p99)),
+                ratios(row, |r| r.chain.p99, |r| r.fanout.p99),
+                ratios(row, |r| r.chain.p99, |r| r.fanout_alone.p99),
+                ratios(row, |r| r.chain.p50, |r| r.fanout_alone.p50),
             ]);
         }
         table
     }
 
-    /// The paused bursts' slowest requests, a line per payment latency.
+    /// The paused bursts' slowest requests, a line per payment latency and run.
     pub fn slowest_lines(&self) -> String {
-        self.latency
-            .iter()
-            .map(|row| {
-                format!(
-                    "- payment {}: {}\n",
+        let mut lines = String::new();
+        for row in &self.latency {
+            for (index, run) in row.runs.iter().enumerate() {
+                lines.push_str(&format!(
+                    "- payment {}, run {}: {}\n",
                     ms(row.payment_latency),
-                    positions(&row.fanout_alone_slowest)
-                )
-            })
-            .collect()
+                    index + 1,
+                    positions(&run.fanout_alone_slowest)
+                ));
+            }
+        }
+        lines
     }
 
     /// How long the saga takes behind the 202, and what it costs in messages.
@@ -328,13 +415,17 @@ impl Results {
             "messages per order",
         ]);
         for row in &self.latency {
+            let messages = row.each(|r| r.messages_per_order);
             table.row(vec![
                 ms(row.payment_latency),
-                ms(row.to_confirmed.p50),
-                ms(row.to_confirmed.p99),
-                ms(row.to_shipped.p50),
-                ms(row.to_shipped.p99),
-                format!("{:.1}", row.messages_per_order),
+                spread(row.each(|r| r.to_confirmed.p50)),
+                spread(row.each(|r| r.to_confirmed.p99)),
+                spread(row.each(|r| r.to_shipped.p50)),
+                spread(row.each(|r| r.to_shipped.p99)),
+                format!(
+                    "{:.1}",
+                    messages.iter().sum::<f64>() / messages.len().max(1) as f64
+                ),
             ]);
         }
         table
@@ -372,13 +463,16 @@ impl Results {
         let groups: Vec<_> = self
             .latency
             .iter()
-            .map(|row| BarGroup {
-                label: format!("payment takes {}", ms(row.payment_latency)),
-                values: vec![
-                    row.fanout_alone.p99.as_secs_f64() * 1000.0,
-                    row.fanout.p99.as_secs_f64() * 1000.0,
-                    row.chain.p99.as_secs_f64() * 1000.0,
-                ],
+            .filter_map(|row| {
+                let run = row.median_run()?;
+                Some(BarGroup {
+                    label: format!("payment takes {}", ms(row.payment_latency)),
+                    values: vec![
+                        run.fanout_alone.p99.as_secs_f64() * 1000.0,
+                        run.fanout.p99.as_secs_f64() * 1000.0,
+                        run.chain.p99.as_secs_f64() * 1000.0,
+                    ],
+                })
             })
             .collect();
         log_bar_chart(

@@ -67,8 +67,14 @@ pub struct FunctionCalls {
 }
 
 impl FunctionCalls {
-    pub fn count(&self, service_api: &str) -> f64 {
-        self.calls.get(service_api).copied().unwrap_or_default()
+    /// SNS requests: `Publish` and `PublishBatch` calls (SNS bills a batch of small events as
+    /// one request).
+    pub fn sns_requests(&self) -> f64 {
+        self.calls
+            .iter()
+            .filter(|(k, _)| k.starts_with("SNS "))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// SQS requests made for this function: the function's own (a DLQ send) and its event
@@ -127,7 +133,7 @@ impl Results {
     pub fn counted(&self, kind: Kind) -> crate::cost::Counted {
         let total = self.total(kind);
         crate::cost::Counted {
-            publishes: total.count("SNS Publish"),
+            publishes: total.sns_requests(),
             deliveries: total.deliveries,
             write_units: total.write_units,
             read_units: total.read_units,
@@ -154,7 +160,7 @@ impl Results {
             "DynamoDB calls",
             "write units",
             "read units",
-            "SNS publishes",
+            "SNS requests (Publish, PublishBatch)",
             "SQS requests (deliveries + receives + deletes)",
             "other calls",
         ]);
@@ -164,7 +170,7 @@ impl Results {
                 .calls
                 .iter()
                 .filter(|(k, _)| {
-                    !k.starts_with("DynamoDB ") && !k.starts_with("SQS ") && *k != "SNS Publish"
+                    !k.starts_with("DynamoDB ") && !k.starts_with("SQS ") && !k.starts_with("SNS ")
                 })
                 .map(|(k, n)| format!("{k} {}", number(*n)))
                 .collect();
@@ -173,7 +179,7 @@ impl Results {
                 number(t.dynamodb_calls()),
                 units(t.write_units, t.unsized_writes),
                 number(t.read_units),
-                number(t.count("SNS Publish")),
+                number(t.sns_requests()),
                 format!(
                     "{} ({} + {} + {})",
                     number(t.sqs_requests()),

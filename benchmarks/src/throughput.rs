@@ -27,6 +27,8 @@ pub struct Results {
     pub raw_calls: Vec<(&'static str, u64, Duration)>,
     /// What each consumer did for the orders of our run.
     pub consumers: Vec<ConsumerLoad>,
+    /// SNS requests per order in our run (publishes of one invocation share a `PublishBatch`).
+    pub sns_requests_per_order: f64,
 }
 
 #[derive(Default)]
@@ -56,12 +58,21 @@ pub const STEPS: u64 = 3;
 /// its tables grow, so no run may inherit another's.
 pub async fn run(orders: usize, concurrency: usize, steps: &Steps) -> BenchResult<Results> {
     steps.start("2. throughput", format!("ours, {orders} orders"));
-    let (ours, consumers, _) = run_ours(orders, concurrency, false).await?;
+    let Ours {
+        rate: ours,
+        consumers,
+        sns_requests_per_order,
+        ..
+    } = run_ours(orders, concurrency, false).await?;
     steps.start(
         "2. throughput",
         format!("ours with the live view open, {orders} orders"),
     );
-    let (ours_watched, _, pictures) = run_ours(orders, concurrency, true).await?;
+    let Ours {
+        rate: ours_watched,
+        pictures,
+        ..
+    } = run_ours(orders, concurrency, true).await?;
 
     // Raw: the same template's topic and queues, the functions' event source mappings off.
     let system = System::start().await?;
@@ -110,6 +121,7 @@ pub async fn run(orders: usize, concurrency: usize, steps: &Steps) -> BenchResul
         raw,
         raw_calls,
         consumers,
+        sns_requests_per_order,
     })
 }
 
@@ -117,11 +129,7 @@ pub async fn run(orders: usize, concurrency: usize, steps: &Steps) -> BenchResul
 /// open (`watched`: a page listening to its server-sent events, which makes the view take a
 /// picture every period) or not. Orders per second, what each consumer did, and the pictures
 /// the page received.
-async fn run_ours(
-    orders: usize,
-    concurrency: usize,
-    watched: bool,
-) -> BenchResult<(f64, Vec<ConsumerLoad>, u64)> {
+async fn run_ours(orders: usize, concurrency: usize, watched: bool) -> BenchResult<Ours> {
     let system = System::start().await?;
     let pictures = match watched {
         true => Some(watch_live_view(&system).await?),
@@ -133,6 +141,7 @@ async fn run_ours(
         .map(|c| system.runtime.stats(&c.function))
         .collect();
     let before = system.completed_by_all();
+    lambda_kit::calls::reset();
     let started = Instant::now();
     let answers = post_orders(
         system.fanout.as_ref(),
@@ -149,6 +158,11 @@ async fn run_ours(
         .wait_completed(before + orders as u64, Duration::from_secs(900))
         .await?;
     let rate = orders as f64 / started.elapsed().as_secs_f64();
+    let sns_requests: u64 = lambda_kit::calls::snapshot()
+        .iter()
+        .filter(|(key, _)| key.service == "SNS")
+        .map(|(_, tally)| tally.calls)
+        .sum();
     let consumers = system
         .consumers
         .iter()
@@ -166,7 +180,21 @@ async fn run_ours(
 
     let pictures = pictures.map_or(0, |p| p.load(Ordering::Relaxed));
     system.runtime.shutdown().await;
-    Ok((rate, consumers, pictures))
+    Ok(Ours {
+        rate,
+        consumers,
+        pictures,
+        sns_requests_per_order: sns_requests as f64 / orders.max(1) as f64,
+    })
+}
+
+/// One run of ours: orders per second, what each consumer did, the live view's pictures, and
+/// the SNS requests (`Publish` and `PublishBatch`) per order, every function's together.
+struct Ours {
+    rate: f64,
+    consumers: Vec<ConsumerLoad>,
+    pictures: u64,
+    sns_requests_per_order: f64,
 }
 
 /// Serves the live view and listens to it as its page does; counts the pictures received.

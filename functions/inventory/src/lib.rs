@@ -165,7 +165,7 @@ impl Inventory<DynamoInventory, SnsPublisher> {
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         Ok(Self::new(
             DynamoInventory::from_env(sdk, env)?,
-            SnsPublisher::new(sdk, env.require("TOPIC_ARN")?),
+            SnsPublisher::for_consumer(sdk, env)?,
         ))
     }
 }

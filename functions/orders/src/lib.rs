@@ -129,7 +129,7 @@ impl Orders<DynamoEffectStore, SnsPublisher> {
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         Ok(Self::new(
             store_from_env(sdk, env, SERVICE_TABLE)?,
-            SnsPublisher::new(sdk, env.require("TOPIC_ARN")?),
+            SnsPublisher::for_consumer(sdk, env)?,
         ))
     }
 }

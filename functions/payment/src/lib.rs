@@ -155,7 +155,7 @@ impl Payment<Arc<SimulatedGateway>, DynamoEffectStore, SnsPublisher> {
         Ok(Self::new(
             Arc::new(SimulatedGateway::from_env(env)?),
             store,
-            SnsPublisher::new(sdk, env.require("TOPIC_ARN")?),
+            SnsPublisher::for_consumer(sdk, env)?,
         ))
     }
 }

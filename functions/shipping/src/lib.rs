@@ -182,10 +182,7 @@ impl Shipping<DynamoEffectStore, SnsPublisher> {
             DynamoIdempotency::new(client, env.require("IDEMPOTENCY_TABLE")?, SPEC.name);
         let store =
             DynamoEffectStore::new(env.require(SERVICE_TABLE)?, ShipmentItem::KEY, idempotency);
-        Ok(Self::new(
-            store,
-            SnsPublisher::new(sdk, env.require("TOPIC_ARN")?),
-        ))
+        Ok(Self::new(store, SnsPublisher::for_consumer(sdk, env)?))
     }
 }
 
