@@ -512,9 +512,8 @@ Orders per second end to end (POST to every service done with the confirmed orde
 in the same run, a minimal SDK loop making the calls an order
 needs at the emulator: the `Publish` of each of a confirmed order's six events (routed by the
 template's filter policies: ten messages), then per queue a `ReceiveMessage` of up to 10, per
-message a `TransactWriteItems` of a conditional put (the idempotency entry) and a put (the
-effect), as the consumers commit, and one `DeleteMessageBatch`, on the same template's topic
-and queues. (The services' reads before they decide are not in the raw loop.) Each run has a fresh emulator of its own. {pollers} pollers per queue in both. A ratio near 1 means our code adds little to what the emulator itself costs.
+message a conditional `PutItem` of the effect's item carrying its key, as the consumers write
+an effect, and one `DeleteMessageBatch`, on the same template's topic and queues. (The services' reads before they decide are not in the raw loop.) Each run has a fresh emulator of its own. {pollers} pollers per queue in both. A ratio near 1 means our code adds little to what the emulator itself costs.
 The third column is our run again with the live view open: a client listening to
 `/live/events` as the page does, so the view takes a picture every 500 ms (five
 GetQueueAttributes, the five DLQs' every 2 s, and a BatchGetItem of the latest orders every
@@ -525,8 +524,9 @@ The raw loop's calls (where the emulator spends its time):
 
 {calls}
 Our consumers do somewhat more per record than the raw loop (inventory's transaction holds the
-stock lines too; notification claims, sends through SES, then commits; every service reads what
-it needs before it decides, which the raw loop does not).
+stock lines too; notification claims, sends through SES, then writes; the order service and
+payment read what they need before they decide, which the raw loop does not), and somewhat less
+in publishes (one invocation's outcomes share a `PublishBatch`).
 
 ## 3. Per-record cost of our code (criterion)
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use futures::StreamExt;
@@ -40,7 +40,7 @@ struct CallTimes {
 const CALLS: [&str; 4] = [
     "sns:Publish",
     "sqs:ReceiveMessage",
-    "dynamodb:TransactWriteItems (conditional record + effect)",
+    "dynamodb:PutItem (the effect's item with its key, conditional)",
     "sqs:DeleteMessageBatch",
 ];
 
@@ -302,29 +302,21 @@ async fn consume_raw(
             );
             async move {
                 let started = Instant::now();
-                // The record, conditional on its absence, and the effect, in one transaction:
-                // how the consumers commit.
-                let record = Put::builder()
+                // The effect's item, carrying its key, conditional on its absence: how the
+                // consumers write an effect.
+                let put = dynamodb
+                    .put_item()
                     .table_name(&table)
                     .item("id", AttributeValue::S(id.clone()))
-                    .item("status", AttributeValue::S("COMPLETED".into()))
+                    .item("applied", AttributeValue::S(id))
                     .condition_expression("attribute_not_exists(id)")
-                    .build()?;
-                let effect = Put::builder()
-                    .table_name(&table)
-                    .item("id", AttributeValue::S(format!("{id}#effect")))
-                    .build()?;
-                let put = dynamodb
-                    .transact_write_items()
-                    .transact_items(TransactWriteItem::builder().put(record).build())
-                    .transact_items(TransactWriteItem::builder().put(effect).build())
                     .send()
                     .await;
-                // A message received twice meets its own record: done, as a claim would say.
+                // A message received twice meets its own item: done.
                 if let Err(e) = put {
                     if !e
                         .as_service_error()
-                        .is_some_and(|e| e.is_transaction_canceled_exception())
+                        .is_some_and(|e| e.is_conditional_check_failed_exception())
                     {
                         return Err(e.into());
                     }
