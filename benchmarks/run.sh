@@ -4,8 +4,9 @@
 #   benchmarks/run.sh --smoke   # a handful of orders: keeps the benchmarks compiling and running
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Every function of the template, by the cargo binary that implements it.
-packages=$(sed -n 's/^ *Binary: *//p' template.yaml | sed 's/^/-p /' | tr '\n' ' ')
+# Every function of the template: each is a crate under functions/ (a template rule holds them
+# to it), named as its binary.
+packages=$(for crate in functions/*/; do printf -- '-p %s ' "$(basename "$crate")"; done)
 if [ "${1:-}" = "--smoke" ]; then
     # The dev profile, which the test run has built already: --workspace --all-targets selects
     # the features `cargo test --workspace` did, so no dependency is built a second time.

@@ -589,8 +589,9 @@ For each function, the fewest calls and units per confirmed order ({lines} order
 under 1 KB) that keep its promise, beside what was counted:
 
 {floor}
-SNS: one publish per saga event (6 for a confirmed order); SQS: one delivery per queue an event
-is routed to (10), and per invocation one receive and one batch delete.
+SNS: each saga event published once (6 for a confirmed order), alone or, under load, in a
+`PublishBatch` with other records' events of the same invocation; SQS: one delivery per queue
+an event is routed to (10), and per invocation one receive and one batch delete.
 
 ### Cost
 
