@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark table and chart in one run; writes BENCHMARKS.md and benchmarks/charts/.
-#   benchmarks/run.sh           # the full run (about 20 minutes here, half of it builds)
+#   benchmarks/run.sh           # the full run (about 35 minutes here, a few of them builds)
 #   benchmarks/run.sh --smoke   # a handful of orders: keeps the benchmarks compiling and running
 set -euo pipefail
 cd "$(dirname "$0")/.."

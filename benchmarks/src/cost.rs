@@ -108,7 +108,7 @@ pub fn estimate(
     line(
         "SNS",
         format!(
-            "{publishes:.2} publishes per confirmed order (counted; deliveries to SQS are free)"
+            "{publishes:.2} requests per order: Publish, and PublishBatch for up to 10 events (counted in the throughput run; deliveries to SQS are free)"
         ),
         publishes * SNS_PUBLISHES_PER_MILLION,
     );

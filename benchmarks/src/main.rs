@@ -446,7 +446,7 @@ fn document(
 
 Measured {machine}.{smoke}
 
-Reproduce every table and chart with one command (about 25 minutes on this machine, half of it
+Reproduce every table and chart with one command (about 35 minutes on this machine, a tenth of it
 release builds): `benchmarks/run.sh`. Numbers from a shared, noisy machine: read the ratios and
 medians, not the third digit. The emulator is moto on loopback, far slower than AWS per call, so
 absolute throughput here says little about AWS; the ratios say what our code costs.
@@ -485,6 +485,14 @@ consumers.
 The slowest requests of each paused burst, by position in the burst (#1 was sent first):
 
 {slowest}
+What forms the tail: the slowest requests often come as neighbours in the burst (positions
+next to each other in the lists above; on another machine, the last five of a 100-order
+burst): requests that were in flight together, held up together. The handler's own work is the same for every
+request (a remembered price, one publish, one put), so what holds them is the emulator: one
+moto process answers every client's publish and another every put, and a pause there (its
+garbage collector, a burst of the consumers' deliveries it is still fanning out) delays each
+request waiting on it. With 100 requests, one such pause of five requests was the p99; with
+300 it is at most the p99's neighbourhood, and every run reports its own ratio.
 The remembered prices have expired by the time a burst starts, so its first {concurrency} requests
 read the catalogue; requests that miss together share one read. moto's SQS would make a publish
 cost more the fuller the paused queues get (on every send it computed every queue attribute,
