@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::per_order::{self, Kind};
+use crate::per_order::{self, Counted, Kind};
 use crate::report::Table;
 use crate::step_functions::{self, Path};
 use crate::system::BenchResult;
@@ -46,15 +46,6 @@ pub struct Results {
     pub lines: Vec<(String, String, f64)>,
     /// Compute from [`AWS_API_REQUEST`] and [`AWS_CONSUMER_INVOCATION`] instead.
     pub aws_like_compute: (String, f64),
-}
-
-/// What a confirmed order costs in calls, counted (`crate::per_order`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Counted {
-    pub publishes: f64,
-    pub deliveries: f64,
-    pub write_units: f64,
-    pub read_units: f64,
 }
 
 pub fn estimate(

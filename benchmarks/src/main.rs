@@ -243,7 +243,7 @@ async fn run() -> BenchResult<()> {
         .map(|run| run.fanout.p50)
         .unwrap_or_default();
     // SNS requests as under load, where one invocation's publishes share a batch.
-    let counted = cost::Counted {
+    let counted = per_order::Counted {
         publishes: throughput.sns_requests_per_order,
         ..calls.counted(per_order::Kind::Confirmed)
     };

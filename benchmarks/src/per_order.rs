@@ -98,6 +98,15 @@ impl FunctionCalls {
     }
 }
 
+/// What a confirmed order costs in calls, counted .
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counted {
+    pub publishes: f64,
+    pub deliveries: f64,
+    pub write_units: f64,
+    pub read_units: f64,
+}
+
 /// Per kind of order: each function's calls, in the order of the template's functions.
 pub struct Results {
     pub orders_per_kind: u64,
@@ -130,9 +139,9 @@ impl Results {
     }
 
     /// What the cost estimate takes from one order of `kind`.
-    pub fn counted(&self, kind: Kind) -> crate::cost::Counted {
+    pub fn counted(&self, kind: Kind) -> Counted {
         let total = self.total(kind);
-        crate::cost::Counted {
+        Counted {
             publishes: total.sns_requests(),
             deliveries: total.deliveries,
             write_units: total.write_units,

@@ -17,8 +17,8 @@
 //!   [`consumer::SqsConsumer`], running one on Lambda, configuration from the environment.
 //! - `http` (feature `http`): `HttpFunction`, a handler behind API Gateway, run on Lambda.
 //! - [`effect`]: one item per entity, each write one conditional put that records the event's
-//!   key in the item (the item is the idempotency entry), in DynamoDB or in memory; and
-//!   `transact` for effects that change several items together.
+//!   key in the item (the item is the idempotency entry), in DynamoDB or in memory.
+//! - [`transaction`]: several DynamoDB items written together, and which write refused them.
 //! - [`metrics`]: what every function measures (consumers' counts, times and lag, business
 //!   facts, cold starts), as CloudWatch embedded metric format on Lambda.
 //! - [`telemetry`]: `tracing` set-up (JSON on Lambda, compact text locally).
@@ -38,6 +38,7 @@ pub mod metrics;
 mod record_error;
 pub mod spec;
 pub mod telemetry;
+pub mod transaction;
 
 pub use record_error::RecordError;
 

@@ -6,8 +6,9 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use lambda_kit::consumer::{ConfigError, FunctionEnv};
-use lambda_kit::effect::{transact, Applied, TransactError};
+use lambda_kit::effect::Applied;
 use lambda_kit::idempotency::{n, s, Effect};
+use lambda_kit::transaction::{transact, TransactError};
 use lambda_kit::RecordError;
 
 /// The error of the operators' calls (stocking shelves, setting prices, reading stock).

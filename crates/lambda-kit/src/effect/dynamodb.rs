@@ -1,15 +1,11 @@
 //! The effect store in DynamoDB: items in a table keyed by one string attribute, each write one
-//! conditional `PutItem` on the version read, carrying the keys applied to the item. And
-//! [`transact`], for the effects that must change several items together.
+//! conditional `PutItem` on the version read, carrying the keys applied to the item.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -166,56 +162,5 @@ impl EffectStore for DynamoEffectStore {
             }
             Err(_) => Ok(Commit::Conflict),
         }
-    }
-}
-
-/// Why a [`transact`] wrote nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum TransactError {
-    /// The write at `index` failed its condition; `item` is its target as it was, when the
-    /// write asked for it (`ReturnValuesOnConditionCheckFailure::AllOld`).
-    #[error("write {index} failed its condition; nothing was written")]
-    ConditionFailed { index: usize, item: Option<Item> },
-    #[error(transparent)]
-    Store(#[from] IdempotencyError),
-}
-
-/// Writes `writes` in one `TransactWriteItems`: all of them or none. For effects that change
-/// several items together (stock lines and the decision that took them).
-pub async fn transact(
-    client: &aws_sdk_dynamodb::Client,
-    writes: Vec<TransactWriteItem>,
-) -> Result<(), TransactError> {
-    let result = client
-        .transact_write_items()
-        .set_transact_items(Some(writes))
-        .send()
-        .await;
-    let cancelled = match result {
-        Ok(_) => return Ok(()),
-        Err(SdkError::ServiceError(failure)) => match failure.into_err() {
-            TransactWriteItemsError::TransactionCanceledException(e) => e,
-            other => return Err(store_error(other).into()),
-        },
-        Err(other) => return Err(store_error(other).into()),
-    };
-    let failed =
-        |reason: &CancellationReason| reason.code.as_deref() == Some("ConditionalCheckFailed");
-    match cancelled
-        .cancellation_reasons
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .find(|(_, r)| failed(r))
-    {
-        Some((index, reason)) => Err(TransactError::ConditionFailed {
-            index,
-            item: reason.item,
-        }),
-        None => Err(IdempotencyError::Store(format!(
-            "transaction cancelled: {}",
-            cancelled.message.unwrap_or_default()
-        ))
-        .into()),
     }
 }

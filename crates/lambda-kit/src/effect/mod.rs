@@ -27,7 +27,7 @@ use crate::RecordError;
 
 mod dynamodb;
 mod memory;
-pub use dynamodb::{transact, DynamoEffectStore, TransactError};
+pub use dynamodb::DynamoEffectStore;
 pub use memory::MemoryEffectStore;
 
 /// The attribute holding an item's version (1 for a new item).

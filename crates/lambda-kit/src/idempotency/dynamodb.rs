@@ -39,7 +39,7 @@ use super::{
     epoch, sha256_hex, Claim, Effect, EntryAttributes, IdempotencyError, IdempotencyKey,
     IdempotencyStore, DEFAULT_EXPIRES_AFTER,
 };
-use crate::effect::TransactError;
+use crate::transaction::{transact, TransactError};
 
 const INPROGRESS: &str = "INPROGRESS";
 const COMPLETED: &str = "COMPLETED";
@@ -247,7 +247,7 @@ impl DynamoIdempotency {
     ) -> Result<Effect<()>, IdempotencyError> {
         let mut items = vec![TransactWriteItem::builder().put(entry).build()];
         items.extend(effect);
-        match crate::effect::transact(&self.client, items).await {
+        match transact(&self.client, items).await {
             Ok(()) => Ok(Effect::Applied(())),
             Err(TransactError::ConditionFailed { index: 0, item }) => {
                 self.refusal(key, item).await?;
@@ -259,7 +259,7 @@ impl DynamoIdempotency {
                     item,
                 })
             }
-            Err(TransactError::Store(error)) => Err(error),
+            Err(TransactError::Store(error)) => Err(IdempotencyError::Store(error)),
         }
     }
 }
