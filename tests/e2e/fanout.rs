@@ -395,3 +395,76 @@ async fn a_publish_failure_answers_503_and_accepts_nothing() {
     assert_eq!(recorded, 0, "an order whose publish failed never shows");
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_consumer_s_publishes_that_come_together_share_one_publish_batch() {
+    let runtime = start(options()).await;
+    // The order service's queue keeps what arrives: its consumer is off.
+    let orders = runtime
+        .topology()
+        .functions
+        .iter()
+        .find(|f| f.binary == orders::SPEC.name)
+        .expect("the order service is in the template")
+        .logical_id
+        .clone();
+    runtime.set_source_enabled(&orders, false);
+    let topic = runtime.deployment().reference("OrderEventsTopic");
+    use order_events::publish::EventPublisher;
+    let publisher = order_events::publish::SnsPublisher::new(runtime.sdk(), topic).batched();
+    let outcomes: Vec<order_events::CloudEvent<order_events::StockReserved>> = (0..12)
+        .map(|_| {
+            let data = order_events::StockReserved {
+                order_id: uuid::Uuid::now_v7(),
+            };
+            order_events::CloudEvent::new(data, "publish-batch-test")
+        })
+        .collect();
+    // Twelve records of one invocation announce their outcomes at once: ten go in one batch,
+    // the other two in the next.
+    let published = lambda_kit::calls::scope(
+        "publish-batch-test",
+        futures::future::join_all(outcomes.iter().map(|event| publisher.publish(event))),
+    )
+    .await;
+    assert!(published.iter().all(Result::is_ok), "{published:?}");
+    let calls: Vec<(String, u64)> = lambda_kit::calls::snapshot()
+        .into_iter()
+        .filter(|(key, _)| key.function == "publish-batch-test")
+        .map(|(key, tally)| (key.operation, tally.calls))
+        .collect();
+    assert_eq!(calls, [("PublishBatch".to_owned(), 2)]);
+
+    // Each event reached its queue once, as a publish of its own would have.
+    let queue = runtime
+        .deployment()
+        .reference(&queue_of(&runtime, &orders::SPEC));
+    let sqs = aws_sdk_sqs::Client::new(runtime.sdk());
+    let mut subjects = std::collections::BTreeSet::new();
+    let mut received = 0;
+    for _ in 0..10 {
+        let messages = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default();
+        for message in &messages {
+            let body: serde_json::Value =
+                serde_json::from_str(message.body().unwrap_or_default()).expect("a JSON body");
+            subjects.insert(body["subject"].as_str().unwrap_or_default().to_owned());
+            received += 1;
+        }
+        if received >= outcomes.len() {
+            break;
+        }
+    }
+    let expected: std::collections::BTreeSet<String> =
+        outcomes.iter().map(|e| e.subject.clone()).collect();
+    assert_eq!((received, subjects), (outcomes.len(), expected));
+    runtime.shutdown().await;
+}
