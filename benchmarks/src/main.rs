@@ -703,7 +703,7 @@ This run: the knee at **{knee}**.
         cpu_per_record = stats::ms(costs.memory.cpu_per_record),
         memory = cost::memory_table(costs.memory).markdown(),
         curve_before = costs.before.map_or_else(String::new, |before| format!(
-            "Before the calls were cut (`benchmarks/curve-before.json`, measured with `orderflow-benchmarks --only curve --label before` at the commit that added this section): the knee at **{}**.\n\n{}\n![before](benchmarks/charts/curve-before.svg)\n",
+            "Before the calls were cut (`benchmarks/curve-before.json`, measured with `orderflow-benchmarks --only curve --label before` on the code of 1ef5726, before each effect became one write, with this benchmark added): the knee at **{}**.\n\n{}\n![before](benchmarks/charts/curve-before.svg)\n",
             before.knee_text(),
             before.table().markdown()
         )),
