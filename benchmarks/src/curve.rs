@@ -52,9 +52,7 @@ impl Curve {
             .iter()
             .filter(|p| p.confirmed == p.accepted && p.confirmed_p99_ms < KNEE.as_secs_f64() * 1e3)
             .map(|p| p.rate)
-            .fold(None, |best, rate| {
-                Some(best.map_or(rate, |b: f64| b.max(rate)))
-            })
+            .reduce(f64::max)
     }
 
     pub fn table(&self) -> Table {

@@ -70,35 +70,26 @@ impl FunctionCalls {
     /// SNS requests: `Publish` and `PublishBatch` calls (SNS bills a batch of small events as
     /// one request).
     pub fn sns_requests(&self) -> f64 {
-        self.calls
-            .iter()
-            .filter(|(k, _)| k.starts_with("SNS "))
-            .map(|(_, n)| n)
-            .sum()
+        self.calls_to("SNS")
     }
 
     /// SQS requests made for this function: the function's own (a DLQ send) and its event
     /// source mapping's, with one request per delivery (SNS sending to the queue).
     pub fn sqs_requests(&self) -> f64 {
-        let own: f64 = self
-            .calls
-            .iter()
-            .filter(|(k, _)| k.starts_with("SQS "))
-            .map(|(_, n)| n)
-            .sum();
-        own + self.deliveries + self.receives + self.deletes
+        self.calls_to("SQS") + self.deliveries + self.receives + self.deletes
     }
 
-    fn dynamodb_calls(&self) -> f64 {
+    /// Calls to one AWS service (as the SDK names it), every API together.
+    fn calls_to(&self, service: &str) -> f64 {
         self.calls
             .iter()
-            .filter(|(k, _)| k.starts_with("DynamoDB "))
+            .filter(|(api, _)| api.split(' ').next() == Some(service))
             .map(|(_, n)| n)
             .sum()
     }
 }
 
-/// What a confirmed order costs in calls, counted .
+/// What a confirmed order costs in calls, counted.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counted {
     pub publishes: f64,
@@ -185,7 +176,7 @@ impl Results {
                 .collect();
             table.row(vec![
                 kind.describe().to_owned(),
-                number(t.dynamodb_calls()),
+                number(t.calls_to("DynamoDB")),
                 units(t.write_units, t.unsized_writes),
                 number(t.read_units),
                 number(t.sns_requests()),
@@ -283,11 +274,12 @@ pub async fn run(system: &System, orders: u64, steps: &Steps) -> BenchResult<Res
         settle(system).await?;
         calls::reset();
         let before = stats(system);
+        let mut last = None;
         for _ in 0..orders {
-            let order_id = place(system, kind).await?;
-            if kind == Kind::Confirmed {
-                order_item_steps = item_steps(order_item(system, &order_id).await?);
-            }
+            last = Some(place(system, kind).await?);
+        }
+        if let (Kind::Confirmed, Some(order_id)) = (kind, last) {
+            order_item_steps = item_steps(order_item(system, &order_id).await?);
         }
         let after = stats(system);
         let counted = calls::snapshot();

@@ -334,6 +334,14 @@ mod tests {
     #[tokio::test]
     async fn calls_are_counted_per_function_and_api_with_their_units() {
         let client = client();
+        let get = |consistent: bool| {
+            client
+                .get_item()
+                .table_name("t")
+                .key("pk", s("a"))
+                .consistent_read(consistent)
+                .send()
+        };
         scope("calls-test", async {
             // 2 + 1 + 1 + (1 + 1 + 2) + 1 = 9 bytes: one write unit.
             client
@@ -344,21 +352,8 @@ mod tests {
                 .send()
                 .await
                 .unwrap();
-            client
-                .get_item()
-                .table_name("t")
-                .key("pk", s("a"))
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap();
-            client
-                .get_item()
-                .table_name("t")
-                .key("pk", s("a"))
-                .send()
-                .await
-                .unwrap();
+            get(true).await.unwrap();
+            get(false).await.unwrap();
             let put = Put::builder()
                 .table_name("t")
                 .item("pk", s("b"))
@@ -381,13 +376,7 @@ mod tests {
         })
         .await;
         // Outside an invocation: not counted.
-        client
-            .get_item()
-            .table_name("t")
-            .key("pk", s("a"))
-            .send()
-            .await
-            .unwrap();
+        get(false).await.unwrap();
 
         let tallies: BTreeMap<String, CallTally> = snapshot()
             .into_iter()

@@ -166,11 +166,8 @@ impl SnsPublisher {
         if batch.is_empty() {
             return;
         }
-        let (entries, outcomes): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|(entry, outcome)| ((entry.id.clone(), entry), outcome))
-            .unzip();
-        let (ids, entries): (Vec<String>, Vec<_>) = entries.into_iter().unzip();
+        let ids: Vec<String> = batch.iter().map(|(entry, _)| entry.id.clone()).collect();
+        let (entries, outcomes): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let sent = self
             .client
             .publish_batch()

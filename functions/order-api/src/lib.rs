@@ -179,7 +179,7 @@ impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
             env.require("IDEMPOTENCY_TABLE")?,
             SPEC.name,
         );
-        let publisher = SnsPublisher::new(sdk, env.require("TOPIC_ARN")?);
+        let publisher = SnsPublisher::new(sdk, env.require(order_events::publish::TOPIC_ARN)?);
         Ok(Self::new(
             publisher,
             store,

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
-use lambda_kit::effect::{transition, Commit, DynamoEffectStore, EffectStore, Versioned};
+use lambda_kit::effect::{transition_from, DynamoEffectStore, EffectStore, Versioned};
 use lambda_kit::idempotency::DynamoIdempotency;
 use lambda_kit::spec::{ServiceSpec, SERVICE_TABLE};
 use lambda_kit::RecordError;
@@ -206,19 +206,12 @@ impl<G: PaymentGateway, S: EffectStore, P: EventPublisher> Payment<G, S, P> {
         read: Option<&Versioned<PaymentItem>>,
         next: PaymentItem,
     ) -> Result<Option<PaymentItem>, RecordError> {
-        let key = event.idempotency_key();
-        let committed = self
-            .store
-            .commit(&key, &next, read.map(Versioned::read))
-            .await?;
-        if committed == Commit::Written {
-            return Ok(Some(next));
-        }
         let from = read.map(|r| r.item.status);
-        let done = transition(
+        let done = transition_from(
             &self.store,
-            &key,
+            &event.idempotency_key(),
             &event.order_id().to_string(),
+            read,
             |current: Option<&PaymentItem>| {
                 (current.map(|item| item.status) == from).then(|| next.clone())
             },

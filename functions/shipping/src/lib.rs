@@ -4,7 +4,7 @@
 //! Idempotency: the shipment (`SERVICE_TABLE`, one per order) is the events' idempotency entry:
 //! each write records the event's key in it, conditional on the version read
 //! ([`lambda_kit::effect::transition`]); the creation is written without a read, conditional on
-//! no item ([`lambda_kit::effect::transition_new`]). A cancellation that arrives before the
+//! no item ([`lambda_kit::effect::transition_from`]). A cancellation that arrives before the
 //! confirmation leaves a `CANCELLED` item, so the late confirmation ships nothing. The creation
 //! is announced after the write, and again when the confirmation comes again.
 
@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use lambda_kit::consumer::{ConfigError, EventHandler, FunctionEnv};
-use lambda_kit::effect::{transition, transition_new, DynamoEffectStore, EffectStore};
+use lambda_kit::effect::{transition, transition_from, DynamoEffectStore, EffectStore};
 use lambda_kit::idempotency::{sha256_hex, DynamoIdempotency};
 use lambda_kit::spec::{ServiceSpec, SERVICE_TABLE};
 use lambda_kit::RecordError;
@@ -113,10 +113,11 @@ impl<S: EffectStore, P: EventPublisher> Shipping<S, P> {
         };
         // Usually the order's first shipment item: written without a read. Found (a
         // redelivery, or a cancellation first), it is read and left as it is.
-        let done = transition_new(
+        let done = transition_from(
             &self.store,
             &event.idempotency_key(),
             &order.order_id.to_string(),
+            None,
             |current: Option<&ShipmentItem>| current.is_none().then(|| created.clone()),
         )
         .await?;

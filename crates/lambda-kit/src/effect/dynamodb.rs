@@ -13,13 +13,9 @@ use super::{
     serialization, Applied, Commit, EffectStore, Read, Versioned, APPLIED_ATTRIBUTE,
     VERSION_ATTRIBUTE,
 };
-use crate::idempotency::{n, DynamoIdempotency, IdempotencyError, IdempotencyKey};
+use crate::idempotency::{n, store_error, DynamoIdempotency, IdempotencyError, IdempotencyKey};
 
 type Item = HashMap<String, AttributeValue>;
-
-fn store_error<E: std::error::Error>(error: E) -> IdempotencyError {
-    IdempotencyError::Store(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
-}
 
 /// Items in a DynamoDB table keyed by `key_attribute` (a string).
 #[derive(Debug, Clone)]

@@ -243,14 +243,16 @@ where
     Err(format!("{entity} kept changing during {TRANSITION_ATTEMPTS} attempts; retry later").into())
 }
 
-/// [`transition`] for an entity that usually has no item yet (a first effect for an order):
-/// the first attempt writes what `decide` answers for no item, without reading, and only a
-/// refused write (the item exists: this key's redelivery, or another event's effect) reads and
-/// decides again. One conditional write in the usual case.
-pub async fn transition_new<S, T, F>(
+/// [`transition`] from the item as already read (`read`; `None`: an entity that usually has
+/// no item yet, a first effect for an order): the first attempt writes what `decide` answers
+/// for it without reading again, and only a refused write (the item changed, or this key's
+/// redelivery finds it applied) reads and decides again. One conditional write in the usual
+/// case.
+pub async fn transition_from<S, T, F>(
     store: &S,
     key: &IdempotencyKey,
     entity: &str,
+    read: Option<&Versioned<T>>,
     mut decide: F,
 ) -> Result<Transitioned<T>, RecordError>
 where
@@ -258,8 +260,8 @@ where
     T: Serialize + DeserializeOwned + Send + Sync,
     F: FnMut(Option<&T>) -> Option<T>,
 {
-    if let Some(first) = decide(None) {
-        if store.commit(key, &first, None).await? == Commit::Written {
+    if let Some(first) = decide(read.map(|r| &r.item)) {
+        if store.commit(key, &first, read.map(Versioned::read)).await? == Commit::Written {
             return Ok(Effect::Applied(first));
         }
     }
@@ -394,7 +396,7 @@ mod tests {
     async fn a_new_entity_is_written_without_a_read_and_an_existing_one_is_decided_again() {
         let store = MemoryEffectStore::new("id");
         let first = IdempotencyKey::new("A#o-1", "a");
-        let written = transition_new(&store, &first, "o-1", bump("o-1"))
+        let written = transition_from(&store, &first, "o-1", None, bump("o-1"))
             .await
             .unwrap();
         assert_eq!(
@@ -405,12 +407,12 @@ mod tests {
             })
         );
         // A redelivery finds its key; another event builds on the item.
-        let again = transition_new(&store, &first, "o-1", bump("o-1"))
+        let again = transition_from(&store, &first, "o-1", None, bump("o-1"))
             .await
             .unwrap();
         assert!(!again.is_applied());
         let second = IdempotencyKey::new("B#o-1", "b");
-        let next = transition_new(&store, &second, "o-1", bump("o-1"))
+        let next = transition_from(&store, &second, "o-1", None, bump("o-1"))
             .await
             .unwrap();
         assert_eq!(next.item().map(|c| c.count), Some(2));

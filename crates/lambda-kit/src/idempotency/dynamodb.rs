@@ -48,7 +48,7 @@ type Item = HashMap<String, AttributeValue>;
 /// A condition expression with its attribute names and values.
 type Condition = (String, HashMap<String, String>, Item);
 
-fn store_error<E: std::error::Error>(error: E) -> IdempotencyError {
+pub(crate) fn store_error<E: std::error::Error>(error: E) -> IdempotencyError {
     IdempotencyError::Store(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
 }
 

@@ -50,6 +50,7 @@ mod dynamodb;
 mod memory;
 mod verdict;
 
+pub(crate) use dynamodb::store_error;
 pub use dynamodb::{n, s, DynamoIdempotency};
 pub use memory::MemoryIdempotency;
 
