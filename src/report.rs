@@ -54,7 +54,7 @@ impl OrderReport {
 
     /// Whether the saga has run its course for this order: decided, and every service has done
     /// what the decision asks (captured, shipped, confirmed by e-mail; or given everything back
-    /// and e-mailed the reason).
+    /// and e-mailed the reason), and the order service has heard of the capture and the shipment.
     pub fn is_settled(&self) -> bool {
         let inventory = self.inventory.as_ref().map(|d| d.decision);
         let payment = self.payment.as_ref().map(|p| p.status);
@@ -65,6 +65,10 @@ impl OrderReport {
                     && payment == Some(PaymentStatus::Captured)
                     && shipment_live == Some(true)
                     && self.confirmation.is_some()
+                    && self
+                        .order
+                        .as_ref()
+                        .is_some_and(|o| o.captured.is_some() && o.shipped.is_some())
             }
             Some(Status::Cancelled) => {
                 matches!(

@@ -51,6 +51,16 @@ fn number(template: &Value, value: &Value) -> u64 {
         .unwrap_or_else(|| panic!("not a number: {value}"))
 }
 
+/// The largest value `value` can take: a parameter's `MaxValue` (its default without one).
+fn largest(template: &Value, value: &Value) -> u64 {
+    match value["Ref"].as_str() {
+        Some(name) if template["Parameters"][name].get("MaxValue").is_some() => {
+            number(template, &template["Parameters"][name]["MaxValue"])
+        }
+        _ => number(template, value),
+    }
+}
+
 /// (function id, event properties) of every SQS event source.
 fn sqs_sources(template: &Value) -> Vec<(String, Value)> {
     let mut sources = Vec::new();
@@ -153,7 +163,7 @@ fn visibility_timeout_covers_six_timeouts_plus_the_batching_window() {
         );
         let window = source
             .get("MaximumBatchingWindowInSeconds")
-            .map_or(0, |w| number(&template, w));
+            .map_or(0, |w| largest(&template, w));
         let timeout = function_timeout(&template, &function);
         assert!(
             visibility >= 6 * timeout + window,

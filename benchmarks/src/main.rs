@@ -521,7 +521,7 @@ in the same run, a minimal SDK loop making the calls an order
 needs at the emulator: the `Publish` of each of a confirmed order's six events (routed by the
 template's filter policies: ten messages), then per queue a `ReceiveMessage` of up to 10, per
 message a conditional `PutItem` of the effect's item carrying its key, as the consumers write
-an effect, and one `DeleteMessageBatch`, on the same template's topic and queues. (The services' reads before they decide are not in the raw loop.) Each run has a fresh emulator of its own. {pollers} pollers per queue in both. A ratio near 1 means our code adds little to what the emulator itself costs.
+an effect, and one `DeleteMessageBatch`, on the same template's topic and queues. (The services' reads before they decide are not in the raw loop.) Each run has a fresh emulator of its own. {pollers} pollers per queue in the raw loop; the runtime's mappings keep as many and add more under a backlog, up to the template's `MaximumConcurrency`, and gather batches over its batching window, as Lambda's do. A ratio near 1 means our code adds little to what the emulator itself costs.
 The third column is our run again with the live view open: a client listening to
 `/live/events` as the page does, so the view takes a picture every 500 ms (five
 GetQueueAttributes, the five DLQs' every 2 s, and a BatchGetItem of the latest orders every

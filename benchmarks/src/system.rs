@@ -46,8 +46,9 @@ impl Consumer {
     }
 }
 pub const SKUS: [&str; 2] = ["SKU-KEYBOARD", "SKU-MOUSE"];
-/// Concurrent pollers per queue, for the runtime and the raw loop alike.
-pub const POLLERS: usize = 2;
+/// Concurrent pollers per queue of the raw loop: as many as a mapping of the runtime keeps
+/// (which adds more, up to the template's `MaximumConcurrency`, under a backlog).
+pub const POLLERS: usize = local_runtime::event_source::STEADY_POLLERS;
 
 pub struct System {
     pub runtime: LocalRuntime,
@@ -63,7 +64,6 @@ impl System {
         let mut options = RuntimeOptions {
             http_address: ([127, 0, 0, 1], 0).into(),
             long_poll_seconds: 1,
-            pollers_per_source: POLLERS,
             ..RuntimeOptions::default()
         };
         let unique = uuid::Uuid::now_v7().simple().to_string();

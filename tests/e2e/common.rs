@@ -50,8 +50,8 @@ pub fn options() -> RuntimeOptions {
 }
 
 /// Options for a fast local runtime on `which` emulator: unique names, a free port, one-second
-/// visibility timeouts and long polls, and `MaxReceiveCount` 3, so retries and DLQ moves take
-/// seconds.
+/// visibility timeouts and long polls, no batching window, and `MaxReceiveCount` 3, so retries
+/// and DLQ moves take seconds.
 pub fn options_on(which: Emulators) -> RuntimeOptions {
     let mut options = RuntimeOptions {
         endpoints: endpoints_of(which),
@@ -62,8 +62,12 @@ pub fn options_on(which: Emulators) -> RuntimeOptions {
     let unique = uuid::Uuid::now_v7().simple().to_string();
     options.provision.prefix = format!("t{}-", &unique[unique.len() - 10..]);
     options.provision.visibility_timeout_override = Some(1);
-    options.provision.parameter_overrides =
-        BTreeMap::from([("MaxReceiveCount".to_owned(), MAX_RECEIVE_COUNT.to_string())]);
+    // Batches are invoked as soon as they have a record: a one-second window would outlast the
+    // one-second visibility timeout (the mappings' own tests play the template's window).
+    options.provision.parameter_overrides = BTreeMap::from([
+        ("MaxReceiveCount".to_owned(), MAX_RECEIVE_COUNT.to_string()),
+        ("BatchingWindowSeconds".to_owned(), "0".to_owned()),
+    ]);
     options
 }
 

@@ -3,6 +3,7 @@
 //! them all (`common`). Every HTTP answer is checked against `events/openapi.yaml` (`openapi`).
 
 mod common;
+mod event_sources;
 mod fanout;
 mod idempotency;
 mod idempotent_api;

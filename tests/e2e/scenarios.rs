@@ -274,9 +274,8 @@ async fn duplicate_publishes_and_deliveries_have_one_effect() {
     log();
     let n = bulk() / 2;
     let mut options = options();
-    // Two pollers and a payment slower than the visibility timeout: a message is delivered
-    // again while its first attempt is still running.
-    options.pollers_per_source = 2;
+    // Several batches at once and a payment slower than the visibility timeout: a message is
+    // delivered again while its first attempt is still running.
     options.environment_overrides.insert(
         "PaymentFunction".into(),
         BTreeMap::from([("PAYMENT_LATENCY_MS".into(), "1500".into())]),

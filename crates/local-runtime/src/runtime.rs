@@ -70,8 +70,6 @@ pub struct RuntimeOptions {
     pub environment_overrides: BTreeMap<String, BTreeMap<String, String>>,
     /// Functions whose event source mappings start disabled.
     pub disabled_sources: HashSet<String>,
-    /// Concurrent pollers per event source (Lambda scales these with the queue's backlog).
-    pub pollers_per_source: usize,
     /// Faults injected between the functions and the AWS endpoint (see [`FaultProxy`]).
     pub faults: Option<FaultRates>,
     /// The functions' SDK retry configuration (on Lambda: `AWS_MAX_ATTEMPTS`,
@@ -93,7 +91,6 @@ impl Default for RuntimeOptions {
             long_poll_seconds: 5,
             environment_overrides: BTreeMap::new(),
             disabled_sources: HashSet::new(),
-            pollers_per_source: 1,
             faults: None,
             retry: None,
         }
@@ -242,18 +239,20 @@ impl LocalRuntime {
                                 .map(|p| p.arn.clone())
                                 .unwrap_or_default(),
                             region: deployment.resolver.region.clone(),
-                            batch_size: source.batch_size.clamp(1, 10) as i32,
+                            batch_size: source.batch_size.clamp(1, 10_000) as usize,
+                            batching_window: Duration::from_secs(u64::from(
+                                source.batching_window_seconds,
+                            )),
+                            maximum_concurrency: source.maximum_concurrency,
                             report_batch_item_failures: source.report_batch_item_failures,
                             timeout: Duration::from_secs(u64::from(spec.timeout_seconds)),
                             long_poll_seconds: options.long_poll_seconds,
                             stats: stats.clone(),
                             observed: observed.clone(),
                         };
-                        for _ in 0..options.pollers_per_source.max(1) {
-                            tasks.push(tokio::spawn(
-                                mapping.clone().run(shutdown.subscribe(), enabled.clone()),
-                            ));
-                        }
+                        tasks.push(tokio::spawn(
+                            mapping.run(shutdown.subscribe(), enabled.clone()),
+                        ));
                     }
                 }
             }

@@ -110,6 +110,10 @@ pub struct UserPoolClientSpec {
 pub struct SqsSource {
     pub queue: String,
     pub batch_size: u32,
+    /// `MaximumBatchingWindowInSeconds` (0 when absent, as on Lambda).
+    pub batching_window_seconds: u32,
+    /// `ScalingConfig.MaximumConcurrency`: at most this many batches at once.
+    pub maximum_concurrency: Option<u32>,
     pub report_batch_item_failures: bool,
 }
 
@@ -269,9 +273,13 @@ impl Topology {
                         explicit_auth_flows: strings(&properties["ExplicitAuthFlows"]),
                     })
                 }
-                "AWS::Serverless::Function" => topology
-                    .functions
-                    .push(function(id, resource, globals, &resources)?),
+                "AWS::Serverless::Function" => topology.functions.push(function(
+                    id,
+                    resource,
+                    globals,
+                    &resources,
+                    &topology.parameters,
+                )?),
                 _ => {}
             }
         }
@@ -454,7 +462,13 @@ fn function(
     resource: &Value,
     globals: &Value,
     resources: &Value,
+    parameters: &BTreeMap<String, String>,
 ) -> Result<FunctionSpec, TemplateError> {
+    // A number, or a parameter's value (`!Ref BatchingWindowSeconds`).
+    let number = |value: &Value| match value["Ref"].as_str() {
+        Some(name) => parameters.get(name).and_then(|v| v.parse().ok()),
+        None => number(value),
+    };
     let properties = &resource["Properties"];
     let binary = resource["Metadata"]["BuildProperties"]["Binary"]
         .as_str()
@@ -479,6 +493,13 @@ fn function(
                 queue: getatt_target(&event_properties["Queue"])
                     .ok_or_else(|| problem(id, format!("event {name}: Queue must be a GetAtt")))?,
                 batch_size: number(&event_properties["BatchSize"]).unwrap_or(10),
+                batching_window_seconds: number(
+                    &event_properties["MaximumBatchingWindowInSeconds"],
+                )
+                .unwrap_or(0),
+                maximum_concurrency: number(
+                    &event_properties["ScalingConfig"]["MaximumConcurrency"],
+                ),
                 report_batch_item_failures: array(&event_properties["FunctionResponseTypes"])
                     .iter()
                     .any(|t| t == "ReportBatchItemFailures"),
@@ -632,6 +653,29 @@ mod tests {
             topology.event_types_of("ShippingQueue"),
             ["OrderConfirmed", "OrderCancelled"]
         );
+    }
+
+    #[test]
+    fn an_sqs_source_carries_its_batching_and_scaling_with_parameters_resolved() {
+        let text = "Parameters:\n  Window: {Type: Number, Default: 1}\nResources:\n  Q:\n    Type: AWS::SQS::Queue\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildProperties: {Binary: f}}\n    Properties:\n      Events:\n        E:\n          Type: SQS\n          Properties:\n            Queue: !GetAtt Q.Arn\n            BatchSize: 7\n            MaximumBatchingWindowInSeconds: !Ref Window\n            ScalingConfig: {MaximumConcurrency: 4}\n";
+        let source = |parameters: &[(&str, &str)]| {
+            let parameters = parameters
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Topology::parse(text, &parameters).unwrap().functions[0].sqs_sources[0].clone()
+        };
+        let default = source(&[]);
+        assert_eq!(
+            (
+                default.queue.as_str(),
+                default.batch_size,
+                default.batching_window_seconds
+            ),
+            ("Q", 7, 1)
+        );
+        assert_eq!(default.maximum_concurrency, Some(4));
+        assert_eq!(source(&[("Window", "0")]).batching_window_seconds, 0);
     }
 
     #[test]

@@ -1,15 +1,21 @@
 //! Lambda's SQS event source mapping, played locally.
 //!
-//! It does what Lambda's does: long-polls the queue, hands the function a batch (at most the
-//! template's `BatchSize`, and at most 10, the SQS receive limit), deletes the records that
-//! succeeded, and leaves the others to the queue: they reappear after the visibility timeout
-//! and, after `maxReceiveCount` receives, the queue moves them to its DLQ. Which records
-//! succeeded follows Lambda's rules:
+//! It does what Lambda's does: long-polls the queue, gathers a batch (up to the template's
+//! `BatchSize`, for up to `MaximumBatchingWindowInSeconds` once a first record is there), hands
+//! it to the function, deletes the records that succeeded, and leaves the others to the queue:
+//! they reappear after the visibility timeout and, after `maxReceiveCount` receives, the queue
+//! moves them to its DLQ. Several batches run at once, as many as the backlog calls for, up to
+//! `ScalingConfig.MaximumConcurrency` ([`pollers`]). Which records succeeded follows Lambda's
+//! rules:
 //!
 //! - the invocation failed or timed out: none;
 //! - with `ReportBatchItemFailures`: all but those listed in `batchItemFailures`; a listed
 //!   `itemIdentifier` that is empty or names no record of the batch fails the whole batch;
 //! - without it: all of them (the response body is ignored).
+
+mod pollers;
+
+pub use pollers::STEADY_POLLERS;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -18,7 +24,6 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use lambda_kit::consumer::SqsConsumer;
-use tokio::sync::watch;
 use tracing::Instrument;
 
 /// An X-Ray trace header of the shape Lambda passes (`Root=1-<time>-<96 random bits>`), not
@@ -39,9 +44,15 @@ pub struct SourceStats {
     pub records: u64,
     pub failed_records: u64,
     pub deleted: u64,
-    /// `DeleteMessageBatch` requests made (each invocation also made one `ReceiveMessage` that
-    /// brought its records; empty long polls are not counted).
+    /// `DeleteMessageBatch` requests made.
     pub delete_requests: u64,
+    /// `ReceiveMessage` requests that brought records (one or more per invocation: a batch
+    /// gathered over a batching window may take several; empty long polls are not counted).
+    pub receive_requests: u64,
+    /// The most invocations that ran at once.
+    pub peak_concurrency: u64,
+    /// Pollers now (each works on one batch at a time).
+    pub pollers: u64,
     /// Total time the function spent in its invocations (what Lambda bills).
     pub busy: Duration,
 }
@@ -53,6 +64,10 @@ pub struct Stats(Arc<Mutex<BTreeMap<String, SourceStats>>>);
 impl Stats {
     pub fn of(&self, function: &str) -> SourceStats {
         self.lock().get(function).cloned().unwrap_or_default()
+    }
+
+    fn update(&self, function: &str, change: impl FnOnce(&mut SourceStats)) {
+        change(self.lock().entry(function.to_owned()).or_default());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, SourceStats>> {
@@ -71,7 +86,12 @@ pub struct EventSourceMapping {
     pub queue_url: String,
     pub queue_arn: String,
     pub region: String,
-    pub batch_size: i32,
+    /// `BatchSize`: records per invocation at most.
+    pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds`: how long a batch is gathered once it has a record.
+    pub batching_window: Duration,
+    /// `ScalingConfig.MaximumConcurrency`: batches at once at most.
+    pub maximum_concurrency: Option<u32>,
     pub report_batch_item_failures: bool,
     pub timeout: Duration,
     pub long_poll_seconds: i32,
@@ -81,49 +101,25 @@ pub struct EventSourceMapping {
 }
 
 impl EventSourceMapping {
-    /// Polls and invokes until `shutdown`; while `enabled` is false the queue keeps its messages.
-    pub async fn run(
-        self,
-        mut shutdown: watch::Receiver<bool>,
-        mut enabled: watch::Receiver<bool>,
-    ) {
-        loop {
-            if !*enabled.borrow_and_update() {
-                tracing::info!(function = %self.function, "event source mapping disabled");
-                tokio::select! {
-                    _ = shutdown.wait_for(|stop| *stop) => return,
-                    _ = enabled.wait_for(|on| *on) => {}
-                }
-                tracing::info!(function = %self.function, "event source mapping enabled");
-            }
-            let receive = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(self.batch_size)
-                .wait_time_seconds(self.long_poll_seconds)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .message_attribute_names("All")
-                .send();
-            // Disabling takes effect at once: a long poll in progress is abandoned (anything it
-            // had received becomes visible again after the visibility timeout).
-            let received = tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
-                _ = enabled.wait_for(|on| !*on) => continue,
-                received = receive => received,
-            };
-            let messages = match received {
-                Ok(output) => output.messages.unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(function = %self.function, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "receive failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if !messages.is_empty() {
-                self.invoke(messages).await;
-            }
+    /// One `ReceiveMessage` of at most `max` messages, waiting up to `wait_seconds` for the first.
+    async fn receive(&self, max: usize, wait_seconds: i32) -> Result<Vec<Message>, String> {
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(wait_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        let messages = output.messages.unwrap_or_default();
+        if !messages.is_empty() {
+            self.stats
+                .update(&self.function, |s| s.receive_requests += 1);
         }
+        Ok(messages)
     }
 
     /// One invocation: hand the batch to the function, then delete what succeeded.
@@ -178,14 +174,14 @@ impl EventSourceMapping {
             .filter(|(id, _)| !failed.contains(id))
             .collect();
         let (deleted, delete_requests) = self.delete(&done).await;
-        let mut stats = self.stats.lock();
-        let entry = stats.entry(self.function.clone()).or_default();
-        entry.invocations += 1;
-        entry.records += receipts.len() as u64;
-        entry.failed_records += failed.len() as u64;
-        entry.deleted += deleted;
-        entry.delete_requests += delete_requests;
-        entry.busy += busy;
+        self.stats.update(&self.function, |entry| {
+            entry.invocations += 1;
+            entry.records += receipts.len() as u64;
+            entry.failed_records += failed.len() as u64;
+            entry.deleted += deleted;
+            entry.delete_requests += delete_requests;
+            entry.busy += busy;
+        });
     }
 
     /// The records a successful invocation's response fails; `None`: the whole batch.
