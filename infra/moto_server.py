@@ -1,5 +1,6 @@
-"""Starts moto server with DynamoDB requests serialized, so transactions are isolated, and SQS
-sends whose cost does not grow with the queue (see the SQS patch at the end).
+"""Starts moto server with DynamoDB requests serialized, so transactions are isolated, SQS
+sends whose cost does not grow with the queue, and long polls of FIFO queues that do not spin
+(see the SQS patches at the end).
 
 moto applies a TransactWriteItems item by item and, when one fails, restores deep copies of the
 tables taken before it started. Under concurrent requests (the server is threaded) that restore
@@ -152,6 +153,28 @@ def _sending(send):
 
 sqs_models.Queue.attributes = property(_attributes)
 sqs_models.SQSBackend.send_message = _sending(sqs_models.SQSBackend.send_message)
+
+# SQS FIFO: moto's long poll takes the message groups in flight once, when it starts, and waits
+# for "any visible message". When every visible message belongs to a group in flight, that wait
+# returns at once and the poll spins (a core at 100 % for the poll's seconds), and it never sees
+# a group freed meanwhile. Here a long poll of a FIFO queue is a short poll repeated every 50 ms
+# until it brings messages or its time is up: each look sees the groups as they are now.
+_receive_message = sqs_models.SQSBackend.receive_message
+
+
+@functools.wraps(_receive_message)
+def _receive_fifo_without_spinning(self, queue_name, count, wait_seconds_timeout, *args, **kwargs):
+    if not wait_seconds_timeout or not self.get_queue(queue_name).fifo_queue:
+        return _receive_message(self, queue_name, count, wait_seconds_timeout, *args, **kwargs)
+    polling_end = time.time() + wait_seconds_timeout
+    while True:
+        messages = _receive_message(self, queue_name, count, 0, *args, **kwargs)
+        if messages or time.time() >= polling_end:
+            return messages
+        time.sleep(0.05)
+
+
+sqs_models.SQSBackend.receive_message = _receive_fifo_without_spinning
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

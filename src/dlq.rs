@@ -165,6 +165,7 @@ pub async fn redrive(
             .visibility_timeout(60)
             .wait_time_seconds(1)
             .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
             .await?
             .messages
@@ -172,11 +173,20 @@ pub async fn redrive(
         if messages.is_empty() {
             return Ok(Redrive::Moved(moved));
         }
+        // Into a FIFO queue: back into its message group, deduplicated by the dead letter's
+        // own id (the original's deduplication id may still be remembered).
+        let fifo = source_url.ends_with(".fifo");
         for message in messages {
+            let group = message
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId).cloned());
             sqs.send_message()
                 .queue_url(&source_url)
                 .message_body(message.body.unwrap_or_default())
                 .set_message_attributes(message.message_attributes)
+                .set_message_group_id(group.filter(|_| fifo))
+                .set_message_deduplication_id(message.message_id.filter(|_| fifo))
                 .send()
                 .await?;
             sqs.delete_message()

@@ -21,7 +21,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Bring everything up, push sample orders through, print what each service did, shut down.
-    Demo,
+    Demo {
+        #[arg(long, value_enum, default_value_t = Ordering::Standard)]
+        ordering: Ordering,
+    },
     /// Bring everything up and serve the HTTP API until Ctrl-C.
     Up {
         /// Port of the local HTTP API.
@@ -31,6 +34,8 @@ enum Command {
         /// `cargo lambda watch` runs find it (`[workspace.metadata.lambda.env]` in Cargo.toml).
         #[arg(long, default_value_t = LAMBDA_WATCH_EMULATOR_PORT)]
         emulator_port: u16,
+        #[arg(long, value_enum, default_value_t = Ordering::Standard)]
+        ordering: Ordering,
     },
     /// Write a PNG of the live view during a burst with payment stopped (headless Chromium).
     Picture {
@@ -100,6 +105,26 @@ struct Target {
     /// Prefix of the resource names (`up` uses orderflow-; a stack its NamePrefix).
     #[arg(long, default_value = "orderflow-")]
     prefix: String,
+    #[arg(long, value_enum, default_value_t = Ordering::Standard)]
+    ordering: Ordering,
+}
+
+/// The template's `Ordering` parameter: how events travel (standard or FIFO topic and queues).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Ordering {
+    Standard,
+    Fifo,
+}
+
+impl Ordering {
+    /// The template parameters that select it.
+    fn parameters(self) -> std::collections::BTreeMap<String, String> {
+        let value = match self {
+            Ordering::Standard => "standard",
+            Ordering::Fifo => "fifo",
+        };
+        std::collections::BTreeMap::from([("Ordering".to_owned(), value.to_owned())])
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -116,20 +141,22 @@ fn print_template() -> Result<(), BoxError> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own account of what happened; the services' logs would drown it.
-    let quiet = matches!(cli.command, Command::Demo | Command::Picture { .. });
+    let quiet = matches!(cli.command, Command::Demo { .. } | Command::Picture { .. });
     lambda_kit::telemetry::init_with_default(if quiet { "warn" } else { "info" });
     let result = match cli.command {
-        Command::Demo => {
-            orderflow::demo::run(RuntimeOptions {
+        Command::Demo { ordering } => {
+            let mut options = RuntimeOptions {
                 http_address: SocketAddr::from(([127, 0, 0, 1], 0)),
                 ..RuntimeOptions::default()
-            })
-            .await
+            };
+            options.provision.parameter_overrides = ordering.parameters();
+            orderflow::demo::run(options).await
         }
         Command::Up {
             port,
             emulator_port,
-        } => up(port, emulator_port).await,
+            ordering,
+        } => up(port, emulator_port, ordering).await,
         Command::Picture { out, orders } => orderflow::live::picture::take(&out, orders).await,
         Command::Template => print_template(),
         Command::Setup => local_runtime::emulator::install()
@@ -156,13 +183,18 @@ async fn main() -> ExitCode {
 /// `[workspace.metadata.lambda.env]`).
 const LAMBDA_WATCH_EMULATOR_PORT: u16 = 4580;
 
-async fn up(port: u16, emulator_port: u16) -> Result<(), BoxError> {
+async fn up(port: u16, emulator_port: u16, ordering: Ordering) -> Result<(), BoxError> {
     let mut options = RuntimeOptions {
         emulator_port: Some(emulator_port),
         ..RuntimeOptions::default()
     };
+    options.provision.parameter_overrides = ordering.parameters();
     options.http_address.set_port(port);
-    let prefix = options.provision.prefix.clone();
+    // The operator commands find the resources by their prefix (and, on FIFO, `.fifo` names).
+    let prefix = match ordering {
+        Ordering::Standard => options.provision.prefix.clone(),
+        Ordering::Fifo => format!("{} --ordering fifo", options.provision.prefix),
+    };
     let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
     orderflow::shop::seed_catalogue(&runtime).await?;
     let live = orderflow::live::serve(&runtime, orderflow::shop::customers());
@@ -216,7 +248,7 @@ async fn operated(
     let endpoints = target.endpoint.as_deref().map(Endpoints::single);
     let sdk = sdk_config(endpoints.as_ref()).await;
     let template = local_runtime::emulator::project_root().join("template.yaml");
-    let topology = Topology::load(&template, &Default::default())?;
+    let topology = Topology::load(&template, &target.ordering.parameters())?;
     let deployment = locate(&topology, &sdk, &target.prefix).await?;
     Ok((sdk, topology, deployment))
 }

@@ -32,6 +32,19 @@ fn list(value: &Value) -> Vec<Value> {
     }
 }
 
+/// What `value` can be: both branches of an `Fn::If` (the `standard` and `fifo` orderings),
+/// leaving out `AWS::NoValue`; any other value as itself.
+fn branches(value: &Value) -> Vec<Value> {
+    match value["Fn::If"].as_array() {
+        Some(parts) if parts.len() == 3 => parts[1..]
+            .iter()
+            .filter(|v| v["Ref"] != "AWS::NoValue")
+            .cloned()
+            .collect(),
+        _ => vec![value.clone()],
+    }
+}
+
 /// `X` of `{"Fn::GetAtt": "X.Arn"}` / `{"Fn::GetAtt": ["X", "Arn"]}`.
 fn getatt(value: &Value) -> Option<String> {
     match &value["Fn::GetAtt"] {
@@ -161,9 +174,13 @@ fn visibility_timeout_covers_six_timeouts_plus_the_batching_window() {
             &template,
             &template["Resources"][&queue]["Properties"]["VisibilityTimeout"],
         );
-        let window = source
-            .get("MaximumBatchingWindowInSeconds")
-            .map_or(0, |w| largest(&template, w));
+        let window = source.get("MaximumBatchingWindowInSeconds").map_or(0, |w| {
+            branches(w)
+                .iter()
+                .map(|w| largest(&template, w))
+                .max()
+                .unwrap_or(0)
+        });
         let timeout = function_timeout(&template, &function);
         assert!(
             visibility >= 6 * timeout + window,
@@ -721,16 +738,26 @@ fn every_dead_letter_queue_outlives_its_source_and_takes_only_its_failures() {
         let allow = &dlq["Properties"]["RedriveAllowPolicy"];
         assert_eq!(allow["redrivePermission"], "byQueue", "{dlq_id}");
         let sources = list(&allow["sourceQueueArns"]);
-        let name = queue["Properties"]["QueueName"]["Fn::Sub"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{id} has no QueueName"));
         assert_eq!(sources.len(), 1, "{dlq_id} names one source");
-        let arn = sources[0]["Fn::Sub"].as_str().unwrap_or_default();
-        assert!(
-            arn.starts_with("arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:")
-                && arn.ends_with(&format!(":{name}")),
-            "{dlq_id} names {arn}, not {id}"
+        // Under each ordering, the ARN it names is the queue's name under that ordering.
+        let names = branches(&queue["Properties"]["QueueName"]);
+        let arns = branches(&sources[0]);
+        assert_eq!(
+            names.len(),
+            arns.len(),
+            "{dlq_id}: a source for each name of {id}"
         );
+        for (name, arn) in names.iter().zip(&arns) {
+            let name = name["Fn::Sub"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id} has no QueueName"));
+            let arn = arn["Fn::Sub"].as_str().unwrap_or_default();
+            assert!(
+                arn.starts_with("arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:")
+                    && arn.ends_with(&format!(":{name}")),
+                "{dlq_id} names {arn}, not {id}"
+            );
+        }
         dead_letter_queues.insert(dlq_id);
     }
     assert_eq!(

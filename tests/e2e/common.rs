@@ -73,6 +73,15 @@ pub fn options_on(which: Emulators) -> RuntimeOptions {
 
 pub const MAX_RECEIVE_COUNT: u32 = 3;
 
+/// `options` with the template's `Ordering` parameter set to `ordering` (`standard`, `fifo`).
+pub fn ordered(mut options: RuntimeOptions, ordering: &str) -> RuntimeOptions {
+    options
+        .provision
+        .parameter_overrides
+        .insert("Ordering".to_owned(), ordering.to_owned());
+    options
+}
+
 pub async fn start(options: RuntimeOptions) -> LocalRuntime {
     let runtime = LocalRuntime::start(options, orderflow::services::registry())
         .await

@@ -6,7 +6,10 @@ use std::time::Duration;
 use crate::common::*;
 use crate::openapi::{post_order, send};
 use aws_sdk_sns::types::MessageAttributeValue;
-use local_runtime::{faults::Acknowledgements, runtime::LocalRuntime};
+use local_runtime::{
+    faults::Acknowledgements,
+    runtime::{LocalRuntime, RuntimeOptions},
+};
 use order_events::OrderPlacedEvent;
 use order_state::Status;
 use orderflow::report::{count_items, order_report};
@@ -82,7 +85,16 @@ async fn assert_dead_letter_queues_empty(runtime: &LocalRuntime) {
 
 #[tokio::test]
 async fn one_order_is_confirmed_captured_shipped_and_mailed_once() {
-    let runtime = start(options()).await;
+    one_order_s_saga(options()).await;
+}
+
+#[tokio::test]
+async fn one_order_is_confirmed_captured_shipped_and_mailed_once_on_fifo() {
+    one_order_s_saga(ordered(options(), "fifo")).await;
+}
+
+async fn one_order_s_saga(options: RuntimeOptions) {
+    let runtime = start(options).await;
     let order_id = place(&runtime).await;
     wait_complete(&runtime, &order_id).await;
     eventually(WAIT, "the queues are drained", || drained(&runtime)).await;
@@ -203,7 +215,17 @@ async fn a_redelivered_message_produces_one_effect() {
 
 #[tokio::test]
 async fn a_poison_record_goes_to_the_dlq_at_once_while_its_batch_succeeds() {
-    let mut options = options();
+    a_poison_record_goes_to_the_dlq_at_once("standard").await;
+}
+
+#[tokio::test]
+async fn a_poison_record_goes_to_the_dlq_at_once_while_its_batch_succeeds_on_fifo() {
+    a_poison_record_goes_to_the_dlq_at_once("fifo").await;
+}
+
+async fn a_poison_record_goes_to_the_dlq_at_once(ordering: &str) {
+    let fifo = ordering == "fifo";
+    let mut options = ordered(options(), ordering);
     options.disabled_sources.insert("InventoryFunction".into());
     let runtime = start(options).await;
     let sqs = aws_sdk_sqs::Client::new(runtime.sdk());
@@ -218,14 +240,17 @@ async fn a_poison_record_goes_to_the_dlq_at_once_while_its_batch_succeeds() {
         .collect();
     let poison =
         r#"{"specversion":"1.0","type":"OrderPlaced","eventversion":"1","data":{"orderId":42}}"#;
-    for body in events
+    // On FIFO, each in its order's message group (the poison's own, "42").
+    for (group, body) in events
         .iter()
-        .map(|e| serde_json::to_string(e).unwrap())
-        .chain([poison.to_owned()])
+        .map(|e| (e.subject.clone(), serde_json::to_string(e).unwrap()))
+        .chain([("42".to_owned(), poison.to_owned())])
     {
         sqs.send_message()
             .queue_url(&queue)
             .message_body(body)
+            .set_message_group_id(fifo.then_some(group))
+            .set_message_deduplication_id(fifo.then(|| uuid::Uuid::now_v7().to_string()))
             .send()
             .await
             .unwrap();

@@ -9,5 +9,6 @@ mod idempotency;
 mod idempotent_api;
 mod live_view;
 mod openapi;
+mod ordering;
 mod saga;
 mod scenarios;

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | [`BatchProcessor::standard`] | concurrent, at most `concurrency` at once | only that record fails |
 //! | [`BatchProcessor::fifo`] | one by one, in order | that record and every record after it fail (not run), so SQS FIFO redelivers them in order |
-//! | [`BatchProcessor::fifo_skip_group`] | one by one, in order | that record and the later records *of its message group* fail; other groups go on |
+//! | [`BatchProcessor::fifo_skip_group`] | each message group in order, groups concurrently | that record and the later records *of its message group* fail; other groups go on |
 //!
 //! In every mode, once the invocation's remaining time falls under the deadline margin, no
 //! further record is started: the rest are reported as failures, so SQS redelivers them instead
@@ -46,7 +46,6 @@
 //! # }
 //! ```
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, SystemTime};
@@ -74,6 +73,9 @@ pub enum BatchError {
     UnidentifiableFailure(usize),
 }
 
+/// The record attribute that names a FIFO message's group.
+pub const MESSAGE_GROUP_ID: &str = "MessageGroupId";
+
 /// How records of a batch are ordered and what a failure does to the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -81,8 +83,9 @@ pub enum Mode {
     Standard { concurrency: usize },
     /// In order; the first failure fails every later record.
     Fifo,
-    /// In order; a failure fails the later records of its message group only.
-    FifoSkipGroup,
+    /// Each message group in order, at most `concurrency` groups at a time; a failure fails the
+    /// later records of its message group only.
+    FifoSkipGroup { concurrency: usize },
 }
 
 /// Runs the records of an SQS batch and answers which failed.
@@ -134,11 +137,13 @@ impl BatchProcessor {
         }
     }
 
-    /// For FIFO queues whose message groups are independent: in order, skipping only the
-    /// message group of a failed record.
+    /// For FIFO queues whose message groups are independent: each group in order, groups
+    /// concurrently, skipping only the message group of a failed record.
     pub const fn fifo_skip_group() -> Self {
         Self {
-            mode: Mode::FifoSkipGroup,
+            mode: Mode::FifoSkipGroup {
+                concurrency: DEFAULT_CONCURRENCY,
+            },
             deadline_margin: DEFAULT_DEADLINE_MARGIN,
         }
     }
@@ -233,35 +238,34 @@ impl BatchProcessor {
                     .collect()
                     .await
             }
-            Mode::Fifo | Mode::FifoSkipGroup => {
-                let mut outcomes = Vec::with_capacity(batch.records.len());
-                let mut stopped: Option<String> = None;
-                let mut failed_groups = HashSet::new();
+            Mode::Fifo => {
+                in_order(batch.records, &time_left, &run, "an earlier record failed").await
+            }
+            Mode::FifoSkipGroup { concurrency } => {
+                // One run per message group (a record without one is a group of its own), in
+                // the batch's order within each.
+                let mut groups: Vec<(Option<String>, Vec<SqsMessage>)> = Vec::new();
                 for record in batch.records {
-                    let message_id = record.message_id.clone();
-                    let group = record.attributes.get("MessageGroupId").cloned();
-                    let outcome = if let Some(reason) = &stopped {
-                        not_started(reason)
-                    } else if group.as_ref().is_some_and(|g| failed_groups.contains(g)) {
-                        not_started("an earlier record of its message group failed")
-                    } else if let Err(reason) = time_left() {
-                        stopped = Some(reason.clone());
-                        not_started(&reason)
-                    } else {
-                        let outcome = run(record).await;
-                        if outcome.is_err() {
-                            match (self.mode, group) {
-                                (Mode::FifoSkipGroup, Some(group)) => {
-                                    failed_groups.insert(group);
-                                }
-                                _ => stopped = Some("an earlier record failed".to_owned()),
-                            }
-                        }
-                        outcome
-                    };
-                    outcomes.push((message_id, outcome));
+                    let group = record.attributes.get(MESSAGE_GROUP_ID).cloned();
+                    match groups
+                        .iter_mut()
+                        .find(|(g, _)| group.is_some() && *g == group)
+                    {
+                        Some((_, records)) => records.push(record),
+                        None => groups.push((group, vec![record])),
+                    }
                 }
-                outcomes
+                futures::stream::iter(groups)
+                    .map(|(_, records)| {
+                        let held_back = "an earlier record of its message group failed";
+                        in_order(records, &time_left, &run, held_back)
+                    })
+                    .buffer_unordered(concurrency.max(1))
+                    .collect::<Vec<_>>()
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .collect()
             }
         };
         response(outcomes)
@@ -318,6 +322,40 @@ async fn dead_letter(
             "{error}; and it could not be sent to the dead-letter queue ({problem})"
         )),
     }
+}
+
+/// Runs `records` one after the other; after a failure (or once the deadline is near) the rest
+/// are not started, with `held_back` as the reason.
+async fn in_order<R, Fut>(
+    records: Vec<SqsMessage>,
+    time_left: &impl Fn() -> Result<(), String>,
+    run: &R,
+    held_back: &str,
+) -> Vec<Outcome>
+where
+    R: Fn(SqsMessage) -> Fut,
+    Fut: Future<Output = Result<Done, String>>,
+{
+    let mut outcomes = Vec::with_capacity(records.len());
+    let mut stopped: Option<String> = None;
+    for record in records {
+        let message_id = record.message_id.clone();
+        if stopped.is_none() {
+            stopped = time_left().err();
+        }
+        let outcome = match &stopped {
+            Some(reason) => Err(format!("not started: {reason}")),
+            None => {
+                let outcome = run(record).await;
+                if outcome.is_err() {
+                    stopped = Some(held_back.to_owned());
+                }
+                outcome
+            }
+        };
+        outcomes.push((message_id, outcome));
+    }
+    outcomes
 }
 
 fn response(outcomes: Vec<Outcome>) -> Result<BatchOutcome, BatchError> {
@@ -491,6 +529,38 @@ mod tests {
         )
         .await;
         assert_eq!(failed, ["m1", "m3", "m4", "m5"]);
+    }
+
+    #[tokio::test]
+    async fn fifo_skip_group_runs_groups_side_by_side_and_each_in_order() {
+        // Each record takes 20 ms; the log says when each started and ended.
+        let log = Mutex::new(Vec::new());
+        let handle = |record: SqsMessage| {
+            let body = record.body.unwrap_or_default();
+            let log = &log;
+            async move {
+                log.lock().unwrap().push(format!("start {body}"));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                log.lock().unwrap().push(format!("end {body}"));
+                Ok::<(), RecordError>(())
+            }
+        };
+        let bodies = ["a:1", "b:1", "a:2", "b:2", "a:3"];
+        BatchProcessor::fifo_skip_group()
+            .process(batch(&bodies), later(), handle)
+            .await
+            .unwrap();
+        let log = log.into_inner().unwrap();
+        let at = |entry: &str| log.iter().position(|e| e == entry).unwrap();
+        // In order within a group: each record starts after the one before it ended.
+        for (before, after) in [("a:1", "a:2"), ("a:2", "a:3"), ("b:1", "b:2")] {
+            assert!(
+                at(&format!("end {before}")) < at(&format!("start {after}")),
+                "{log:?}"
+            );
+        }
+        // Groups side by side: b's first record started before a's first ended.
+        assert!(at("start b:1") < at("end a:1"), "{log:?}");
     }
 
     #[tokio::test]

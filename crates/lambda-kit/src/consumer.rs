@@ -116,9 +116,18 @@ pub trait EventHandler: Send + Sync {
     const SPEC: ServiceSpec;
     type Event: QueueEvent;
 
-    /// How batches are processed: standard (concurrent) by default; FIFO consumers override.
-    fn batch_processor(&self) -> BatchProcessor {
-        BatchProcessor::default()
+    /// How batches are processed. From a standard queue: concurrently. From a FIFO queue
+    /// (`fifo`: its records carry a `MessageGroupId`): each message group in order, groups
+    /// concurrently, and a failure holds back only the later records of its own group. That
+    /// suits every consumer whose groups are independent, as orders are here (what one order's
+    /// events do never waits on another order's); a consumer whose groups depend on each other
+    /// overrides it with [`BatchProcessor::fifo`] (stop at the first failure).
+    fn batch_processor(&self, fifo: bool) -> BatchProcessor {
+        if fifo {
+            BatchProcessor::fifo_skip_group()
+        } else {
+            BatchProcessor::default()
+        }
     }
 
     /// Applies one event; `deadline` is when the invocation times out. Must be idempotent.
@@ -196,7 +205,11 @@ async fn handle_batch<H: EventHandler>(
 ) -> Result<SqsBatchResponse, InvocationError> {
     let received = batch.records.len() as u64;
     let tally = BatchTally::default();
-    let processor = handler.batch_processor();
+    let fifo = batch
+        .records
+        .iter()
+        .any(|r| r.attributes.contains_key(crate::batch::MESSAGE_GROUP_ID));
+    let processor = handler.batch_processor(fifo);
     let processing = processor.process_events(
         batch,
         deadline,

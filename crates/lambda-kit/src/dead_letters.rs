@@ -104,12 +104,20 @@ impl DeadLetters for SqsDeadLetters {
             ] {
                 attributes.extend(value.map(|value| (name.to_owned(), value)));
             }
+            // A FIFO DLQ takes the record's message group and, as deduplication id, its message
+            // id: a second send of the same record is dropped.
+            let fifo = self.url.ends_with(".fifo");
             let send = self
                 .sqs
                 .send_message()
                 .queue_url(&self.url)
                 .message_body(record.body.clone().unwrap_or_default())
-                .set_message_attributes(Some(attributes));
+                .set_message_attributes(Some(attributes))
+                .set_message_group_id(
+                    fifo.then(|| record.attributes.get("MessageGroupId").cloned())
+                        .flatten(),
+                )
+                .set_message_deduplication_id(fifo.then(|| record.message_id.clone()).flatten());
             send.send()
                 .await
                 .map(|_| ())

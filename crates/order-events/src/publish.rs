@@ -38,11 +38,15 @@ pub const BATCH_LINGER: Duration = Duration::from_millis(5);
 /// Most events SNS takes in one `PublishBatch`.
 const MAX_BATCH: usize = 10;
 
-/// Publishes to an SNS topic with the contract's message attributes.
+/// Publishes to an SNS topic with the contract's message attributes. To a FIFO topic (its ARN
+/// ends in `.fifo`), each event goes in its order's message group (the event's subject) with its
+/// id as the deduplication id: SNS and SQS then keep one order's events in publish order, and
+/// drop a second publish of the same event within five minutes.
 #[derive(Debug, Clone)]
 pub struct SnsPublisher {
     client: aws_sdk_sns::Client,
     topic_arn: String,
+    fifo: bool,
     /// Publishes waiting to go together, when batched.
     pending: Option<Arc<Pending>>,
 }
@@ -58,6 +62,12 @@ type Waiting = (
 struct Pending {
     entries: Mutex<Vec<Waiting>>,
     next_id: AtomicU64,
+}
+
+/// A FIFO publish's message group and deduplication id.
+struct Fifo {
+    group: String,
+    deduplication: String,
 }
 
 /// What a publish does for its batch.
@@ -81,9 +91,11 @@ impl SnsPublisher {
             .timeout_config(timeouts)
             .interceptor(lambda_kit::calls::CallCounter)
             .build();
+        let topic_arn = topic_arn.into();
         Self {
             client: aws_sdk_sns::Client::from_conf(config),
-            topic_arn: topic_arn.into(),
+            fifo: topic_arn.ends_with(".fifo"),
+            topic_arn,
             pending: None,
         }
     }
@@ -109,12 +121,16 @@ impl SnsPublisher {
         &self,
         body: String,
         attributes: HashMap<String, MessageAttributeValue>,
+        fifo: Option<Fifo>,
     ) -> Result<(), PublishError> {
+        let (group, deduplication) = fifo.map(|f| (f.group, f.deduplication)).unzip();
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
             .message(body)
             .set_message_attributes(Some(attributes))
+            .set_message_group_id(group)
+            .set_message_deduplication_id(deduplication)
             .send()
             .await
             .map_err(|e| PublishError(aws_sdk_sns::error::DisplayErrorContext(e).to_string()))?;
@@ -126,12 +142,16 @@ impl SnsPublisher {
         pending: &Pending,
         body: String,
         attributes: HashMap<String, MessageAttributeValue>,
+        fifo: Option<Fifo>,
     ) -> Result<(), PublishError> {
         let id = format!("e{}", pending.next_id.fetch_add(1, Ordering::Relaxed));
+        let (group, deduplication) = fifo.map(|f| (f.group, f.deduplication)).unzip();
         let entry = PublishBatchRequestEntry::builder()
             .id(id)
             .message(body)
             .set_message_attributes(Some(attributes))
+            .set_message_group_id(group)
+            .set_message_deduplication_id(deduplication)
             .build()
             .map_err(|e| PublishError(e.to_string()))?;
         let (sent, outcome) = oneshot::channel();
@@ -226,9 +246,13 @@ impl EventPublisher for SnsPublisher {
             ),
         ]);
         let body = serde_json::to_string(event).map_err(|e| PublishError(e.to_string()))?;
+        let fifo = self.fifo.then(|| Fifo {
+            group: event.subject.clone(),
+            deduplication: event.id.to_string(),
+        });
         match &self.pending {
-            Some(pending) => self.publish_batched(pending, body, attributes).await,
-            None => self.publish_alone(body, attributes).await,
+            Some(pending) => self.publish_batched(pending, body, attributes, fifo).await,
+            None => self.publish_alone(body, attributes, fifo).await,
         }
     }
 }

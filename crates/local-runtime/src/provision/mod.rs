@@ -111,10 +111,16 @@ pub async fn provision(
 
     let sns = aws_sdk_sns::Client::new(sdk);
     for topic in &topology.topics {
-        let topic_name = name(topic);
-        let arn = sns
-            .create_topic()
-            .name(&topic_name)
+        // A FIFO topic's name ends in `.fifo`; events carry their own deduplication ids.
+        let fifo = topology.fifo_topics.contains(topic);
+        let topic_name = name(topic) + if fifo { ".fifo" } else { "" };
+        let mut request = sns.create_topic().name(&topic_name);
+        if fifo {
+            request = request
+                .attributes("FifoTopic", "true")
+                .attributes("ContentBasedDeduplication", "false");
+        }
+        let arn = request
             .send()
             .await
             .map_err(|e| aws_error(topic, e))?

@@ -167,6 +167,8 @@ pub struct Topology {
     /// Every condition, evaluated.
     pub conditions: BTreeMap<String, bool>,
     pub topics: Vec<String>,
+    /// The topics that are SNS FIFO topics (`FifoTopic: true`).
+    pub fifo_topics: Vec<String>,
     pub queues: Vec<QueueSpec>,
     pub subscriptions: Vec<SubscriptionSpec>,
     pub queue_policies: Vec<QueuePolicySpec>,
@@ -246,7 +248,12 @@ impl Topology {
                 }
             }
             match kind {
-                "AWS::SNS::Topic" => topology.topics.push(id.clone()),
+                "AWS::SNS::Topic" => {
+                    topology.topics.push(id.clone());
+                    if properties["FifoTopic"].as_bool() == Some(true) {
+                        topology.fifo_topics.push(id.clone());
+                    }
+                }
                 "AWS::SQS::Queue" => topology.queues.push(queue(id, properties)?),
                 "AWS::SNS::Subscription" => {
                     topology.subscriptions.push(subscription(id, properties)?)
@@ -676,6 +683,29 @@ mod tests {
         );
         assert_eq!(default.maximum_concurrency, Some(4));
         assert_eq!(source(&[("Window", "0")]).batching_window_seconds, 0);
+    }
+
+    #[test]
+    fn the_project_template_is_all_standard_or_all_fifo_by_its_ordering() {
+        let path = crate::emulator::project_root().join("template.yaml");
+        for (ordering, fifo) in [("standard", false), ("fifo", true)] {
+            let parameters = BTreeMap::from([("Ordering".to_owned(), ordering.to_owned())]);
+            let topology = Topology::load(&path, &parameters).unwrap();
+            let fifo_topics = if fifo {
+                topology.topics.clone()
+            } else {
+                vec![]
+            };
+            assert_eq!(topology.fifo_topics, fifo_topics, "{ordering}");
+            for queue in &topology.queues {
+                assert_eq!(queue.fifo, fifo, "{ordering}: {}", queue.logical_id);
+            }
+            for function in topology.consumers() {
+                let window = function.sqs_sources[0].batching_window_seconds;
+                // Lambda gathers no batching window from a FIFO queue.
+                assert_eq!(window == 0, fifo, "{ordering}: {}", function.logical_id);
+            }
+        }
     }
 
     #[test]
