@@ -74,13 +74,23 @@ pub fn options_on(which: Emulators) -> RuntimeOptions {
 pub const MAX_RECEIVE_COUNT: u32 = 3;
 
 /// `options` with the template's `Ordering` parameter set to `ordering` (`standard`, `fifo`).
+/// On FIFO the visibility timeout is at least 5 s: SQS refuses to delete a FIFO message once its
+/// visibility timeout has run out (its receipt handle expired), so a record handled for longer
+/// than the timeout, as happens under the suite's load, would come back until its DLQ.
 pub fn ordered(mut options: RuntimeOptions, ordering: &str) -> RuntimeOptions {
     options
         .provision
         .parameter_overrides
         .insert("Ordering".to_owned(), ordering.to_owned());
+    if ordering == "fifo" {
+        let visibility = &mut options.provision.visibility_timeout_override;
+        *visibility = visibility.map(|seconds| seconds.max(FIFO_VISIBILITY_TIMEOUT));
+    }
     options
 }
+
+/// The shortest visibility timeout the FIFO variants run with (see [`ordered`]).
+pub const FIFO_VISIBILITY_TIMEOUT: u32 = 5;
 
 pub async fn start(options: RuntimeOptions) -> LocalRuntime {
     let runtime = LocalRuntime::start(options, orderflow::services::registry())

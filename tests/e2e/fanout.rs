@@ -284,6 +284,10 @@ async fn a_poison_record_goes_to_the_dlq_at_once(ordering: &str) {
 
     // A schema violation fails permanently: sent to the DLQ by the consumer at once, never
     // retried; the batch's answer lists no failure, so all four records are deleted.
+    eventually(WAIT, "the batch's invocation ended", || async {
+        runtime.stats("InventoryFunction").records >= 4
+    })
+    .await;
     let stats = runtime.stats("InventoryFunction");
     assert_eq!(stats.failed_records, 0, "{stats:?}");
     assert_eq!(stats.deleted, 4, "{stats:?}");

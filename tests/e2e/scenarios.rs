@@ -344,10 +344,14 @@ async fn duplicate_publishes_and_deliveries_have_one_effect_on(ordering: &str) {
         gateway.calls(),
         gateway.captured()
     );
-    assert!(
-        gateway.calls() > n as u64,
-        "payment saw concurrent duplicates"
-    );
+    // On standard queues a message whose handling outlasts its visibility timeout is handed
+    // out again meanwhile; a FIFO queue holds its message group until the first is done.
+    if ordering == "standard" {
+        assert!(
+            gateway.calls() > n as u64,
+            "payment saw concurrent duplicates"
+        );
+    }
     runtime.shutdown().await;
 }
 
