@@ -1,7 +1,8 @@
 //! Section 7 - The throughput-latency curve: orders offered at steady rates (open loop: each
 //! order is sent on its tick, whether or not the earlier ones were answered), each rate on a
 //! fresh system for a fixed time; at each, the POST's latency and the time from the POST to
-//! the order service's `OrderConfirmed` (its own time, as its readers receive it). The knee is the highest rate whose p99 to confirmation stays under 2 s.
+//! the order service's `OrderConfirmed` (its own time, as its readers receive it). The knee is the highest rate whose p99 to confirmation stays under 2 s. Batches are invoked as soon as
+//! they have a record (`BatchingWindowSeconds=0`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::report::{log_bar_chart, BarGroup, Table};
 use crate::stats::{ms, Summary};
 use crate::steps::Steps;
-use crate::system::{call, BenchResult, System};
+use crate::system::{call, BenchResult, Deploy, System};
 
 /// What "keeps up" means at a rate: p99 from placement to confirmation under this.
 pub const KNEE: Duration = Duration::from_secs(2);
@@ -116,7 +117,9 @@ pub async fn run(rates: &[f64], seconds: u64, steps: &Steps) -> BenchResult<Curv
     let mut points = Vec::new();
     for &rate in rates {
         steps.start("7. curve", format!("{rate} orders/s for {seconds} s"));
-        let system = System::start().await?;
+        // Batches are invoked as soon as they have a record (`BatchingWindowSeconds=0`): the
+        // curve is about capacity; the window adds up to a second per hop at light load.
+        let system = System::start_with(Deploy::default().with("BatchingWindowSeconds", 0)).await?;
         system.gateway()?.set_latency(Duration::ZERO);
         let point = offer(&system, rate, seconds).await;
         system.runtime.shutdown().await;
@@ -188,13 +191,13 @@ async fn offer(system: &System, rate: f64, seconds: u64) -> BenchResult<Point> {
 
 /// When each order's `OrderConfirmed` was published (the event's own time), as its readers'
 /// event source mappings hand it to them.
-struct Confirmations {
+pub struct Confirmations {
     published: Arc<Mutex<HashMap<String, chrono::DateTime<chrono::Utc>>>>,
     listener: tokio::task::JoinHandle<()>,
 }
 
 impl Confirmations {
-    fn watch(system: &System) -> BenchResult<Self> {
+    pub fn watch(system: &System) -> BenchResult<Self> {
         let reader = system
             .consumers
             .iter()
@@ -229,7 +232,7 @@ impl Confirmations {
 
     /// For each of `orders` (id, when its POST was sent) whose confirmation was seen: how long
     /// after the POST it was published.
-    fn since_sent(&self, orders: &[(String, chrono::DateTime<chrono::Utc>)]) -> Vec<Duration> {
+    pub fn since_sent(&self, orders: &[(String, chrono::DateTime<chrono::Utc>)]) -> Vec<Duration> {
         let Ok(published) = self.published.lock() else {
             return Vec::new();
         };

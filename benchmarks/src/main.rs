@@ -16,6 +16,7 @@ mod cost;
 mod curve;
 mod decoupling;
 mod floor;
+mod ordering;
 mod peer;
 mod per_order;
 mod report;
@@ -101,6 +102,15 @@ fn orders_per_kind(smoke: bool) -> u64 {
     }
 }
 
+/// Orders per burst of the ordering comparison.
+fn ordering_orders(smoke: bool) -> usize {
+    if smoke {
+        4
+    } else {
+        100
+    }
+}
+
 /// Where a labelled curve is kept.
 fn curve_file(label: &str) -> PathBuf {
     project_root().join(format!("benchmarks/curve-{label}.json"))
@@ -136,7 +146,13 @@ async fn run_only(args: &Args, section: &str) -> BenchResult<()> {
                 println!("written: {}", file.display());
             }
         }
-        other => return Err(format!("--only takes calls or curve, not {other}").into()),
+        "ordering" => {
+            let steps = Steps::new(ordering::steps());
+            let results = ordering::run(ordering_orders(args.smoke), &steps).await?;
+            steps.finish();
+            print!("{}", results.table().markdown());
+        }
+        other => return Err(format!("--only takes calls, curve or ordering, not {other}").into()),
     }
     Ok(())
 }
@@ -182,7 +198,8 @@ async fn run() -> BenchResult<()> {
             + peer::STEPS
             + functions
             + per_order::STEPS
-            + curve::steps(&rates),
+            + curve::steps(&rates)
+            + ordering::steps(),
     );
 
     println!("\n1. time decoupling");
@@ -226,6 +243,8 @@ async fn run() -> BenchResult<()> {
             before.chart("Latency by offered rate, before"),
         )?;
     }
+    println!("\n8. standard and FIFO ordering");
+    let ordering = ordering::run(ordering_orders(args.smoke), &steps).await?;
     steps.finish();
 
     println!("\n3. per-record cost (criterion)");
@@ -275,6 +294,7 @@ async fn run() -> BenchResult<()> {
             peers: &peers_cost,
             curve: &curve,
             before: before.as_ref(),
+            ordering: &ordering,
             memory: &memory,
         },
     );
@@ -291,13 +311,14 @@ fn system_order_lines() -> BenchResult<usize> {
     Ok(order["items"].as_array().map_or(0, Vec::len))
 }
 
-/// What sections 6 and 7 add to the document.
+/// What sections 6, 7 and 8 add to the document.
 struct Costs<'a> {
     calls: &'a per_order::Results,
     floors: &'a [floor::Floor],
     peers: &'a [cost::Peer],
     curve: &'a curve::Curve,
     before: Option<&'a curve::Curve>,
+    ordering: &'a ordering::Results,
     memory: &'a cost::MemoryBasis,
 }
 
@@ -649,6 +670,21 @@ This run: the knee at **{knee}**.
 
 {curve}
 ![latency by offered rate](benchmarks/charts/curve.svg)
+
+## 8. Standard and FIFO ordering
+
+The template's `Ordering` parameter, compared on the same orders, a fresh system per setting
+(`benchmarks/src/ordering.rs`; `orderflow-benchmarks --only ordering`), payment's gateway
+answering at once, `MaxReceiveCount` {max_receive_count} and {visibility} s visibility timeouts.
+First {ordering_orders} orders alone, {ordering_concurrency} in flight at once. Then a poisoned
+order: the gateway fails every authorization of it (a poison that never heals), and its customer
+cancels it at once; the same {ordering_orders} orders follow. On standard queues payment hears of
+the cancellation at once, whatever happens to the `OrderPlaced` before it; on FIFO the
+cancellation waits in the order's message group behind the failing `OrderPlaced` until that has
+been received {max_receive_count} times and moved to the DLQ (at most {fifo_hold} here; with the
+template's 70 s and 5 receives, about six minutes). The other orders' groups go on meanwhile.
+
+{ordering}
 "#,
         orders = decoupling.latency.first().and_then(|r| r.runs.first()).map_or(0, |r| r.fanout.count),
         paused_orders = decoupling
@@ -708,6 +744,12 @@ This run: the knee at **{knee}**.
             before.table().markdown()
         )),
         knee = costs.curve.knee_text(),
+        ordering = costs.ordering.table().markdown(),
+        ordering_orders = costs.ordering.rows.first().map_or(0, |r| r.alone.orders),
+        ordering_concurrency = ordering::CONCURRENCY,
+        max_receive_count = ordering::MAX_RECEIVE_COUNT,
+        visibility = ordering::VISIBILITY_TIMEOUT,
+        fifo_hold = stats::ms(ordering::fifo_hold()),
         curve = costs.curve.table().markdown(),
     )
 }

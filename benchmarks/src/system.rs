@@ -59,8 +59,40 @@ pub struct System {
     pub order: serde_json::Value,
 }
 
+/// How a benchmark's system is deployed, beyond the template's defaults.
+#[derive(Debug, Clone)]
+pub struct Deploy {
+    /// Template parameters.
+    pub parameters: BTreeMap<String, String>,
+    /// Every queue's visibility timeout (seconds).
+    pub visibility_timeout: u32,
+}
+
+impl Default for Deploy {
+    /// Failed records come back after 10 s (a 5 s gateway call still fits), and never reach the
+    /// DLQ while the availability runs keep payment failing.
+    fn default() -> Self {
+        Self {
+            parameters: BTreeMap::from([("MaxReceiveCount".to_owned(), "1000".to_owned())]),
+            visibility_timeout: 10,
+        }
+    }
+}
+
+impl Deploy {
+    /// The default with `name` set to `value`.
+    pub fn with(mut self, name: &str, value: impl ToString) -> Self {
+        self.parameters.insert(name.to_owned(), value.to_string());
+        self
+    }
+}
+
 impl System {
     pub async fn start() -> BenchResult<Self> {
+        Self::start_with(Deploy::default()).await
+    }
+
+    pub async fn start_with(deploy: Deploy) -> BenchResult<Self> {
         let mut options = RuntimeOptions {
             http_address: ([127, 0, 0, 1], 0).into(),
             long_poll_seconds: 1,
@@ -68,11 +100,8 @@ impl System {
         };
         let unique = uuid::Uuid::now_v7().simple().to_string();
         options.provision.prefix = format!("b{}-", &unique[unique.len() - 8..]);
-        // Failed records come back after 10 s (a 5 s gateway call still fits), and never reach
-        // the DLQ while the availability runs keep payment failing.
-        options.provision.visibility_timeout_override = Some(10);
-        options.provision.parameter_overrides =
-            BTreeMap::from([("MaxReceiveCount".to_owned(), "1000".to_owned())]);
+        options.provision.visibility_timeout_override = Some(deploy.visibility_timeout);
+        options.provision.parameter_overrides = deploy.parameters;
         let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
         let topology = runtime.topology();
         let consumers: Vec<Consumer> = topology
@@ -356,7 +385,8 @@ pub async fn post_orders(
 fn options_prefix(runtime: &LocalRuntime) -> String {
     let topic = runtime.deployment().reference("OrderEventsTopic");
     let name = topic.rsplit(':').next().unwrap_or_default();
-    name.strip_suffix("OrderEventsTopic")
+    name.trim_end_matches(".fifo")
+        .strip_suffix("OrderEventsTopic")
         .unwrap_or_default()
         .to_owned()
 }

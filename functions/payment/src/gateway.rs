@@ -88,6 +88,8 @@ pub struct SimulatedGateway {
     decline_rate_bits: AtomicU64,
     calls: AtomicU64,
     ledger: Mutex<Ledger>,
+    /// Authorizations whose idempotency key contains this (an order id) fail, every time.
+    unavailable_for: Mutex<Option<String>>,
 }
 
 fn rate(bits: &AtomicU64) -> f64 {
@@ -123,6 +125,15 @@ impl SimulatedGateway {
     /// The share of new authorizations (0.0 to 1.0) the issuer declines from now on.
     pub fn set_decline_rate(&self, decline_rate: f64) {
         set_rate(&self.decline_rate_bits, decline_rate);
+    }
+
+    /// Every authorization of the order `order_id` fails with [`GatewayError::Unavailable`] from
+    /// now on, as an issuer that keeps timing out for one card would; `None` heals it.
+    pub fn set_unavailable_for(&self, order_id: Option<String>) {
+        *self
+            .unavailable_for
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = order_id;
     }
 
     /// How many calls were made, failed ones and repeats included.
@@ -217,6 +228,17 @@ impl SimulatedGateway {
 impl PaymentGateway for SimulatedGateway {
     async fn authorize(&self, request: &AuthorizeRequest) -> Result<Authorization, GatewayError> {
         self.call().await?;
+        let unavailable = self
+            .unavailable_for
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if unavailable
+            .as_deref()
+            .is_some_and(|order| request.idempotency_key.contains(order))
+        {
+            return Err(GatewayError::Unavailable);
+        }
+        drop(unavailable);
         let mut ledger = self.ledger();
         if let Some(Answer::Authorization(answer)) = ledger.answers.get(&request.idempotency_key) {
             return Ok(answer.clone());
