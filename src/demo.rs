@@ -467,7 +467,10 @@ fn payment_summary(payment: &PaymentItem) -> String {
 /// number is the marker that keeps a late confirmation from shipping: nothing was ever sent.
 fn shipment_summary(shipment: &ShipmentItem) -> String {
     match (shipment.status, &shipment.tracking_number) {
-        (ShipmentStatus::Created, Some(tracking)) => format!("shipped ({tracking})"),
+        (ShipmentStatus::Created, Some(tracking)) => match &shipment.ship_to {
+            Some(to) => format!("shipped ({tracking}) to {}, {}", to.city, to.country),
+            None => format!("shipped ({tracking})"),
+        },
         (ShipmentStatus::Cancelled, Some(tracking)) => format!("shipment {tracking} called back"),
         (_, None) => "none".to_owned(),
     }

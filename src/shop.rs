@@ -19,6 +19,17 @@ pub const CUSTOMERS: &[&str] = &[
     "ada", "grace", "linus", "barbara", "ken", "edsger", "dennis",
 ];
 
+/// Where each customer has their orders shipped: (name, city, postal code, country).
+const ADDRESSES: &[(&str, &str, &str, &str)] = &[
+    ("ada", "London", "SW1Y 4JH", "GB"),
+    ("grace", "Arlington", "22201", "US"),
+    ("linus", "Helsinki", "00100", "FI"),
+    ("barbara", "Boston", "02139", "US"),
+    ("ken", "Berkeley", "94720", "US"),
+    ("edsger", "Eindhoven", "5612 AZ", "NL"),
+    ("dennis", "Murray Hill", "07974", "US"),
+];
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Puts [`CATALOGUE`] (prices and stock) on the inventory table.
@@ -55,7 +66,7 @@ pub fn order_body(lines: &[(&str, i64, i64)]) -> Value {
 }
 
 /// How the customer `name` orders `lines` on `runtime`: their `Authorization` header value and
-/// the body; where the API takes no tokens (ApiAuthorization=NONE), no header and a body that
+/// the body (shipped to their address); where the API takes no tokens (ApiAuthorization=NONE), no header and a body that
 /// names the customer.
 pub async fn order_request(
     runtime: &LocalRuntime,
@@ -63,10 +74,33 @@ pub async fn order_request(
     lines: &[(&str, i64, i64)],
 ) -> Result<(Option<String>, Value), BoxError> {
     let mut body = order_body(lines);
+    if let Some((_, city, postal_code, country)) = ADDRESSES.iter().find(|(n, ..)| *n == name) {
+        body["shippingAddress"] = json!({
+            "recipient": name,
+            "line1": "1 Sample Street",
+            "postalCode": postal_code,
+            "city": city,
+            "country": country,
+        });
+    }
     let bearer = runtime.bearer(&email_of(name)).await?;
     if bearer.is_none() {
         body["customerId"] = name.into();
         body["customerEmail"] = email_of(name).into();
     }
     Ok((bearer, body))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every order of the shop ships somewhere: each customer has an address.
+    #[test]
+    fn every_customer_has_a_shipping_address() {
+        for customer in super::CUSTOMERS {
+            assert!(
+                super::ADDRESSES.iter().any(|(name, ..)| name == customer),
+                "{customer} has no address in shop::ADDRESSES"
+            );
+        }
+    }
 }

@@ -106,6 +106,7 @@ fn order(order_id: Uuid) -> OrderPlaced {
         total_minor: lines.iter().filter_map(OrderLine::amount_minor).sum(),
         lines,
         currency: "EUR".to_owned(),
+        shipping_address: None,
     }
 }
 

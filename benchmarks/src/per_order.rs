@@ -295,7 +295,7 @@ pub async fn run(system: &System, orders: u64, steps: &Steps) -> BenchResult<Res
                 after.get(&function.logical_id),
             ) {
                 f.deliveries = (a.records - b.records) as f64;
-                f.receives = (a.invocations - b.invocations) as f64;
+                f.receives = (a.receive_requests - b.receive_requests) as f64;
                 f.deletes = (a.delete_requests - b.delete_requests) as f64;
             }
             per_order(&mut f, orders as f64);

@@ -4,6 +4,7 @@
 
 mod common;
 mod event_sources;
+mod evolution;
 mod fanout;
 mod idempotency;
 mod idempotent_api;

@@ -64,7 +64,6 @@ macro_rules! event_data {
 }
 
 event_data! {
-    OrderPlaced: "1" from ORDER_SERVICE_SOURCE;
     StockReserved: "1" from INVENTORY_SOURCE;
     StockRejected: "1" from INVENTORY_SOURCE;
     PaymentAuthorized: "1" from PAYMENT_SOURCE;
@@ -92,7 +91,26 @@ impl OrderLine {
     }
 }
 
-/// Version 1 of the `OrderPlaced` fact: a customer placed this order.
+/// Where an order ships (`shippingAddress`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShippingAddress {
+    pub recipient: String,
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    pub postal_code: String,
+    pub city: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+}
+
+/// The `OrderPlaced` fact: a customer placed this order. Every reader of `OrderPlaced` gets
+/// this, whatever major version carried it: v1's layout is this one (read as is; events written
+/// before `shippingAddress` was added read without it), v2's is [`OrderPlacedV2`], regrouped
+/// into this on reading. Written as v1. Its fingerprint (the default: its JSON) is the same
+/// for the order as v1, as v2, and as written before `shippingAddress` (absent, so not written):
+/// an idempotency key recorded before the change still matches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderPlaced {
@@ -106,6 +124,109 @@ pub struct OrderPlaced {
     pub currency: String,
     /// Sum of the lines, in minor units.
     pub total_minor: i64,
+    /// Where it ships, when the customer said (added to v1 as an optional field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddress>,
+}
+
+impl EventData for OrderPlaced {
+    const TYPE: &'static str = "OrderPlaced";
+    const VERSION: &'static str = "1";
+    const READS: &'static [&'static str] = &["1", "2"];
+    const SOURCE: &'static str = ORDER_SERVICE_SOURCE;
+
+    fn order_id(&self) -> Uuid {
+        self.order_id
+    }
+
+    fn read_version(version: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        match version {
+            OrderPlacedV2::VERSION => serde_json::from_value::<OrderPlacedV2>(data).map(Self::from),
+            other => Err(serde::de::Error::custom(format!(
+                "no reader of OrderPlaced version {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Who placed an order, in [`OrderPlacedV2`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Customer {
+    pub id: String,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddress>,
+}
+
+/// Version 2 of `OrderPlaced`: who ordered and where it ships grouped under `customer`. A
+/// breaking change (`customerId` and `customerEmail` moved), hence a new major. What the API
+/// writes when its `ORDER_PLACED_VERSION` is 2; readers read it as [`OrderPlaced`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPlacedV2 {
+    pub order_id: Uuid,
+    pub customer: Customer,
+    #[serde(rename = "items")]
+    pub lines: Vec<OrderLine>,
+    pub currency: String,
+    pub total_minor: i64,
+}
+
+impl EventData for OrderPlacedV2 {
+    const TYPE: &'static str = OrderPlaced::TYPE;
+    const VERSION: &'static str = "2";
+    const SOURCE: &'static str = ORDER_SERVICE_SOURCE;
+
+    fn order_id(&self) -> Uuid {
+        self.order_id
+    }
+
+    /// The same as the order's as v1: one fact, whichever major carries it.
+    fn fingerprint(&self) -> Vec<u8> {
+        OrderPlaced::from(self.clone()).fingerprint()
+    }
+}
+
+/// The upcaster: a v1 order as v2 (the same order, regrouped).
+impl From<&OrderPlaced> for OrderPlacedV2 {
+    fn from(order: &OrderPlaced) -> Self {
+        Self {
+            order_id: order.order_id,
+            customer: Customer {
+                id: order.customer_id.clone(),
+                email: order.customer_email.clone(),
+                shipping_address: order.shipping_address.clone(),
+            },
+            lines: order.lines.clone(),
+            currency: order.currency.clone(),
+            total_minor: order.total_minor,
+        }
+    }
+}
+
+impl CloudEvent<OrderPlaced> {
+    /// The same event written as v2: same id, time and order.
+    pub fn as_v2(&self) -> CloudEvent<OrderPlacedV2> {
+        let mut event = self.clone().with_data(OrderPlacedV2::from(&self.data));
+        event.eventversion = OrderPlacedV2::VERSION.to_owned();
+        event
+    }
+}
+
+/// A v2 order as its readers take it.
+impl From<OrderPlacedV2> for OrderPlaced {
+    fn from(order: OrderPlacedV2) -> Self {
+        Self {
+            order_id: order.order_id,
+            customer_id: order.customer.id,
+            customer_email: order.customer.email,
+            lines: order.lines,
+            currency: order.currency,
+            total_minor: order.total_minor,
+            shipping_address: order.customer.shipping_address,
+        }
+    }
 }
 
 /// Inventory holds stock for every line of the order.
@@ -156,6 +277,9 @@ pub struct OrderConfirmed {
     pub lines: Vec<OrderLine>,
     pub currency: String,
     pub total_minor: i64,
+    /// Where it ships, when the order said (added to v1 as an optional field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddress>,
 }
 
 impl From<&OrderPlaced> for OrderConfirmed {
@@ -167,6 +291,7 @@ impl From<&OrderPlaced> for OrderConfirmed {
             lines: order.lines.clone(),
             currency: order.currency.clone(),
             total_minor: order.total_minor,
+            shipping_address: order.shipping_address.clone(),
         }
     }
 }

@@ -35,8 +35,10 @@ impl<T: EventData> CloudEvent<T> {
     /// same order is another key; different data under the same type and order is caught by the
     /// hash.
     pub fn idempotency_key(&self) -> IdempotencyKey {
-        let data = serde_json::to_vec(&self.data).unwrap_or_default();
-        IdempotencyKey::new(format!("{}#{}", T::TYPE, self.order_id()), data)
+        IdempotencyKey::new(
+            format!("{}#{}", T::TYPE, self.order_id()),
+            self.data.fingerprint(),
+        )
     }
 }
 

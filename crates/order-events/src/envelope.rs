@@ -15,13 +15,30 @@ pub const SPEC_VERSION: &str = "1.0";
 pub trait EventData: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// CloudEvents `type`, and the `eventType` message attribute filter policies match on.
     const TYPE: &'static str;
-    /// The schema version of the data this crate writes and reads (`eventversion`).
+    /// The major version of the data this type is written as (`eventversion`).
     const VERSION: &'static str;
+    /// Every major version a reader of this type accepts: [`Self::VERSION`] and, when the type
+    /// has older or newer majors in flight, those ([`EventData::read_version`] converts them).
+    const READS: &'static [&'static str] = &[Self::VERSION];
     /// CloudEvents `source`: the service that announces this fact.
     const SOURCE: &'static str;
 
     /// The order the event is about (the envelope's `subject`).
     fn order_id(&self) -> Uuid;
+
+    /// The data of another major version of this type (one of [`Self::READS`]) as this type.
+    fn read_version(version: &str, _data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        Err(serde::de::Error::custom(format!(
+            "no reader of {} version {version:?}",
+            Self::TYPE
+        )))
+    }
+
+    /// What identifies this data whatever major version carried it: the bytes an idempotency
+    /// key's payload hash is taken of. The JSON of the data, by default.
+    fn fingerprint(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
 }
 
 /// A CloudEvents 1.0 envelope in its JSON format, with `data` of type `T`.
@@ -59,6 +76,22 @@ impl<T> CloudEvent<T> {
             event_type: self.event_type.clone(),
             event_version: self.eventversion.clone(),
             correlation_id: self.correlationid.clone(),
+        }
+    }
+
+    /// The same envelope with other data (read from another major version of it).
+    pub fn with_data<U>(self, data: U) -> CloudEvent<U> {
+        CloudEvent {
+            specversion: self.specversion,
+            id: self.id,
+            source: self.source,
+            event_type: self.event_type,
+            time: self.time,
+            subject: self.subject,
+            datacontenttype: self.datacontenttype,
+            eventversion: self.eventversion,
+            correlationid: self.correlationid,
+            data,
         }
     }
 

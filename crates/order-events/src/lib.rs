@@ -24,10 +24,11 @@ mod parse;
 pub mod publish;
 
 pub use catalogue::{
-    CancelReason, CancellationRequested, OrderCancelled, OrderConfirmed, OrderLine, OrderPlaced,
-    OrderPlacedEvent, PaymentAuthorized, PaymentCaptured, PaymentDeclined, ShipmentCreated,
-    StockRejected, StockReserved, CONFIRMED_ORDER_EVENTS, EVENT_TYPES, INVENTORY_SOURCE,
-    ORDER_PLACED, ORDER_SERVICE_SOURCE, PAYMENT_SOURCE, SHIPPING_SOURCE,
+    CancelReason, CancellationRequested, Customer, OrderCancelled, OrderConfirmed, OrderLine,
+    OrderPlaced, OrderPlacedEvent, OrderPlacedV2, PaymentAuthorized, PaymentCaptured,
+    PaymentDeclined, ShipmentCreated, ShippingAddress, StockRejected, StockReserved,
+    CONFIRMED_ORDER_EVENTS, EVENT_TYPES, INVENTORY_SOURCE, ORDER_PLACED, ORDER_SERVICE_SOURCE,
+    PAYMENT_SOURCE, SHIPPING_SOURCE,
 };
 pub use envelope::{CloudEvent, EventData, MessageAttributes, SPEC_VERSION};
 pub use money::{format_amount, SUPPORTED_CURRENCIES};
@@ -117,10 +118,10 @@ mod tests {
             Err(EventError::UnknownShape)
         ));
 
-        value["eventversion"] = "2".into();
+        value["eventversion"] = "3".into();
         let err = parse_queue_body::<OrderPlaced>(&value.to_string()).unwrap_err();
         assert!(matches!(err, EventError::UnsupportedVersion { .. }));
-        assert!(err.to_string().contains("\"2\""), "{err}");
+        assert!(err.to_string().contains("\"3\""), "{err}");
 
         value["eventversion"] = "1".into();
         value["type"] = "OrderCancelled".into();
@@ -234,6 +235,7 @@ pub mod testing {
             ],
             currency: "EUR".into(),
             total_minor: 11_997,
+            shipping_address: None,
         }
     }
 

@@ -19,11 +19,14 @@ pub enum EventError {
     UnsupportedSpecVersion(String),
     #[error("unexpected event type {found:?}, expected {expected:?}")]
     UnexpectedType { expected: String, found: String },
-    #[error("unsupported {event_type} schema version {found:?}, this consumer reads version {supported:?}")]
+    #[error(
+        "unsupported {event_type} schema version {found:?}, this consumer reads version {}",
+        quoted(supported)
+    )]
     UnsupportedVersion {
         event_type: &'static str,
         found: String,
-        supported: &'static str,
+        supported: &'static [&'static str],
     },
     #[error("event does not match the {event_type} v{version} schema: {source}")]
     Schema {
@@ -31,6 +34,15 @@ pub enum EventError {
         version: &'static str,
         source: serde_json::Error,
     },
+}
+
+/// `"1"`, `"1" or "2"`: the versions a reader reads, for people.
+fn quoted(versions: &[&str]) -> String {
+    versions
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// Reads an event of type `T` from an SQS message body.
@@ -71,19 +83,30 @@ impl RawEvent {
                 found: self.event_type().to_owned(),
             });
         }
-        let version = self.field("eventversion");
-        if version != T::VERSION {
+        let version = self.field("eventversion").to_owned();
+        if !T::READS.contains(&version.as_str()) {
             return Err(EventError::UnsupportedVersion {
                 event_type: T::TYPE,
-                found: version.to_owned(),
-                supported: T::VERSION,
+                found: version,
+                supported: T::READS,
             });
         }
-        serde_json::from_value(self.0).map_err(|source| EventError::Schema {
+        let schema = |source| EventError::Schema {
             event_type: T::TYPE,
-            version: T::VERSION,
+            version: T::READS
+                .iter()
+                .find(|v| **v == version)
+                .copied()
+                .unwrap_or(T::VERSION),
             source,
-        })
+        };
+        if version == T::VERSION {
+            return serde_json::from_value(self.0).map_err(schema);
+        }
+        // Another major this type reads: the envelope as is, the data through its reader.
+        let mut envelope: CloudEvent<Value> = serde_json::from_value(self.0).map_err(schema)?;
+        let data = T::read_version(&version, envelope.data.take()).map_err(schema)?;
+        Ok(envelope.with_data(data))
     }
 }
 

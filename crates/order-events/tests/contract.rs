@@ -21,7 +21,7 @@ struct Schemas {
 }
 
 impl Schemas {
-    fn for_type(event_type: &str) -> Self {
+    fn for_type(event_type: &str, version: &str) -> Self {
         let build = |file: &str| {
             let schema = read_json(&events_dir().join("schemas").join(file));
             let id = format!("{EVENTS_BASE_URI}schemas/{file}");
@@ -34,7 +34,7 @@ impl Schemas {
         };
         Self {
             envelope: build("envelope.schema.json"),
-            data: build(&format!("{event_type}.v1.schema.json")),
+            data: build(&format!("{event_type}.v{version}.schema.json")),
         }
     }
 
@@ -48,7 +48,7 @@ impl Schemas {
 /// Checks type `T` both ways against its sample and schema.
 fn check<T: EventData + std::fmt::Debug + PartialEq>() {
     let sample = read_json(&events_dir().join(format!("samples/{}.v{}.json", T::TYPE, T::VERSION)));
-    let schemas = Schemas::for_type(T::TYPE);
+    let schemas = Schemas::for_type(T::TYPE, T::VERSION);
     assert_eq!(
         schemas.errors(&sample),
         Vec::<String>::new(),
@@ -80,7 +80,8 @@ fn check<T: EventData + std::fmt::Debug + PartialEq>() {
         T::TYPE
     );
 
-    // The schemas are not vacuous: each data field is required, no other field is allowed.
+    // The schemas are not vacuous: each data field of the sample is required (the samples carry
+    // no optional field), no other field is allowed.
     for field in sample["data"].as_object().unwrap().keys() {
         let mut without = sample.clone();
         without["data"].as_object_mut().unwrap().remove(field);
@@ -118,6 +119,8 @@ fn every_event_type_matches_its_sample_and_schema_both_ways() {
         CancellationRequested
     );
     assert_eq!(checked, EVENT_TYPES, "every catalogue type is checked");
+    // And the other major of OrderPlaced in flight.
+    check::<OrderPlacedV2>();
 }
 
 #[test]
@@ -130,13 +133,22 @@ fn every_file_in_events_belongs_to_a_catalogue_type() {
         names.sort();
         names
     };
-    let mut samples: Vec<String> = EVENT_TYPES.iter().map(|t| format!("{t}.v1.json")).collect();
+    // Every type's v1, and OrderPlaced's v2.
+    let mut samples: Vec<String> = EVENT_TYPES
+        .iter()
+        .map(|t| format!("{t}.v1.json"))
+        .chain(["OrderPlaced.v2.json".into()])
+        .collect();
     samples.sort();
     assert_eq!(names("samples"), samples);
     let mut schemas: Vec<String> = EVENT_TYPES
         .iter()
         .map(|t| format!("{t}.v1.schema.json"))
-        .chain(["common.schema.json".into(), "envelope.schema.json".into()])
+        .chain([
+            "OrderPlaced.v2.schema.json".into(),
+            "common.schema.json".into(),
+            "envelope.schema.json".into(),
+        ])
         .collect();
     schemas.sort();
     assert_eq!(names("schemas"), schemas);

@@ -19,7 +19,8 @@
 use chrono::{DateTime, Utc};
 use order_events::{
     CancelReason, CancellationRequested, OrderCancelled, OrderConfirmed, OrderLine, OrderPlaced,
-    PaymentAuthorized, PaymentCaptured, PaymentDeclined, ShipmentCreated, StockRejected,
+    PaymentAuthorized, PaymentCaptured, PaymentDeclined, ShipmentCreated, ShippingAddress,
+    StockRejected,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -81,6 +82,9 @@ pub struct Placed {
     pub lines: Vec<OrderLine>,
     pub currency: String,
     pub total_minor: i64,
+    /// Where it ships, when the customer said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddress>,
     pub at: DateTime<Utc>,
 }
 
@@ -174,6 +178,7 @@ impl OrderItem {
                     lines: order.lines,
                     currency: order.currency,
                     total_minor: order.total_minor,
+                    shipping_address: order.shipping_address,
                     at,
                 },
             ),
@@ -267,6 +272,7 @@ impl OrderItem {
             lines: placed.lines.clone(),
             currency: placed.currency.clone(),
             total_minor: placed.total_minor,
+            shipping_address: placed.shipping_address.clone(),
         };
         match (self.status, &self.cancelled) {
             (Status::Confirmed, _) => Some(Decision::Confirmed(OrderConfirmed::from(&order))),

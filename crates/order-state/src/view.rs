@@ -2,7 +2,7 @@
 //! lifecycle with its time and outcome.
 
 use chrono::{DateTime, Utc};
-use order_events::{CancelReason, OrderLine};
+use order_events::{CancelReason, OrderLine, ShippingAddress};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -22,6 +22,9 @@ pub struct OrderView {
     pub currency: String,
     pub total_minor: i64,
     pub placed_at: DateTime<Utc>,
+    /// Where it ships, when the customer gave an address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddress>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancellation: Option<CancellationView>,
     /// Every step so far, oldest first.
@@ -117,6 +120,7 @@ impl OrderView {
             currency: placed.currency.clone(),
             total_minor: placed.total_minor,
             placed_at: placed.at,
+            shipping_address: placed.shipping_address.clone(),
             cancellation: item.cancelled.as_ref().map(|c| CancellationView {
                 reason: c.reason,
                 detail: c.detail.clone(),

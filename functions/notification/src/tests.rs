@@ -39,6 +39,7 @@ fn cancelled_event(order: &OrderConfirmed) -> CloudEvent<OrderCancelled> {
         lines: order.lines.clone(),
         currency: order.currency.clone(),
         total_minor: order.total_minor,
+        shipping_address: None,
     };
     let detail = "insufficient stock for SKU-WEBCAM: 1 requested, 0 available";
     CloudEvent::new(

@@ -161,6 +161,8 @@ pub fn parse_idempotency_key(raw: &[u8]) -> Result<String, &'static str> {
 /// The order API handler.
 pub struct OrderApi<P, S, O> {
     publisher: P,
+    /// The major version of `OrderPlaced` it writes.
+    writes: OrderPlacedVersion,
     idempotency: Idempotent<S>,
     orders: O,
     /// The prices orders are charged: the catalogue's, never the client's.
@@ -171,8 +173,9 @@ pub struct OrderApi<P, S, O> {
 
 impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
     /// Reads `TOPIC_ARN`, `IDEMPOTENCY_TABLE`, `ORDERS_TABLE`, `CATALOGUE_TABLE`,
-    /// `CATALOGUE_CACHE_SECONDS` (default 10), `IDEMPOTENCY_KEY_REQUIRED` (default false) and
-    /// `CUSTOMER_IDENTITY` (`token`, the default, or `body`).
+    /// `CATALOGUE_CACHE_SECONDS` (default 10), `IDEMPOTENCY_KEY_REQUIRED` (default false),
+    /// `CUSTOMER_IDENTITY` (`token`, the default, or `body`) and `ORDER_PLACED_VERSION` (`1`, the
+    /// default, or `2`).
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<Self, ConfigError> {
         let store = DynamoIdempotency::new(
             lambda_kit::calls::dynamodb_client(sdk),
@@ -187,7 +190,29 @@ impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
             catalogue_from_env(sdk, env)?,
         )
         .require_idempotency_key(env.parse_or("IDEMPOTENCY_KEY_REQUIRED", false)?)
-        .customers_from(env.parse_or("CUSTOMER_IDENTITY", IdentitySource::Token)?))
+        .customers_from(env.parse_or("CUSTOMER_IDENTITY", IdentitySource::Token)?)
+        .writes_order_placed(env.parse_or("ORDER_PLACED_VERSION", OrderPlacedVersion::V1)?))
+    }
+}
+
+/// The major version of `OrderPlaced` the API writes: v1 until every consumer reads v2, then
+/// v2 (the template's `OrderPlacedVersion`; README, "Events that outlive their schema").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderPlacedVersion {
+    #[default]
+    V1,
+    V2,
+}
+
+impl std::str::FromStr for OrderPlacedVersion {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "1" => Ok(Self::V1),
+            "2" => Ok(Self::V2),
+            other => Err(format!("{other:?} is not an OrderPlaced version (1 or 2)")),
+        }
     }
 }
 
@@ -221,12 +246,19 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
     ) -> Self {
         Self {
             publisher,
+            writes: OrderPlacedVersion::default(),
             idempotency: Idempotent::new(idempotency_store).with_cache(CACHED_REQUESTS),
             orders,
             catalogue,
             key_required: false,
             identity: IdentitySource::Token,
         }
+    }
+
+    /// Writes `OrderPlaced` as `version` (v1 until every consumer reads v2).
+    pub fn writes_order_placed(mut self, version: OrderPlacedVersion) -> Self {
+        self.writes = version;
+        self
     }
 
     /// Where the customer comes from: the token, or (for service callers) the body.
@@ -448,11 +480,18 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
     ) -> Result<Accepted, PublishError> {
         let event = OrderPlacedEvent::new(order, correlation_id);
         let span = event.span();
-        let published = self
-            .publisher
-            .publish(&event)
-            .instrument(span.clone())
-            .await;
+        let published = match self.writes {
+            OrderPlacedVersion::V1 => {
+                self.publisher
+                    .publish(&event)
+                    .instrument(span.clone())
+                    .await
+            }
+            OrderPlacedVersion::V2 => {
+                let v2 = event.as_v2();
+                self.publisher.publish(&v2).instrument(span.clone()).await
+            }
+        };
         let _entered = span.enter();
         if let Err(ref e) = published {
             tracing::error!(error = %e, "publish failed; order not accepted");

@@ -175,6 +175,40 @@ async fn a_valid_order_is_published_and_accepted() {
     assert_eq!(event.subject, event.order_id().to_string());
 }
 
+fn address() -> Value {
+    serde_json::json!({
+        "recipient": "Ada Lovelace",
+        "line1": "12 St James's Square",
+        "postalCode": "SW1Y 4JH",
+        "city": "London",
+        "country": "GB"
+    })
+}
+
+#[tokio::test]
+async fn a_shipping_address_travels_in_the_version_the_api_writes() {
+    for version in [OrderPlacedVersion::V1, OrderPlacedVersion::V2] {
+        let api = new_api().writes_order_placed(version);
+        let mut body = valid_body();
+        body["shippingAddress"] = address();
+        let (status, answer) = call(&api, post("application/json", body.to_string())).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        let published = api.publisher().published.lock().unwrap();
+        let event = &published[0];
+        let expected = match version {
+            OrderPlacedVersion::V1 => "1",
+            OrderPlacedVersion::V2 => "2",
+        };
+        assert_eq!(event.eventversion, expected);
+        let shipped_to = event
+            .data
+            .shipping_address
+            .as_ref()
+            .map(|a| a.city.as_str());
+        assert_eq!(shipped_to, Some("London"), "{version:?}");
+    }
+}
+
 #[tokio::test]
 async fn transport_problems_get_their_codes() {
     let api = new_api();
@@ -233,6 +267,27 @@ async fn each_invalid_field_is_named_with_422() {
             "body",
             Box::new(|b| {
                 b.as_object_mut().unwrap().remove("currency");
+            }),
+        ),
+        (
+            "shippingAddress.country",
+            Box::new(|b| {
+                b["shippingAddress"] = address();
+                b["shippingAddress"]["country"] = "gb".into();
+            }),
+        ),
+        (
+            "shippingAddress.recipient",
+            Box::new(|b| {
+                b["shippingAddress"] = address();
+                b["shippingAddress"]["recipient"] = " ".into();
+            }),
+        ),
+        (
+            "shippingAddress.street",
+            Box::new(|b| {
+                b["shippingAddress"] = address();
+                b["shippingAddress"]["street"] = "misspelt line1".into();
             }),
         ),
     ];

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use catalogue::Price;
-use order_events::{OrderLine, OrderPlaced, SUPPORTED_CURRENCIES};
+use order_events::{OrderLine, OrderPlaced, ShippingAddress, SUPPORTED_CURRENCIES};
 
 use crate::identity::Customer;
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,58 @@ pub struct OrderRequest {
     #[serde(rename = "items")]
     pub lines: Vec<LineRequest>,
     pub currency: String,
+    /// Where the order ships (optional).
+    pub shipping_address: Option<AddressRequest>,
+}
+
+/// A shipping address as the client sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddressRequest {
+    pub recipient: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub postal_code: String,
+    pub city: String,
+    pub country: String,
+}
+
+/// The address, or what is wrong with it: each part within the contract's lengths, the country
+/// an ISO 3166-1 alpha-2 code.
+fn shipping_address(address: &AddressRequest, problems: &mut Vec<FieldProblem>) -> ShippingAddress {
+    let mut part = |name: &str, value: &str, max: usize| {
+        let value = value.trim();
+        if value.is_empty() || value.chars().count() > max {
+            problems.push(FieldProblem::new(
+                format!("shippingAddress.{name}"),
+                format!("must be 1 to {max} characters"),
+            ));
+        }
+        value.to_owned()
+    };
+    let recipient = part("recipient", &address.recipient, 200);
+    let line1 = part("line1", &address.line1, 200);
+    let line2 = address
+        .line2
+        .as_deref()
+        .map(|line| part("line2", line, 200));
+    let postal_code = part("postalCode", &address.postal_code, 20);
+    let city = part("city", &address.city, 100);
+    let country = address.country.trim().to_owned();
+    if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+        problems.push(FieldProblem::new(
+            "shippingAddress.country",
+            "must be an ISO 3166-1 alpha-2 code (GB, DE, ...)",
+        ));
+    }
+    ShippingAddress {
+        recipient,
+        line1,
+        line2,
+        postal_code,
+        city,
+        country,
+    }
 }
 
 /// A line: what and how many. The price, when given, is the one the client displayed: it must
@@ -150,6 +202,10 @@ pub fn validate(
             ),
         ));
     }
+    let address = request
+        .shipping_address
+        .as_ref()
+        .map(|address| shipping_address(address, &mut problems));
     if request.lines.is_empty() {
         problems.push(FieldProblem::new(
             "items",
@@ -260,6 +316,7 @@ pub fn validate(
         lines,
         currency: request.currency,
         total_minor,
+        shipping_address: address,
     })
 }
 

@@ -18,7 +18,7 @@ use lambda_kit::spec::{ServiceSpec, SERVICE_TABLE};
 use lambda_kit::RecordError;
 use order_events::publish::{EventPublisher, SnsPublisher};
 use order_events::EventData;
-use order_events::{CloudEvent, OrderCancelled, OrderConfirmed, ShipmentCreated};
+use order_events::{CloudEvent, OrderCancelled, OrderConfirmed, ShipmentCreated, ShippingAddress};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -54,6 +54,10 @@ pub struct ShipmentItem {
     pub tracking_number: Option<String>,
     pub customer_id: String,
     pub units: u64,
+    /// Where the parcel goes, when the order said (from `OrderConfirmed`'s `shippingAddress`;
+    /// orders placed without one ship to the address the carrier has on file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_to: Option<ShippingAddress>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -109,6 +113,7 @@ impl<S: EffectStore, P: EventPublisher> Shipping<S, P> {
             tracking_number: Some(tracking_number(order.order_id)),
             customer_id: order.customer_id.clone(),
             units: order.lines.iter().map(|l| u64::from(l.quantity)).sum(),
+            ship_to: order.shipping_address.clone(),
             updated_at: Utc::now(),
         };
         // Usually the order's first shipment item: written without a read. Found (a
@@ -157,6 +162,7 @@ impl<S: EffectStore, P: EventPublisher> Shipping<S, P> {
                     tracking_number: None,
                     customer_id: order.customer_id.clone(),
                     units: 0,
+                    ship_to: None,
                     updated_at: Utc::now(),
                 }),
                 Some(item) if item.is_live() => Some(ShipmentItem {
