@@ -64,10 +64,11 @@ async fn v1_events_in_the_queues_and_a_v2_producer_every_order_settles() {
     }
     let old = start(before).await;
     let mut orders = place(&old, 4, "Arlington").await;
-    assert!(
-        depth(&old, "InventoryQueue").await >= 4,
-        "the v1 events wait"
-    );
+    // SNS delivers to the queues a moment after the publish.
+    eventually(WAIT, "the v1 events wait in the queues", || async {
+        depth(&old, "InventoryQueue").await >= 4
+    })
+    .await;
     old.shutdown().await;
 
     // The deployment after, on the same resources: the API writes v2, every consumer is on.
