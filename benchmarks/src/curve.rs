@@ -189,6 +189,9 @@ async fn offer(system: &System, rate: f64, seconds: u64) -> BenchResult<Point> {
     })
 }
 
+/// An accepted order: its id, and when its POST was sent.
+pub type Sent = (String, chrono::DateTime<chrono::Utc>);
+
 /// When each order's `OrderConfirmed` was published (the event's own time), as its readers'
 /// event source mappings hand it to them.
 pub struct Confirmations {
@@ -232,7 +235,7 @@ impl Confirmations {
 
     /// For each of `orders` (id, when its POST was sent) whose confirmation was seen: how long
     /// after the POST it was published.
-    pub fn since_sent(&self, orders: &[(String, chrono::DateTime<chrono::Utc>)]) -> Vec<Duration> {
+    pub fn since_sent(&self, orders: &[Sent]) -> Vec<Duration> {
         let Ok(published) = self.published.lock() else {
             return Vec::new();
         };

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use payment::PaymentStatus;
 
-use crate::curve::Confirmations;
+use crate::curve::{Confirmations, Sent};
 use crate::report::Table;
 use crate::stats::{ms, Summary};
 use crate::steps::Steps;
@@ -166,29 +166,28 @@ async fn burst(
 ) -> BenchResult<Burst> {
     let body = system.order.to_string();
     let started = Instant::now();
-    let answers: Vec<(Option<(String, chrono::DateTime<chrono::Utc>)>, Duration)> =
-        futures::stream::iter(0..orders)
-            .map(|_| {
-                let body = body.clone().into_bytes();
-                async move {
-                    let (sent, posted) = (chrono::Utc::now(), Instant::now());
-                    let (status, answer) = call(
-                        system.fanout.as_ref(),
-                        order_api::PLACE_ORDER,
-                        "/orders",
-                        &[],
-                        body,
-                    )
-                    .await;
-                    let accepted = (status == 202)
-                        .then(|| answer["orderId"].as_str().map(|id| (id.to_owned(), sent)))
-                        .flatten();
-                    (accepted, posted.elapsed())
-                }
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+    let answers: Vec<(Option<Sent>, Duration)> = futures::stream::iter(0..orders)
+        .map(|_| {
+            let body = body.clone().into_bytes();
+            async move {
+                let (sent, posted) = (chrono::Utc::now(), Instant::now());
+                let (status, answer) = call(
+                    system.fanout.as_ref(),
+                    order_api::PLACE_ORDER,
+                    "/orders",
+                    &[],
+                    body,
+                )
+                .await;
+                let accepted = (status == 202)
+                    .then(|| answer["orderId"].as_str().map(|id| (id.to_owned(), sent)))
+                    .flatten();
+                (accepted, posted.elapsed())
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
     let latencies: Vec<Duration> = answers.iter().map(|(_, latency)| *latency).collect();
     let accepted: Vec<_> = answers.into_iter().filter_map(|(order, _)| order).collect();
     let to_confirmed = loop {
