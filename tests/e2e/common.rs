@@ -49,9 +49,9 @@ pub fn options() -> RuntimeOptions {
     options_on(Emulators::Shared)
 }
 
-/// Options for a fast local runtime on `which` emulator: unique names, a free port, one-second
-/// visibility timeouts and long polls, no batching window, and `MaxReceiveCount` 3, so retries
-/// and DLQ moves take seconds.
+/// Options for a fast local runtime on `which` emulator: unique names, a free port, short
+/// visibility timeouts ([`VISIBILITY_TIMEOUT`]), one-second long polls, no batching window, and
+/// `MaxReceiveCount` 3, so retries and DLQ moves take seconds.
 pub fn options_on(which: Emulators) -> RuntimeOptions {
     let mut options = RuntimeOptions {
         endpoints: endpoints_of(which),
@@ -61,9 +61,9 @@ pub fn options_on(which: Emulators) -> RuntimeOptions {
     };
     let unique = uuid::Uuid::now_v7().simple().to_string();
     options.provision.prefix = format!("t{}-", &unique[unique.len() - 10..]);
-    options.provision.visibility_timeout_override = Some(1);
-    // Batches are invoked as soon as they have a record: a one-second window would outlast the
-    // one-second visibility timeout (the mappings' own tests play the template's window).
+    options.provision.visibility_timeout_override = Some(VISIBILITY_TIMEOUT);
+    // Batches are invoked as soon as they have a record, for speed (the mappings' own tests
+    // play the template's window).
     options.provision.parameter_overrides = BTreeMap::from([
         ("MaxReceiveCount".to_owned(), MAX_RECEIVE_COUNT.to_string()),
         ("BatchingWindowSeconds".to_owned(), "0".to_owned()),
@@ -74,23 +74,20 @@ pub fn options_on(which: Emulators) -> RuntimeOptions {
 pub const MAX_RECEIVE_COUNT: u32 = 3;
 
 /// `options` with the template's `Ordering` parameter set to `ordering` (`standard`, `fifo`).
-/// On FIFO the visibility timeout is at least 5 s: SQS refuses to delete a FIFO message once its
-/// visibility timeout has run out (its receipt handle expired), so a record handled for longer
-/// than the timeout, as happens under the suite's load, would come back until its DLQ.
 pub fn ordered(mut options: RuntimeOptions, ordering: &str) -> RuntimeOptions {
     options
         .provision
         .parameter_overrides
         .insert("Ordering".to_owned(), ordering.to_owned());
-    if ordering == "fifo" {
-        let visibility = &mut options.provision.visibility_timeout_override;
-        *visibility = visibility.map(|seconds| seconds.max(FIFO_VISIBILITY_TIMEOUT));
-    }
     options
 }
 
-/// The shortest visibility timeout the FIFO variants run with (see [`ordered`]).
-pub const FIFO_VISIBILITY_TIMEOUT: u32 = 5;
+/// Every queue's visibility timeout in the tests (seconds): short, so that retries and DLQ
+/// moves take seconds, and longer than a batch takes on a loaded machine with every mapping
+/// running its five batches at once. Shorter, a record still being handled is handed out again
+/// and counts a receive towards the DLQ; and SQS refuses to delete a FIFO message whose
+/// visibility timeout ran out (its receipt handle expired).
+pub const VISIBILITY_TIMEOUT: u32 = 5;
 
 pub async fn start(options: RuntimeOptions) -> LocalRuntime {
     let runtime = LocalRuntime::start(options, orderflow::services::registry())

@@ -296,7 +296,10 @@ async fn duplicate_publishes_and_deliveries_have_one_effect_on(ordering: &str) {
     // delivered again while its first attempt is still running.
     options.environment_overrides.insert(
         "PaymentFunction".into(),
-        BTreeMap::from([("PAYMENT_LATENCY_MS".into(), "1500".into())]),
+        BTreeMap::from([(
+            "PAYMENT_LATENCY_MS".into(),
+            (u64::from(VISIBILITY_TIMEOUT) * 1000 + 1500).to_string(),
+        )]),
     );
     options
         .provision
@@ -447,7 +450,7 @@ async fn transient_failures_are_absorbed_by_retries() {
         BTreeMap::from([("PAYMENT_FAILURE_RATE".into(), "0.3".into())]),
     );
     // A claim whose answer was lost holds its key until the invocation deadline (10 s); with
-    // one-second visibility timeouts that takes several receives.
+    // short visibility timeouts that takes several receives.
     options
         .provision
         .parameter_overrides
