@@ -190,10 +190,11 @@ async fn up(port: u16, emulator_port: u16, ordering: Ordering) -> Result<(), Box
     };
     options.provision.parameter_overrides = ordering.parameters();
     options.http_address.set_port(port);
-    // The operator commands find the resources by their prefix (and, on FIFO, `.fifo` names).
-    let prefix = match ordering {
-        Ordering::Standard => options.provision.prefix.clone(),
-        Ordering::Fifo => format!("{} --ordering fifo", options.provision.prefix),
+    // How the operator commands find these resources: by their prefix and, on FIFO, their
+    // `.fifo` names.
+    let target = match ordering {
+        Ordering::Standard => format!("--prefix {}", options.provision.prefix),
+        Ordering::Fifo => format!("--prefix {} --ordering fifo", options.provision.prefix),
     };
     let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
     orderflow::shop::seed_catalogue(&runtime).await?;
@@ -214,7 +215,7 @@ async fn up(port: u16, emulator_port: u16, ordering: Ordering) -> Result<(), Box
         orderflow::shop::order_request(&runtime, "ada", &[("SKU-MOUSE", 1, 2499)]).await?;
     let auth = match bearer {
         Some(_) => {
-            println!("a customer's token: TOKEN=$({variables}cargo run -q -- token ada@example.com --prefix {prefix})");
+            println!("a customer's token: TOKEN=$({variables}cargo run -q -- token ada@example.com {target})");
             " -H \"authorization: Bearer $TOKEN\"".to_owned()
         }
         None => String::new(),
@@ -228,7 +229,7 @@ async fn up(port: u16, emulator_port: u16, ordering: Ordering) -> Result<(), Box
         runtime.api_url()
     );
     // The operator commands find the emulator as any AWS SDK would: by these variables.
-    println!("operate: {variables}cargo run -- audit --prefix {prefix}");
+    println!("operate: {variables}cargo run -- audit {target}");
     if emulator_port == LAMBDA_WATCH_EMULATOR_PORT && Endpoints::from_environment().is_none() {
         println!(
             "cargo lambda watch: its functions reach this emulator (Cargo.toml's metadata.lambda.env); \

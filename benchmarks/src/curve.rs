@@ -16,6 +16,7 @@ use crate::report::{log_bar_chart, BarGroup, Table};
 use crate::stats::{ms, Summary};
 use crate::steps::Steps;
 use crate::system::{call, BenchResult, Deploy, System};
+use lambda_kit::http::HttpFunction;
 
 /// What "keeps up" means at a rate: p99 from placement to confirmation under this.
 pub const KNEE: Duration = Duration::from_secs(2);
@@ -149,15 +150,7 @@ async fn offer(system: &System, rate: f64, seconds: u64) -> BenchResult<Point> {
         ticker.tick().await;
         let api = system.fanout.clone();
         let body = body.clone().into_bytes();
-        posts.spawn(async move {
-            let (sent, started) = (chrono::Utc::now(), Instant::now());
-            let (status, answer) =
-                call(api.as_ref(), order_api::PLACE_ORDER, "/orders", &[], body).await;
-            let accepted = (status == 202)
-                .then(|| answer["orderId"].as_str().map(|id| (id.to_owned(), sent)))
-                .flatten();
-            (accepted, started.elapsed())
-        });
+        posts.spawn(async move { place(api.as_ref(), body).await });
     }
     let mut latencies = Vec::new();
     let mut accepted = Vec::new();
@@ -191,6 +184,16 @@ async fn offer(system: &System, rate: f64, seconds: u64) -> BenchResult<Point> {
 
 /// An accepted order: its id, and when its POST was sent.
 pub type Sent = (String, chrono::DateTime<chrono::Utc>);
+
+/// POSTs the order `body` to `api`: the order, if it was accepted, and the POST's latency.
+pub async fn place(api: &dyn HttpFunction, body: Vec<u8>) -> (Option<Sent>, Duration) {
+    let (sent, started) = (chrono::Utc::now(), Instant::now());
+    let (status, answer) = call(api, order_api::PLACE_ORDER, "/orders", &[], body).await;
+    let accepted = (status == 202)
+        .then(|| answer["orderId"].as_str().map(|id| (id.to_owned(), sent)))
+        .flatten();
+    (accepted, started.elapsed())
+}
 
 /// When each order's `OrderConfirmed` was published (the event's own time), as its readers'
 /// event source mappings hand it to them.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use payment::PaymentStatus;
 
-use crate::curve::{Confirmations, Sent};
+use crate::curve::{place, Confirmations, Sent};
 use crate::report::Table;
 use crate::stats::{ms, Summary};
 use crate::steps::Steps;
@@ -96,10 +96,7 @@ async fn compare(system: &System, label: &'static str, orders: usize) -> BenchRe
     // The poisoned order: placed while payment is off, so that its first authorization already
     // meets the failing gateway; cancelled by its customer at once.
     let gateway = system.gateway()?;
-    system.runtime.set_source_enabled("PaymentFunction", false);
-    // A long poll the mapping abandoned would take (and hide, for a visibility timeout) what
-    // arrives next: wait it out.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    system.set_enabled(&["PaymentFunction"], false).await;
     let (status, answer) = call(
         system.fanout.as_ref(),
         order_api::PLACE_ORDER,
@@ -116,7 +113,7 @@ async fn compare(system: &System, label: &'static str, orders: usize) -> BenchRe
         ))?
         .to_owned();
     gateway.set_unavailable_for(Some(poisoned.clone()));
-    system.runtime.set_source_enabled("PaymentFunction", true);
+    system.set_enabled(&["PaymentFunction"], true).await;
     let cancelled_at = Instant::now();
     let path = format!("/orders/{poisoned}/cancel");
     let (status, answer) = call(
@@ -167,24 +164,7 @@ async fn burst(
     let body = system.order.to_string();
     let started = Instant::now();
     let answers: Vec<(Option<Sent>, Duration)> = futures::stream::iter(0..orders)
-        .map(|_| {
-            let body = body.clone().into_bytes();
-            async move {
-                let (sent, posted) = (chrono::Utc::now(), Instant::now());
-                let (status, answer) = call(
-                    system.fanout.as_ref(),
-                    order_api::PLACE_ORDER,
-                    "/orders",
-                    &[],
-                    body,
-                )
-                .await;
-                let accepted = (status == 202)
-                    .then(|| answer["orderId"].as_str().map(|id| (id.to_owned(), sent)))
-                    .flatten();
-                (accepted, posted.elapsed())
-            }
-        })
+        .map(|_| place(system.fanout.as_ref(), body.clone().into_bytes()))
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;

@@ -210,11 +210,17 @@ impl System {
         Ok(started.elapsed())
     }
 
-    /// Disables or enables every consumer's event source mapping. Disabling waits out a long
-    /// poll the mappings abandoned, which would otherwise take (and hide) the next messages.
+    /// Disables or enables every consumer's event source mapping (see [`Self::set_enabled`]).
     pub async fn set_consumers_enabled(&self, enabled: bool) {
-        for consumer in &self.consumers {
-            self.runtime.set_source_enabled(&consumer.function, enabled);
+        let functions: Vec<&str> = self.consumers.iter().map(|c| c.function.as_str()).collect();
+        self.set_enabled(&functions, enabled).await;
+    }
+
+    /// Disables or enables the event source mappings of `functions`. Disabling waits out a long
+    /// poll the mappings abandoned, which would otherwise take (and hide) the next messages.
+    pub async fn set_enabled(&self, functions: &[&str], enabled: bool) {
+        for function in functions {
+            self.runtime.set_source_enabled(function, enabled);
         }
         if !enabled {
             tokio::time::sleep(Duration::from_secs(2)).await;

@@ -64,10 +64,12 @@ struct Pending {
     next_id: AtomicU64,
 }
 
-/// A FIFO publish's message group and deduplication id.
-struct Fifo {
-    group: String,
-    deduplication: String,
+/// A publish's message group and deduplication id: both set for a FIFO topic, neither for a
+/// standard one.
+#[derive(Default)]
+struct FifoIds {
+    group: Option<String>,
+    deduplication: Option<String>,
 }
 
 /// What a publish does for its batch.
@@ -121,16 +123,15 @@ impl SnsPublisher {
         &self,
         body: String,
         attributes: HashMap<String, MessageAttributeValue>,
-        fifo: Option<Fifo>,
+        fifo: FifoIds,
     ) -> Result<(), PublishError> {
-        let (group, deduplication) = fifo.map(|f| (f.group, f.deduplication)).unzip();
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
             .message(body)
             .set_message_attributes(Some(attributes))
-            .set_message_group_id(group)
-            .set_message_deduplication_id(deduplication)
+            .set_message_group_id(fifo.group)
+            .set_message_deduplication_id(fifo.deduplication)
             .send()
             .await
             .map_err(|e| PublishError(aws_sdk_sns::error::DisplayErrorContext(e).to_string()))?;
@@ -142,16 +143,15 @@ impl SnsPublisher {
         pending: &Pending,
         body: String,
         attributes: HashMap<String, MessageAttributeValue>,
-        fifo: Option<Fifo>,
+        fifo: FifoIds,
     ) -> Result<(), PublishError> {
         let id = format!("e{}", pending.next_id.fetch_add(1, Ordering::Relaxed));
-        let (group, deduplication) = fifo.map(|f| (f.group, f.deduplication)).unzip();
         let entry = PublishBatchRequestEntry::builder()
             .id(id)
             .message(body)
             .set_message_attributes(Some(attributes))
-            .set_message_group_id(group)
-            .set_message_deduplication_id(deduplication)
+            .set_message_group_id(fifo.group)
+            .set_message_deduplication_id(fifo.deduplication)
             .build()
             .map_err(|e| PublishError(e.to_string()))?;
         let (sent, outcome) = oneshot::channel();
@@ -246,10 +246,14 @@ impl EventPublisher for SnsPublisher {
             ),
         ]);
         let body = serde_json::to_string(event).map_err(|e| PublishError(e.to_string()))?;
-        let fifo = self.fifo.then(|| Fifo {
-            group: event.subject.clone(),
-            deduplication: event.id.to_string(),
-        });
+        let fifo = if self.fifo {
+            FifoIds {
+                group: Some(event.subject.clone()),
+                deduplication: Some(event.id.to_string()),
+            }
+        } else {
+            FifoIds::default()
+        };
         match &self.pending {
             Some(pending) => self.publish_batched(pending, body, attributes, fifo).await,
             None => self.publish_alone(body, attributes, fifo).await,

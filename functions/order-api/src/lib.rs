@@ -40,7 +40,9 @@ use lambda_kit::idempotency::{
 };
 use lambda_kit::spec::ServiceSpec;
 pub use order_events::publish::{EventPublisher, PublishError, SnsPublisher, PUBLISH_TIMEOUT};
-use order_events::{CancellationRequested, EventData, OrderPlaced, OrderPlacedEvent};
+use order_events::{
+    CancellationRequested, EventData, OrderPlaced, OrderPlacedEvent, OrderPlacedV2,
+};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -209,8 +211,8 @@ impl std::str::FromStr for OrderPlacedVersion {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
-            "1" => Ok(Self::V1),
-            "2" => Ok(Self::V2),
+            v if v == OrderPlaced::VERSION => Ok(Self::V1),
+            v if v == OrderPlacedV2::VERSION => Ok(Self::V2),
             other => Err(format!("{other:?} is not an OrderPlaced version (1 or 2)")),
         }
     }

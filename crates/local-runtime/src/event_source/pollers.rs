@@ -68,11 +68,10 @@ impl EventSourceMapping {
         for _ in 0..STEADY_POLLERS.min(maximum) {
             start(&mut pollers, false);
         }
-        mapping
-            .stats
-            .update(&mapping.function, |s| s.pollers = pollers.len() as u64);
         let mut tick = tokio::time::interval(SCALE_UP_EVERY);
         loop {
+            let now = pollers.len() as u64;
+            mapping.stats.update(&mapping.function, |s| s.pollers = now);
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => break,
                 Ok(()) = enabled.changed() => {
@@ -86,8 +85,6 @@ impl EventSourceMapping {
                 }
                 Some(_) = pollers.join_next() => {}
             }
-            let now = pollers.len() as u64;
-            mapping.stats.update(&mapping.function, |s| s.pollers = now);
         }
         while pollers.join_next().await.is_some() {}
     }
