@@ -88,6 +88,27 @@ async fn place(browser: &Browser, sku: &str) -> String {
 }
 
 /// The status the page shows for `order` (waits until it shows one of `statuses`).
+/// Clicks the cancel button of `order`. The page draws its orders anew with each picture (every
+/// 500 ms), so a button found just before a redraw is gone when clicked: then the new one is.
+async fn click_cancel(browser: &Browser, order: &str) {
+    let button = format!(".order[data-order-id=\"{order}\"] button.cancel");
+    for _ in 0..5 {
+        let clicked = browser
+            .client
+            .find(Locator::Css(&button))
+            .await
+            .expect("a waiting order of the signed-in customer has a cancel button")
+            .click()
+            .await;
+        match clicked {
+            Ok(()) => return,
+            Err(e) if e.is_stale_element_reference() => continue,
+            Err(e) => panic!("clicking cancel on {order}: {e}"),
+        }
+    }
+    panic!("the cancel button of {order} was redrawn under every click");
+}
+
 async fn status_becomes(browser: &Browser, order: &str, statuses: &[&str]) -> String {
     let wanted = serde_json::to_string(statuses).unwrap();
     let waited = browser
@@ -187,16 +208,7 @@ async fn a_stopped_consumer_falls_behind_on_the_page_and_catches_up_once_started
     // The customer cancels one of the waiting orders from the page.
     let cancelled = &orders[0];
     status_becomes(&browser, cancelled, &["PENDING"]).await;
-    browser
-        .client
-        .find(Locator::Css(&format!(
-            ".order[data-order-id=\"{cancelled}\"] button.cancel"
-        )))
-        .await
-        .expect("a waiting order of the signed-in customer has a cancel button")
-        .click()
-        .await
-        .unwrap();
+    click_cancel(&browser, cancelled).await;
     status_becomes(&browser, cancelled, &["CANCELLED"]).await;
 
     runtime.set_source_enabled("PaymentFunction", true);
