@@ -114,13 +114,8 @@ impl DeadLetters for SqsDeadLetters {
                 .message_body(record.body.clone().unwrap_or_default())
                 .set_message_attributes(Some(attributes))
                 .set_message_group_id(
-                    fifo.then(|| {
-                        record
-                            .attributes
-                            .get(crate::batch::MESSAGE_GROUP_ID)
-                            .cloned()
-                    })
-                    .flatten(),
+                    fifo.then(|| record.attributes.get("MessageGroupId").cloned())
+                        .flatten(),
                 )
                 .set_message_deduplication_id(fifo.then(|| record.message_id.clone()).flatten());
             send.send()
