@@ -2,7 +2,8 @@
 //! the saga's invariants for every order.
 //!
 //! - confirmed: stock reserved (decremented once), the payment captured for the order's total,
-//!   one live shipment, a confirmation e-mail;
+//!   one live shipment, a confirmation e-mail; a cancellation the customer asked for was refused
+//!   (the order shipped first) and they were told;
 //! - cancelled: no stock held, nothing captured (held amounts voided, captures refunded), no
 //!   live shipment, a cancellation e-mail;
 //! - no order undecided (every service is up when the audit runs);
@@ -99,6 +100,7 @@ fn kind_key(kind: EmailKind) -> EmailKindKey {
     match kind {
         EmailKind::Confirmation => "confirmation",
         EmailKind::Cancellation => "cancellation",
+        EmailKind::CancellationRefused => "cancellation-refused",
     }
 }
 
@@ -262,6 +264,16 @@ fn check_order(tables: &Tables, order: &str, expectations: &Expectations) -> Vec
                 email(EmailKind::Confirmation).is_some(),
                 "confirmed, but no confirmation e-mail".into(),
             ));
+            if state.cancellation_requested_at.is_some() {
+                checks.push((
+                    state.cancellation_refused.is_some(),
+                    "the customer asked to cancel; neither cancelled nor refused".into(),
+                ));
+                checks.push((
+                    email(EmailKind::CancellationRefused).is_some(),
+                    "cancellation refused, but the customer was not told".into(),
+                ));
+            }
             (EmailKind::Confirmation, "confirmed")
         }
         Status::Cancelled => {

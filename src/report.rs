@@ -44,6 +44,8 @@ pub struct OrderReport {
     pub shipment: Option<ShipmentItem>,
     pub confirmation: Option<NotificationItem>,
     pub cancellation: Option<NotificationItem>,
+    /// The e-mail that told the customer their cancellation was refused.
+    pub cancellation_refused: Option<NotificationItem>,
 }
 
 impl OrderReport {
@@ -53,22 +55,26 @@ impl OrderReport {
     }
 
     /// Whether the saga has run its course for this order: decided, and every service has done
-    /// what the decision asks (captured, shipped, confirmed by e-mail; or given everything back
-    /// and e-mailed the reason), and the order service has heard of the capture and the shipment.
+    /// what the decision asks (captured, shipped, confirmed by e-mail, a late cancellation refused
+    /// and the refusal e-mailed; or given everything back and e-mailed the reason), and the order
+    /// service has heard of the capture and the shipment.
     pub fn is_settled(&self) -> bool {
         let inventory = self.inventory.as_ref().map(|d| d.decision);
         let payment = self.payment.as_ref().map(|p| p.status);
         let shipment_live = self.shipment.as_ref().map(ShipmentItem::is_live);
         match self.status() {
             Some(Status::Confirmed) => {
+                let order = self.order.as_ref();
+                let requested = order.is_some_and(|o| o.cancellation_requested_at.is_some());
+                let refused = order.is_some_and(|o| o.cancellation_refused.is_some());
                 inventory == Some(ReservationStatus::Reserved)
                     && payment == Some(PaymentStatus::Captured)
                     && shipment_live == Some(true)
                     && self.confirmation.is_some()
-                    && self
-                        .order
-                        .as_ref()
-                        .is_some_and(|o| o.captured.is_some() && o.shipped.is_some())
+                    && order.is_some_and(|o| o.captured.is_some() && o.shipped.is_some())
+                    // A cancellation asked of a confirmed order is refused, and the customer told.
+                    && requested == refused
+                    && self.cancellation_refused.is_some() == refused
             }
             Some(Status::Cancelled) => {
                 matches!(
@@ -207,6 +213,7 @@ pub async fn order_report(
         .await?,
         confirmation: email(EmailKind::Confirmation).await?,
         cancellation: email(EmailKind::Cancellation).await?,
+        cancellation_refused: email(EmailKind::CancellationRefused).await?,
     })
 }
 

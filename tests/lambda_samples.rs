@@ -184,6 +184,16 @@ fn event_of(event_type: &str, order_id: Uuid, name: &str) -> String {
             },
             name,
         ),
+        CancellationRefused::TYPE => envelope(
+            CancellationRefused {
+                order_id,
+                customer_id: CUSTOMER_SUB.to_owned(),
+                customer_email: CUSTOMER_EMAIL.to_owned(),
+                reason: RefusalReason::AlreadyShipped,
+                detail: format!("DHL tracking {}", shipping::tracking_number(order_id)),
+            },
+            name,
+        ),
         other => panic!("{other} is in the catalogue but has no sample here: add it to event_of"),
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end: the saga of single orders through the local runtime on the emulator: a sold-out
 //! order is cancelled and everything done for it undone; a customer cancels before shipment and
-//! is refused after; an accepted order is visible from the moment the API answers.
+//! is refused after; a cancellation that loses the race to the shipment is refused visibly; an
+//! accepted order is visible from the moment the API answers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -150,6 +151,106 @@ async fn a_customer_cancels_before_shipment_and_is_refused_after() {
     let malformed = get(&runtime, "not-an-order").await;
     assert_eq!(malformed.status, 400);
     assert_eq!(malformed.json()["error"], "invalid_order_id");
+    runtime.shutdown().await;
+}
+
+/// The race a customer can lose: the API accepts a cancellation while the order service has not
+/// yet heard of the shipment. Each round holds the order service while the warehouse ships, so
+/// that its queue holds both the `ShipmentCreated` and the `CancellationRequested` of each order,
+/// then lets it apply them in whatever order they come; rounds go on until one cancellation
+/// came second. A granted one must undo the shipment; a refused one must say so everywhere.
+#[tokio::test]
+async fn a_cancellation_that_loses_the_race_to_the_shipment_is_refused_visibly() {
+    const ORDERS_PER_ROUND: usize = 4;
+    const ROUNDS: usize = 5;
+    let runtime = start(options()).await;
+    let mut accepted = BTreeSet::new();
+    let (mut refused, mut granted) = (Vec::new(), 0);
+    for round in 1..=ROUNDS {
+        runtime.set_source_enabled("ShippingFunction", false);
+        let mut ids = Vec::new();
+        for _ in 0..ORDERS_PER_ROUND {
+            ids.push(place(&runtime, &order()).await);
+        }
+        accepted.extend(ids.iter().cloned());
+        eventually(WAIT, "every order of the round confirmed", || async {
+            let mut confirmed = 0;
+            for id in &ids {
+                confirmed += usize::from(get(&runtime, id).await.json()["status"] == "CONFIRMED");
+            }
+            confirmed == ids.len()
+        })
+        .await;
+        // The order service stops hearing; the warehouse ships every order.
+        runtime.set_source_enabled("OrdersFunction", false);
+        runtime.set_source_enabled("ShippingFunction", true);
+        eventually(WAIT, "every order of the round shipped", || async {
+            let mut shipped = 0;
+            for id in &ids {
+                let report = order_report(runtime.sdk(), runtime.deployment(), id).await;
+                shipped += usize::from(report.is_ok_and(|r| r.shipment.is_some()));
+            }
+            shipped == ids.len()
+        })
+        .await;
+        // The API still sees confirmed orders: it accepts every cancellation.
+        for (n, id) in ids.iter().enumerate() {
+            let requested = cancel(&runtime, id, &format!("race-{round}-{n}")).await;
+            assert_eq!(requested.status, 202, "{:?}", requested.json());
+        }
+        runtime.set_source_enabled("OrdersFunction", true);
+        wait_settled(&runtime, &accepted, Default::default(), WAIT).await;
+        for id in &ids {
+            let view = get(&runtime, id).await.json();
+            let report = order_report(runtime.sdk(), runtime.deployment(), id)
+                .await
+                .unwrap();
+            match view["status"].as_str() {
+                Some("CANCELLED") => {
+                    assert_eq!(view["cancellation"]["reason"], "customerRequest");
+                    assert!(!report.shipment.as_ref().unwrap().is_live());
+                    assert!(report.cancellation_refused.is_none());
+                    granted += 1;
+                }
+                Some("SHIPPED") => refused.push((view, report)),
+                other => panic!("{id} ended {other:?}: {view}"),
+            }
+        }
+        if !refused.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "in {ROUNDS} rounds every cancellation reached the order service before its shipment \
+         ({granted} granted)"
+    );
+    for (view, report) in refused {
+        // The status says the order shipped; the refusal says why.
+        assert_eq!(view["cancellationRefusal"]["reason"], "alreadyShipped");
+        let shipment = report.shipment.as_ref().unwrap();
+        let tracking = shipment.tracking_number.as_deref().unwrap();
+        let detail = view["cancellationRefusal"]["detail"].as_str().unwrap();
+        assert!(detail.contains(tracking), "{detail}");
+        // The timeline ends with the refusal, after the shipment.
+        let timeline = view["timeline"].as_array().unwrap();
+        let steps: Vec<&str> = timeline.iter().filter_map(|s| s["step"].as_str()).collect();
+        assert_eq!(steps.last(), Some(&"cancellationRefused"), "{steps:?}");
+        let last = timeline.last().unwrap();
+        assert_eq!(last["outcome"], "failed");
+        assert!(last["detail"].as_str().unwrap().contains("already shipped"));
+        let shipped_at = steps.iter().position(|s| *s == "shipped").unwrap();
+        let requested_at = steps.iter().position(|s| *s == "cancellationRequested");
+        assert!(
+            requested_at.is_some() && shipped_at < steps.len() - 1,
+            "{steps:?}"
+        );
+        // The customer was told, and only of the refusal: no cancellation e-mail.
+        let told = report.cancellation_refused.expect("the refusal e-mail");
+        assert_eq!(told.recipient, CUSTOMER);
+        assert!(report.cancellation.is_none());
+        assert!(report.shipment.unwrap().is_live());
+    }
     runtime.shutdown().await;
 }
 

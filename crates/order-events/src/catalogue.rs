@@ -5,7 +5,8 @@
 //! [`StockReserved`] or [`StockRejected`], payment [`PaymentAuthorized`] or [`PaymentDeclined`];
 //! the order service decides [`OrderConfirmed`] or [`OrderCancelled`]; a confirmed order is
 //! captured ([`PaymentCaptured`]) and shipped ([`ShipmentCreated`]); a customer may ask for
-//! [`CancellationRequested`]. `events/asyncapi.yaml` documents who produces and consumes each.
+//! [`CancellationRequested`], which the order service grants (an [`OrderCancelled`]) or, when the
+//! order shipped first, refuses ([`CancellationRefused`]). `events/asyncapi.yaml` documents who produces and consumes each.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -33,6 +34,7 @@ pub const EVENT_TYPES: &[&str] = &[
     PaymentCaptured::TYPE,
     ShipmentCreated::TYPE,
     CancellationRequested::TYPE,
+    CancellationRefused::TYPE,
 ];
 
 /// The events of one order that is confirmed and shipped, in the order they happen.
@@ -73,6 +75,7 @@ event_data! {
     PaymentCaptured: "1" from PAYMENT_SOURCE;
     ShipmentCreated: "1" from SHIPPING_SOURCE;
     CancellationRequested: "1" from ORDER_SERVICE_SOURCE;
+    CancellationRefused: "1" from ORDER_SERVICE_SOURCE;
 }
 
 /// One line of an order. Prices are integer minor units of the order's currency.
@@ -361,3 +364,33 @@ pub struct CancellationRequested {
 
 /// An `OrderPlaced` event as it travels.
 pub type OrderPlacedEvent = CloudEvent<OrderPlaced>;
+
+/// Why a customer's cancellation was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RefusalReason {
+    /// The shipment was created before the order service heard the request.
+    AlreadyShipped,
+}
+
+impl RefusalReason {
+    /// The reason for people ("the order had already shipped").
+    pub fn describe(self) -> &'static str {
+        match self {
+            RefusalReason::AlreadyShipped => "the order had already shipped",
+        }
+    }
+}
+
+/// The order service's answer to a [`CancellationRequested`] it could not grant: the order goes
+/// ahead as it was (no service undoes anything) and the customer is told why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancellationRefused {
+    pub order_id: Uuid,
+    pub customer_id: String,
+    pub customer_email: String,
+    pub reason: RefusalReason,
+    /// What made it so, e.g. the shipment's carrier and tracking number.
+    pub detail: String,
+}

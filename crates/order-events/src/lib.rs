@@ -24,11 +24,11 @@ mod parse;
 pub mod publish;
 
 pub use catalogue::{
-    CancelReason, CancellationRequested, Customer, OrderCancelled, OrderConfirmed, OrderLine,
-    OrderPlaced, OrderPlacedEvent, OrderPlacedV2, PaymentAuthorized, PaymentCaptured,
-    PaymentDeclined, ShipmentCreated, ShippingAddress, StockRejected, StockReserved,
-    CONFIRMED_ORDER_EVENTS, EVENT_TYPES, INVENTORY_SOURCE, ORDER_PLACED, ORDER_SERVICE_SOURCE,
-    PAYMENT_SOURCE, SHIPPING_SOURCE,
+    CancelReason, CancellationRefused, CancellationRequested, Customer, OrderCancelled,
+    OrderConfirmed, OrderLine, OrderPlaced, OrderPlacedEvent, OrderPlacedV2, PaymentAuthorized,
+    PaymentCaptured, PaymentDeclined, RefusalReason, ShipmentCreated, ShippingAddress,
+    StockRejected, StockReserved, CONFIRMED_ORDER_EVENTS, EVENT_TYPES, INVENTORY_SOURCE,
+    ORDER_PLACED, ORDER_SERVICE_SOURCE, PAYMENT_SOURCE, SHIPPING_SOURCE,
 };
 pub use envelope::{CloudEvent, EventData, MessageAttributes, SPEC_VERSION};
 pub use money::{format_amount, SUPPORTED_CURRENCIES};

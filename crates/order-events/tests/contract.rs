@@ -116,7 +116,8 @@ fn every_event_type_matches_its_sample_and_schema_both_ways() {
         OrderCancelled,
         PaymentCaptured,
         ShipmentCreated,
-        CancellationRequested
+        CancellationRequested,
+        CancellationRefused
     );
     assert_eq!(checked, EVENT_TYPES, "every catalogue type is checked");
     // And the other major of OrderPlaced in flight.

@@ -11,7 +11,7 @@ use order_events::OrderPlacedEvent;
 
 pub mod state;
 mod view;
-pub use state::{Cancellation, Decision, Fact, OrderItem, Placed, Status, Step};
+pub use state::{Cancellation, Decision, Fact, OrderItem, Placed, Refusal, Status, Step};
 pub use view::{OrderView, TimelineEntry};
 
 /// The service that owns the orders table: the scope of the idempotency entries written with

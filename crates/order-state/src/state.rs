@@ -11,16 +11,18 @@
 //! | cancellation requested, pending | cancelled, "cancelled by the customer" |
 //! | stock reserved and payment authorized | confirmed |
 //! | cancellation requested, confirmed, not shipped | cancelled, "cancelled by the customer" |
-//! | cancellation requested, shipped | stays confirmed: the request is refused |
+//! | cancellation requested, shipped | stays confirmed: the request is refused, with the reason |
 //!
 //! A decision, once made, is never undone, except confirmed -> cancelled by the customer before
 //! shipment. When stock is rejected and payment declined the reason is the first one known.
+//! A refusal is recorded once, and only ever by the request itself: a cancellation known before
+//! the shipment has already cancelled the order.
 
 use chrono::{DateTime, Utc};
 use order_events::{
-    CancelReason, CancellationRequested, OrderCancelled, OrderConfirmed, OrderLine, OrderPlaced,
-    PaymentAuthorized, PaymentCaptured, PaymentDeclined, ShipmentCreated, ShippingAddress,
-    StockRejected,
+    CancelReason, CancellationRefused, CancellationRequested, OrderCancelled, OrderConfirmed,
+    OrderLine, OrderPlaced, PaymentAuthorized, PaymentCaptured, PaymentDeclined, RefusalReason,
+    ShipmentCreated, ShippingAddress, StockRejected,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -45,6 +47,9 @@ pub struct OrderItem {
     pub cancellation_requested_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled: Option<Cancellation>,
+    /// The customer's cancellation, refused because the order had shipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation_refused: Option<Refusal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captured: Option<Step>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +111,15 @@ pub struct Cancellation {
     pub at: DateTime<Utc>,
 }
 
+/// Why and when a cancellation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refusal {
+    pub reason: RefusalReason,
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}
+
 /// A fact about an order, with the time its event carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
@@ -155,6 +169,7 @@ impl OrderItem {
             confirmed_at: None,
             cancellation_requested_at: None,
             cancelled: None,
+            cancellation_refused: None,
             captured: None,
             shipped: None,
             decided_by: None,
@@ -229,7 +244,21 @@ impl OrderItem {
             Status::Confirmed if self.shipped.is_none() => {
                 customer.map(|s| (CancelReason::CustomerRequest, s))
             }
-            Status::Confirmed => None,
+            Status::Confirmed => {
+                if let (Some(requested_at), Some(shipped), None) = (
+                    self.cancellation_requested_at,
+                    &self.shipped,
+                    &self.cancellation_refused,
+                ) {
+                    self.cancellation_refused = Some(Refusal {
+                        reason: RefusalReason::AlreadyShipped,
+                        detail: shipped.detail.clone(),
+                        at: requested_at.max(shipped.at),
+                    });
+                    return true;
+                }
+                None
+            }
         };
         if let Some((reason, cause)) = cancel {
             self.status = Status::Cancelled;
@@ -287,6 +316,20 @@ impl OrderItem {
             })),
             _ => None,
         }
+    }
+
+    /// The refusal of the customer's cancellation, once the order service refused it. Built from
+    /// the state alone, like [`Self::decision`], so announcing it again publishes the same data.
+    pub fn refusal(&self) -> Option<CancellationRefused> {
+        let placed = self.placed.as_ref()?;
+        let refusal = self.cancellation_refused.as_ref()?;
+        Some(CancellationRefused {
+            order_id: self.order_id,
+            customer_id: placed.customer_id.clone(),
+            customer_email: placed.customer_email.clone(),
+            reason: refusal.reason,
+            detail: refusal.detail.clone(),
+        })
     }
 
     /// Whether the customer may still ask to cancel: not cancelled, not shipped.

@@ -250,14 +250,51 @@ fn the_customer_may_cancel_until_the_order_ships() {
         [Decision::Confirmed(_), Decision::Cancelled(_)]
     ));
 
-    // After shipment: the request is recorded and refused.
+    // After shipment: the request is recorded and refused, with the shipment as the reason.
     let mut facts = confirmed.to_vec();
     facts.push((shipped, at(1000)));
-    facts.push((cancel, at(1000) + Duration::seconds(1)));
-    let (item, announced) = deliver(order.order_id, &facts);
+    facts.push((cancel.clone(), at(1000) + Duration::seconds(1)));
+    let (mut item, announced) = deliver(order.order_id, &facts);
     assert_eq!(item.status, Status::Confirmed);
     assert!(item.cancellation_requested_at.is_some());
     assert_eq!(announced.len(), 1);
+    assert!(matches!(announced[0], Decision::Confirmed(_)));
+    let refusal = item.refusal().expect("the request is refused");
+    assert_eq!(refusal.reason, RefusalReason::AlreadyShipped);
+    assert_eq!(refusal.detail, "DHL tracking TRK1");
+    assert_eq!(refusal.customer_email, order.customer_email);
+    let refused_at = item.cancellation_refused.as_ref().map(|r| r.at);
+    assert_eq!(refused_at, Some(at(1000) + Duration::seconds(1)));
+    // A duplicate of the request changes nothing: the refusal is recorded once.
+    assert!(!item.apply(cancel, at(1000) + Duration::seconds(1)));
+    assert_eq!(item.cancellation_refused.as_ref().map(|r| r.at), refused_at);
+}
+
+#[test]
+fn a_cancellation_known_before_the_shipment_is_never_refused() {
+    let order = placed();
+    let mut item = OrderItem::new(order.order_id);
+    item.apply(Fact::Placed(order.clone()), at(0));
+    item.apply(Fact::StockReserved, at(30));
+    item.apply(authorized(&order), at(900));
+    item.apply(
+        Fact::CancellationRequested(CancellationRequested {
+            order_id: order.order_id,
+            customer_id: order.customer_id.clone(),
+        }),
+        at(1000),
+    );
+    item.apply(
+        Fact::ShipmentCreated(ShipmentCreated {
+            order_id: order.order_id,
+            shipment_id: "shp_1".into(),
+            carrier: "DHL".into(),
+            tracking_number: "TRK1".into(),
+        }),
+        at(999),
+    );
+    assert_eq!(item.status, Status::Cancelled);
+    assert_eq!(item.refusal(), None);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! lifecycle with its time and outcome.
 
 use chrono::{DateTime, Utc};
-use order_events::{CancelReason, OrderLine, ShippingAddress};
+use order_events::{CancelReason, OrderLine, RefusalReason, ShippingAddress};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -27,6 +27,9 @@ pub struct OrderView {
     pub shipping_address: Option<ShippingAddress>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancellation: Option<CancellationView>,
+    /// Why the customer's cancellation was refused, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancellation_refusal: Option<RefusalView>,
     /// Every step so far, oldest first.
     pub timeline: Vec<TimelineEntry>,
 }
@@ -40,12 +43,21 @@ pub struct CancellationView {
     pub at: DateTime<Utc>,
 }
 
+/// Why a cancellation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusalView {
+    pub reason: RefusalReason,
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}
+
 /// One step of an order's lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TimelineEntry {
     /// `placed`, `stock`, `payment`, `confirmed`, `cancellationRequested`, `cancelled`,
-    /// `captured` or `shipped`.
+    /// `cancellationRefused`, `captured` or `shipped`.
     pub step: &'static str,
     /// `ok` or `failed`.
     pub outcome: &'static str,
@@ -101,10 +113,19 @@ impl OrderView {
                 .map(|c| entry("cancelled", true, c.at, c.reason.describe())),
             from_step("captured", &item.captured),
             from_step("shipped", &item.shipped),
+            item.cancellation_refused.as_ref().map(|r| {
+                entry(
+                    "cancellationRefused",
+                    false,
+                    r.at,
+                    format!("{}: {}", r.reason.describe(), r.detail),
+                )
+            }),
         ]
         .into_iter()
         .flatten()
         .collect();
+        // Stable: a refusal at its shipment's time stays after it.
         timeline.sort_by_key(|e| e.at);
         let status = match item.status {
             Status::Pending => "PENDING",
@@ -125,6 +146,11 @@ impl OrderView {
                 reason: c.reason,
                 detail: c.detail.clone(),
                 at: c.at,
+            }),
+            cancellation_refusal: item.cancellation_refused.as_ref().map(|r| RefusalView {
+                reason: r.reason,
+                detail: r.detail.clone(),
+                at: r.at,
             }),
             timeline,
         })

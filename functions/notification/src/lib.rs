@@ -1,6 +1,6 @@
-//! Notification: e-mails the customer when the order is confirmed, and when it is cancelled,
-//! with the reason (Amazon SES v2). A confirmation that arrives after the cancellation was
-//! sent is not sent.
+//! Notification: e-mails the customer when the order is confirmed, when it is cancelled, with
+//! the reason, and when their cancellation was refused, with the reason (Amazon SES v2). A
+//! confirmation that arrives after the cancellation was sent is not sent.
 //!
 //! Idempotency: SES has no idempotency key. The notification item (`SERVICE_TABLE`, one per
 //! order and kind of e-mail, with the SES message id and the event's key) is written once the
@@ -19,7 +19,9 @@ use lambda_kit::effect::{DynamoEffectStore, EffectStore};
 use lambda_kit::idempotency::{Claim, DynamoIdempotency, Effect, IdempotencyStore};
 use lambda_kit::spec::{ServiceSpec, SERVICE_TABLE};
 use lambda_kit::RecordError;
-use order_events::{format_amount, CloudEvent, EventData, OrderCancelled, OrderConfirmed};
+use order_events::{
+    format_amount, CancellationRefused, CloudEvent, EventData, OrderCancelled, OrderConfirmed,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -38,6 +40,8 @@ pub const SPEC: ServiceSpec = ServiceSpec {
 pub enum EmailKind {
     Confirmation,
     Cancellation,
+    /// The customer's cancellation could not be done.
+    CancellationRefused,
 }
 
 /// The key of an order's e-mail of one kind.
@@ -45,6 +49,7 @@ pub fn notification_id(order_id: Uuid, kind: EmailKind) -> String {
     let kind = match kind {
         EmailKind::Confirmation => "confirmation",
         EmailKind::Cancellation => "cancellation",
+        EmailKind::CancellationRefused => "cancellation-refused",
     };
     format!("{order_id}#{kind}")
 }
@@ -53,7 +58,8 @@ pub fn notification_id(order_id: Uuid, kind: EmailKind) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationItem {
-    /// `<order id>#confirmation` or `<order id>#cancellation`.
+    /// `<order id>#confirmation`, `<order id>#cancellation` or
+    /// `<order id>#cancellation-refused`.
     pub notification_id: String,
     pub order_id: Uuid,
     pub kind: EmailKind,
@@ -115,11 +121,28 @@ pub fn cancellation(order: &OrderCancelled) -> Email {
     }
 }
 
+/// The e-mail that tells the customer their cancellation could not be done, and why.
+pub fn cancellation_refused(refusal: &CancellationRefused) -> Email {
+    let body = format!(
+        "We could not cancel your order {}: {} ({}).\n\nThe order goes ahead as placed; \
+         you can return it once it arrives.\n",
+        refusal.order_id,
+        refusal.reason.describe(),
+        refusal.detail,
+    );
+    Email {
+        to: refusal.customer_email.clone(),
+        subject: format!("Order {}: cancellation not possible", refusal.order_id),
+        body,
+    }
+}
+
 order_events::consumed_events! {
     /// What notification reacts to.
     pub enum NotificationEvent {
         Confirmed(OrderConfirmed),
         Cancelled(OrderCancelled),
+        CancellationRefused(CancellationRefused),
     }
 }
 
@@ -287,6 +310,11 @@ impl<M: Mailer, S: EffectStore> EventHandler for Notification<M, S> {
             NotificationEvent::Cancelled(event) => {
                 let email = cancellation(&event.data);
                 self.send_once(event, EmailKind::Cancellation, email, deadline)
+                    .await
+            }
+            NotificationEvent::CancellationRefused(event) => {
+                let email = cancellation_refused(&event.data);
+                self.send_once(event, EmailKind::CancellationRefused, email, deadline)
                     .await
             }
         }

@@ -146,3 +146,51 @@ async fn a_cancellation_is_mailed_once_with_its_reason_and_stops_a_late_confirma
     let items = notification.store().items::<NotificationItem>();
     assert_eq!(items[0].kind, EmailKind::Cancellation);
 }
+
+#[tokio::test]
+async fn a_refused_cancellation_is_mailed_once_beside_the_confirmation() {
+    let notification = Notification::new(
+        MemoryMailer::default(),
+        MemoryEffectStore::new(NotificationItem::KEY),
+    );
+    let confirmed = confirmed_event();
+    let refused = CloudEvent::new(
+        CancellationRefused {
+            order_id: confirmed.data.order_id,
+            customer_id: confirmed.data.customer_id.clone(),
+            customer_email: confirmed.data.customer_email.clone(),
+            reason: order_events::RefusalReason::AlreadyShipped,
+            detail: "DHL tracking TRK1".into(),
+        },
+        "corr",
+    );
+    let batches = [
+        event_batch([&confirmed]),
+        event_batch([&refused]),
+        event_batch([&refused]),
+    ];
+    for batch in batches {
+        let response = notification.handle(batch, deadline()).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let sent = notification.mailer().sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[1].subject.contains("cancellation not possible"));
+    assert!(
+        sent[1].body.contains("could not cancel") && sent[1].body.contains("already shipped"),
+        "{}",
+        sent[1].body
+    );
+    assert!(sent[1].body.contains("TRK1"), "{}", sent[1].body);
+    let mut kinds: Vec<_> = notification
+        .store()
+        .items::<NotificationItem>()
+        .iter()
+        .map(|item| item.kind)
+        .collect();
+    kinds.sort_by_key(|kind| *kind as u8);
+    assert_eq!(
+        kinds,
+        [EmailKind::Confirmation, EmailKind::CancellationRefused]
+    );
+}

@@ -13,7 +13,8 @@
 //! publish succeeded, and a redelivery of it (its publish failed, or its invocation died before
 //! it) finds its event applied and publishes the decision again, built from the item, so with
 //! the same data, which consumers apply once. No other event publishes it, and no write records
-//! that it was published.
+//! that it was published. A refused cancellation is announced the same way
+//! (`CancellationRefused`), by the record of the request it refuses: only that event can refuse.
 
 use std::time::SystemTime;
 
@@ -24,9 +25,9 @@ use lambda_kit::spec::{ServiceSpec, SERVICE_TABLE};
 use lambda_kit::RecordError;
 use order_events::publish::{EventPublisher, SnsPublisher};
 use order_events::{
-    CancellationRequested, CloudEvent, EventData, OrderCancelled, OrderConfirmed, OrderPlaced,
-    PaymentAuthorized, PaymentCaptured, PaymentDeclined, ShipmentCreated, StockRejected,
-    StockReserved,
+    CancellationRefused, CancellationRequested, CloudEvent, EventData, OrderCancelled,
+    OrderConfirmed, OrderPlaced, PaymentAuthorized, PaymentCaptured, PaymentDeclined,
+    ShipmentCreated, StockRejected, StockReserved,
 };
 
 pub use order_state::{store_from_env, Decision, Fact, OrderItem, Status};
@@ -37,7 +38,11 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     name: order_state::OWNER,
     table_variable: Some(SERVICE_TABLE),
     consumes: OrderServiceEvent::TYPES,
-    publishes: &[OrderConfirmed::TYPE, OrderCancelled::TYPE],
+    publishes: &[
+        OrderConfirmed::TYPE,
+        OrderCancelled::TYPE,
+        CancellationRefused::TYPE,
+    ],
 };
 
 order_events::consumed_events! {
@@ -169,6 +174,16 @@ impl<S: EffectStore, P: EventPublisher> EventHandler for Orders<S, P> {
         };
         if applied {
             tracing::info!(status = ?item.status, "applied");
+        }
+        if let (OrderServiceEvent::CancellationRequested(_), Some(refusal)) =
+            (&event, item.refusal())
+        {
+            let detail = refusal.detail.clone();
+            self.publisher
+                .publish(&CloudEvent::new(refusal, event.correlation_id()))
+                .await?;
+            tracing::info!(%detail, "cancellation refused: the order had shipped");
+            return Ok(());
         }
         if item.decided_by.as_deref() != Some(event_type) {
             return Ok(());

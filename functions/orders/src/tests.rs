@@ -177,6 +177,52 @@ async fn a_repeated_capture_or_shipment_announces_nothing() {
     assert!(orders.publisher().kept.types().is_empty());
 }
 
+#[tokio::test]
+async fn a_cancellation_after_the_shipment_is_refused_and_the_refusal_announced() {
+    let orders = service();
+    let order = sample_order();
+    let confirm = vec![
+        body(order.clone()),
+        body(StockReserved {
+            order_id: order.order_id,
+        }),
+        body(PaymentAuthorized {
+            order_id: order.order_id,
+            authorization_id: "auth_1".into(),
+            amount_minor: order.total_minor,
+            currency: order.currency.clone(),
+        }),
+        body(ShipmentCreated {
+            order_id: order.order_id,
+            shipment_id: "shp_1".into(),
+            carrier: "DHL".into(),
+            tracking_number: "TRK1".into(),
+        }),
+    ];
+    assert!(deliver(&orders, confirm).await.is_empty());
+    orders.publisher().kept.clear();
+    let cancel = body(CancellationRequested {
+        order_id: order.order_id,
+        customer_id: order.customer_id.clone(),
+    });
+    // The refusal is recorded even when its announcement fails; the redelivered request
+    // announces it, with the same data.
+    orders.publisher().down.store(true, Ordering::SeqCst);
+    assert_eq!(deliver(&orders, vec![cancel.clone()]).await, ["m0"]);
+    orders.publisher().down.store(false, Ordering::SeqCst);
+    assert!(deliver(&orders, vec![cancel]).await.is_empty());
+    assert_eq!(orders.publisher().kept.types(), ["CancellationRefused"]);
+    let refused = orders.publisher().kept.events::<CancellationRefused>();
+    assert_eq!(refused[0].data.reason, RefusalReason::AlreadyShipped);
+    assert_eq!(refused[0].data.detail, "DHL tracking TRK1");
+    assert_eq!(refused[0].data.customer_email, order.customer_email);
+    let view = OrderView::of(&orders.store().items::<OrderItem>()[0]).unwrap();
+    assert_eq!(view.status, "SHIPPED");
+    let last = view.timeline.last().unwrap();
+    assert_eq!((last.step, last.outcome), ("cancellationRefused", "failed"));
+    assert!(last.detail.contains("already shipped"), "{}", last.detail);
+}
+
 /// The decision's business metrics are counted once per order, however often its events come.
 #[test]
 fn a_decision_is_counted_once_with_the_time_it_took() {
