@@ -12,6 +12,7 @@ use hyper::body::{Bytes, Incoming};
 use lambda_http::request::LambdaRequest;
 use lambda_kit::http::HttpFunction;
 
+use crate::cors::Cors;
 use crate::http::{respond, FullResponse};
 
 /// Largest request body the local HTTP API reads (API Gateway's limit is 10 MB).
@@ -137,6 +138,7 @@ impl Route {
 pub struct Gateway {
     routes: Vec<Route>,
     account_id: String,
+    cors: Option<Cors>,
 }
 
 impl Gateway {
@@ -145,7 +147,14 @@ impl Gateway {
         Self {
             routes,
             account_id: account_id.to_owned(),
+            cors: None,
         }
+    }
+
+    /// The gateway with the API's CORS configuration (see [`crate::cors`]).
+    pub fn with_cors(mut self, cors: Option<Cors>) -> Self {
+        self.cors = cors;
+        self
     }
 
     /// The route `method path` takes, with its path parameters.
@@ -168,8 +177,21 @@ impl Gateway {
         }
     }
 
-    /// A request with its whole body: routed, authorized, and handed to the function.
+    /// A request with its whole body: a preflight answered, or routed, authorized, and handed
+    /// to the function; the answer with the API's CORS headers.
     async fn dispatch(&self, parts: &http::request::Parts, body: Bytes) -> FullResponse {
+        let Some(cors) = &self.cors else {
+            return self.route_and_invoke(parts, body).await;
+        };
+        if let Some(answer) = cors.preflight(&parts.method, &parts.headers) {
+            return answer;
+        }
+        let mut answer = self.route_and_invoke(parts, body).await;
+        cors.decorate(&parts.headers, &mut answer);
+        answer
+    }
+
+    async fn route_and_invoke(&self, parts: &http::request::Parts, body: Bytes) -> FullResponse {
         let Some((route, parameters)) = self.route(parts.method.as_str(), parts.uri.path()) else {
             return respond(404, "application/json", r#"{"message":"Not Found"}"#);
         };

@@ -17,6 +17,7 @@
 //!   HTTP client for the local API.
 
 pub mod client;
+pub mod cors;
 pub mod customers;
 pub mod emulator;
 pub mod event_source;

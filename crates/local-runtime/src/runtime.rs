@@ -264,7 +264,9 @@ impl LocalRuntime {
             .map_err(RuntimeError::Http)?;
         let api_address = listener.local_addr().map_err(RuntimeError::Http)?;
         let customers = CustomerPool::of(&sdk, &deployment).map(Arc::new);
-        let gateway = Arc::new(Gateway::new(routes, &deployment.resolver.account_id));
+        let cors = topology.cors.clone().map(crate::cors::Cors::new);
+        let gateway =
+            Arc::new(Gateway::new(routes, &deployment.resolver.account_id).with_cors(cors));
         let pages = Pages::default();
         let mounted = pages.clone();
         tasks.push(crate::http::serve(

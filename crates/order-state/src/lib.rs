@@ -9,10 +9,11 @@ use lambda_kit::idempotency::DynamoIdempotency;
 use lambda_kit::RecordError;
 use order_events::OrderPlacedEvent;
 
+pub mod listing;
 pub mod state;
 mod view;
 pub use state::{Cancellation, Decision, Fact, OrderItem, Placed, Refusal, Status, Step};
-pub use view::{OrderView, TimelineEntry};
+pub use view::{OrderView, RefusalView, TimelineEntry};
 
 /// The service that owns the orders table: the scope of the idempotency entries written with
 /// its items.

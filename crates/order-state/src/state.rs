@@ -54,6 +54,13 @@ pub struct OrderItem {
     pub captured: Option<Step>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipped: Option<Step>,
+    /// The customer, once the order is known: the partition key of the orders-by-customer index
+    /// ([`crate::listing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// When the order was placed, as the index's sort key ([`placed_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_at: Option<String>,
     /// The type of the event whose processing made the standing decision: that event's record
     /// announces it, again on a redelivery (bookkeeping of the order service's announcements;
     /// the facts and the decision never depend on it).
@@ -109,6 +116,12 @@ pub struct Cancellation {
     pub reason: CancelReason,
     pub detail: String,
     pub at: DateTime<Utc>,
+}
+
+/// The orders-by-customer index's sort key of an order placed at `at`: fixed width
+/// (microseconds, UTC), so that text order is time order.
+pub fn placed_key(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 /// Why and when a cancellation was refused.
@@ -172,6 +185,8 @@ impl OrderItem {
             cancellation_refused: None,
             captured: None,
             shipped: None,
+            customer_id: None,
+            placed_at: None,
             decided_by: None,
         }
     }
@@ -185,9 +200,13 @@ impl OrderItem {
 
     fn add_fact(&mut self, fact: Fact, at: DateTime<Utc>) -> bool {
         match fact {
-            Fact::Placed(order) => first(
-                &mut self.placed,
-                Placed {
+            Fact::Placed(order) => {
+                if self.placed.is_some() {
+                    return false;
+                }
+                self.customer_id = Some(order.customer_id.clone());
+                self.placed_at = Some(placed_key(at));
+                self.placed = Some(Placed {
                     customer_id: order.customer_id,
                     customer_email: order.customer_email,
                     lines: order.lines,
@@ -195,8 +214,9 @@ impl OrderItem {
                     total_minor: order.total_minor,
                     shipping_address: order.shipping_address,
                     at,
-                },
-            ),
+                });
+                true
+            }
             Fact::StockReserved => first(&mut self.stock, step(true, "stock reserved", at)),
             Fact::StockRejected(e) => first(&mut self.stock, step(false, e.reason, at)),
             Fact::PaymentAuthorized(e) => first(

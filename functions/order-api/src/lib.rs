@@ -1,11 +1,12 @@
 //! The order API: `POST /orders` validates an order, publishes `OrderPlaced`, records it in the
 //! orders table and answers `202 Accepted`: it never calls the other services, and the order is
 //! visible (`GET /orders/{orderId}`, [`lifecycle`]) from the moment the 202 is sent.
-//! `POST /orders/{orderId}/cancel` asks for a cancellation (see [`lifecycle`] for its answers).
+//! `POST /orders/{orderId}/cancel` asks for a cancellation (see [`lifecycle`] for its answers);
+//! `GET /orders` lists the customer's orders ([`listing`]).
 //!
 //! | answer | when |
 //! |---|---|
-//! | 202 `{"orderId", "status": "ACCEPTED"}` | the event was published |
+//! | 202 `{"orderId", "status": "ACCEPTED"}` + `Location: /orders/{orderId}` | the event was published |
 //! | 202 + `Idempotent-Replayed: true` | the same `Idempotency-Key` and body were accepted before: the stored answer, nothing published again |
 //! | 400 | the body is not JSON; a malformed `Idempotency-Key`; a missing one when required |
 //! | 404 | a route the template does not give this function (API Gateway answers those itself) |
@@ -50,6 +51,7 @@ use uuid::Uuid;
 mod cached_catalogue;
 pub mod identity;
 pub mod lifecycle;
+mod listing;
 mod responses;
 pub mod strict_json;
 mod validation;
@@ -70,12 +72,14 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
 /// The route that places an order.
 pub const PLACE_ORDER: &str = "POST /orders";
+/// The route that lists the customer's orders.
+pub const LIST_ORDERS: &str = "GET /orders";
 /// The route that shows an order.
 pub const GET_ORDER: &str = "GET /orders/{orderId}";
 /// The route that asks to cancel an order.
 pub const CANCEL_ORDER: &str = "POST /orders/{orderId}/cancel";
 /// Every route this function serves: the template routes exactly these to it.
-pub const ROUTES: &[&str] = &[PLACE_ORDER, GET_ORDER, CANCEL_ORDER];
+pub const ROUTES: &[&str] = &[PLACE_ORDER, LIST_ORDERS, GET_ORDER, CANCEL_ORDER];
 
 /// What this function is: its name (the binary, the metrics' `service`, the scope of its
 /// idempotency entries) and what it announces. It owns no table: it records accepted orders in
@@ -301,6 +305,7 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> OrderApi<P, S, O> {
         // function dispatches on that route key instead of matching paths a second time.
         let mut response = match route_key(&request) {
             Some(PLACE_ORDER) => self.place_order(&request, &correlation_id).await,
+            Some(LIST_ORDERS) => self.list_orders(&request).await,
             Some(GET_ORDER) => self.get_order(&request).await,
             Some(CANCEL_ORDER) => self.cancel_order(&request, &correlation_id).await,
             other => error(
@@ -534,6 +539,10 @@ impl<P: EventPublisher, S: IdempotencyStore, O: EffectStore> HttpFunction for Or
 fn accepted_response(accepted: &Accepted, replayed: bool) -> Response<Body> {
     let body = serde_json::to_value(accepted).unwrap_or_default();
     let mut response = json_response(StatusCode::ACCEPTED, body);
+    // Where the order is followed: the same for the order and for its cancellation.
+    if let Ok(location) = format!("/orders/{}", accepted.order_id).parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
     if replayed {
         response
             .headers_mut()

@@ -225,8 +225,8 @@ async fn transport_problems_get_their_codes() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(body["message"].as_str().unwrap().contains("65536"));
 
-    let get = routed("GET /orders", &[], "");
-    assert_eq!(call(&api, get).await.0, StatusCode::NOT_FOUND);
+    let unrouted = routed("DELETE /orders", &[], "");
+    assert_eq!(call(&api, unrouted).await.0, StatusCode::NOT_FOUND);
     assert!(api.publisher().published.lock().unwrap().is_empty());
 }
 
@@ -911,6 +911,93 @@ async fn a_customer_sees_and_cancels_only_their_own_orders() {
     assert!(api.publisher().cancellations.lock().unwrap().is_empty());
     let (status, _) = call(&api, order_path_as(CANCEL_ORDER, &order_id, "sub-ada")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+/// `GET /orders` with `query` (e.g. `limit=2`) for the customer `sub`.
+fn list_as(sub: &str, query: &str) -> Request {
+    let request = HttpRequest::builder()
+        .method("GET")
+        .uri(format!("/orders?{query}"))
+        .body(Vec::new())
+        .unwrap();
+    signed_in(request, LIST_ORDERS, sub, None)
+}
+
+#[tokio::test]
+async fn a_customer_lists_their_own_orders_newest_first_a_page_at_a_time() {
+    let api = token_api();
+    let mut placed = Vec::new();
+    for customer in [
+        "sub-ada", "sub-eve", "sub-ada", "sub-ada", "sub-eve", "sub-ada", "sub-ada",
+    ] {
+        let email = format!("{customer}@example.com");
+        let request = post_as(customer, Some(&email), &anonymous_body(), None);
+        let response = api.handle(request).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        let order_id = body["orderId"].as_str().unwrap().to_owned();
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            format!("/orders/{order_id}").as_str()
+        );
+        if customer == "sub-ada" {
+            placed.push(order_id);
+        }
+        // Orders placed within one microsecond would tie; customers do not click that fast.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    placed.reverse();
+
+    let mut listed = Vec::new();
+    let mut query = "limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, body) = call(&api, list_as("sub-ada", &query)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        pages += 1;
+        let orders = body["orders"].as_array().unwrap();
+        assert!(orders.len() <= 2);
+        for order in orders {
+            assert_eq!(order["customerId"], "sub-ada");
+            listed.push(order["orderId"].as_str().unwrap().to_owned());
+        }
+        match body["nextCursor"].as_str() {
+            Some(cursor) => query = format!("limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed, placed, "newest first, each once, none of eve's");
+    assert_eq!(pages, 3, "5 orders in pages of 2, and no empty last page");
+    let (_, first) = call(&api, list_as("sub-ada", "")).await;
+    assert_eq!(first["orders"].as_array().unwrap().len(), 5);
+    assert!(first.get("nextCursor").is_none());
+    let (_, nobody) = call(&api, list_as("sub-nobody", "")).await;
+    assert_eq!(nobody, serde_json::json!({"orders": []}));
+}
+
+#[tokio::test]
+async fn a_bad_limit_or_cursor_is_400_naming_it() {
+    let api = token_api();
+    for (query, code) in [
+        ("limit=0", "invalid_limit"),
+        ("limit=101", "invalid_limit"),
+        ("limit=ten", "invalid_limit"),
+        ("cursor=not-a-cursor", "invalid_cursor"),
+        ("cursor=", "invalid_cursor"),
+    ] {
+        let (status, body) = call(&api, list_as("sub-ada", query)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{query}: {body}"
+        );
+    }
+    // Service callers name the customer.
+    let (status, body) = call(&new_api(), order_path(LIST_ORDERS, "")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("customer_id_missing"))
+    );
 }
 
 #[tokio::test]

@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    serialization, Applied, Commit, EffectStore, Read, Versioned, APPLIED_ATTRIBUTE,
-    VERSION_ATTRIBUTE,
+    serialization, Applied, Commit, EffectStore, Index, Page, Position, Read, Versioned,
+    APPLIED_ATTRIBUTE, VERSION_ATTRIBUTE,
 };
 use crate::idempotency::{n, store_error, DynamoIdempotency, IdempotencyError, IdempotencyKey};
 
@@ -137,6 +137,60 @@ impl EffectStore for DynamoEffectStore {
     async fn insert<T: Serialize + Sync>(&self, item: &T) -> Result<bool, IdempotencyError> {
         let attributes = serde_dynamo::to_item(item).map_err(serialization)?;
         Ok(self.put(attributes, None).await?.is_ok())
+    }
+
+    async fn page<T: DeserializeOwned + Send>(
+        &self,
+        index: &Index,
+        owner: &str,
+        limit: usize,
+        after: Option<&Position>,
+    ) -> Result<Page<T>, IdempotencyError> {
+        let text = |value: &str| AttributeValue::S(value.to_owned());
+        let start = after.map(|after| {
+            Item::from([
+                (self.key_attribute.clone(), text(&after.entity)),
+                (index.partition.to_owned(), text(owner)),
+                (index.sort.to_owned(), text(&after.sort)),
+            ])
+        });
+        // One more than the page, to know whether another follows.
+        let output = self
+            .client()
+            .query()
+            .table_name(&self.table)
+            .index_name(index.name)
+            .key_condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", index.partition)
+            .expression_attribute_values(":owner", text(owner))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let more = output.last_evaluated_key.is_some();
+        let mut items = Vec::new();
+        for mut item in output.items.unwrap_or_default() {
+            let position = match (item.get(index.sort), item.get(&self.key_attribute)) {
+                (Some(AttributeValue::S(sort)), Some(AttributeValue::S(entity))) => Position {
+                    sort: sort.clone(),
+                    entity: entity.clone(),
+                },
+                _ => {
+                    return Err(IdempotencyError::Store(format!(
+                        "{} lists an item without its keys",
+                        index.name
+                    )))
+                }
+            };
+            item.remove(APPLIED_ATTRIBUTE);
+            let item = serde_dynamo::from_item(item).map_err(|e| {
+                IdempotencyError::Store(format!("{} item does not read: {e}", self.table))
+            })?;
+            items.push((position, item));
+        }
+        Ok(Page::of(items, limit, more))
     }
 
     async fn commit<T: Serialize + Sync>(

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{serialization, Commit, EffectStore, Read, Versioned};
+use super::{serialization, Commit, EffectStore, Index, Page, Position, Read, Versioned};
 use crate::idempotency::{lock, IdempotencyError, IdempotencyKey, MemoryIdempotency};
 
 /// Items in memory, with the versions and recorded keys of [`super::DynamoEffectStore`], for
@@ -82,6 +82,38 @@ impl EffectStore for MemoryEffectStore {
             },
         );
         Ok(true)
+    }
+
+    async fn page<T: DeserializeOwned + Send>(
+        &self,
+        index: &Index,
+        owner: &str,
+        limit: usize,
+        after: Option<&Position>,
+    ) -> Result<Page<T>, IdempotencyError> {
+        let text = |item: &Value, attribute: &str| item.get(attribute)?.as_str().map(str::to_owned);
+        let mut listed: Vec<(Position, Value)> = lock(&self.items)
+            .iter()
+            .filter(|(_, stored)| text(&stored.item, index.partition).as_deref() == Some(owner))
+            .filter_map(|(entity, stored)| {
+                let sort = text(&stored.item, index.sort)?;
+                let position = Position {
+                    sort,
+                    entity: entity.clone(),
+                };
+                Some((position, stored.item.clone()))
+            })
+            .filter(|(position, _)| after.is_none_or(|after| position < after))
+            .collect();
+        listed.sort_by(|a, b| b.0.cmp(&a.0));
+        listed.truncate(limit + 1);
+        let mut items = Vec::with_capacity(listed.len());
+        for (position, item) in listed {
+            let item = serde_json::from_value(item)
+                .map_err(|e| IdempotencyError::Store(format!("an item does not read: {e}")))?;
+            items.push((position, item));
+        }
+        Ok(Page::of(items, limit, false))
     }
 
     async fn commit<T: Serialize + Sync>(

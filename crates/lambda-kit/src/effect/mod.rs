@@ -26,8 +26,10 @@ use crate::idempotency::{sha256_hex, Effect, IdempotencyError, IdempotencyKey, I
 use crate::RecordError;
 
 mod dynamodb;
+mod index;
 mod memory;
 pub use dynamodb::DynamoEffectStore;
+pub use index::{Index, Page, Position};
 pub use memory::MemoryEffectStore;
 
 /// The attribute holding an item's version (1 for a new item).
@@ -160,6 +162,17 @@ pub trait EffectStore: Send + Sync {
         &self,
         item: &T,
     ) -> impl Future<Output = Result<bool, IdempotencyError>> + Send;
+
+    /// The items whose `index.partition` is `owner`, highest `index.sort` first: at most
+    /// `limit`, after `after` (the previous page's end). An index is read eventually
+    /// consistently: an item written a moment ago may not be listed yet.
+    fn page<T: DeserializeOwned + Send>(
+        &self,
+        index: &Index,
+        owner: &str,
+        limit: usize,
+        after: Option<&Position>,
+    ) -> impl Future<Output = Result<Page<T>, IdempotencyError>> + Send;
 
     /// Writes a new item for its entity, once: an item that already exists for the entity
     /// (another event about the same order did it) is [`Effect::AlreadyDone`] too.

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -279,6 +279,28 @@ async fn queue_physical(
     })
 }
 
+/// A table's global secondary index as `CreateTable` takes it.
+fn global_index(
+    index: &crate::template::IndexSpec,
+) -> Result<GlobalSecondaryIndex, aws_sdk_dynamodb::error::BuildError> {
+    let mut builder = GlobalSecondaryIndex::builder()
+        .index_name(&index.name)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::from(index.projection.as_str()))
+                .build(),
+        );
+    for (attribute, kind) in &index.key_schema {
+        builder = builder.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(attribute)
+                .key_type(KeyType::from(kind.as_str()))
+                .build()?,
+        );
+    }
+    builder.build()
+}
+
 async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     table: &crate::template::TableSpec,
@@ -303,6 +325,11 @@ async fn create_table(
             .build()
             .map_err(|e| aws_error(&table.logical_id, e))?;
         request = request.attribute_definitions(definition);
+    }
+    for index in &table.indexes {
+        request = request.global_secondary_indexes(
+            global_index(index).map_err(|e| aws_error(&table.logical_id, e))?,
+        );
     }
     let description = match request.send().await {
         Ok(output) => output.table_description,

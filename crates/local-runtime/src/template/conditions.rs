@@ -103,6 +103,14 @@ impl Evaluator<'_> {
                         error(name, format!("Ref {parameter}: no such parameter value"))
                     })
                 }
+                // A list parameter joined (`!Join ["", !Ref Origins]`: empty when the list is).
+                Some(("Fn::Join", Value::Array(arguments))) => match arguments.as_slice() {
+                    [Value::String(separator), list] => {
+                        let text = self.scalar(name, list)?;
+                        Ok(text.split(',').collect::<Vec<_>>().join(separator))
+                    }
+                    _ => Err(error(name, "Fn::Join takes a separator and a list")),
+                },
                 _ => Err(error(name, format!("cannot compare {value}"))),
             },
         }

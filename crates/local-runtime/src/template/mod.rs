@@ -86,6 +86,30 @@ pub struct TableSpec {
     /// (attribute name, `S`, `N` or `B`)
     pub attributes: Vec<(String, String)>,
     pub ttl_attribute: Option<String>,
+    /// Its global secondary indexes.
+    pub indexes: Vec<IndexSpec>,
+}
+
+/// A global secondary index of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexSpec {
+    pub name: String,
+    /// (attribute name, `HASH` or `RANGE`)
+    pub key_schema: Vec<(String, String)>,
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection: String,
+}
+
+/// The HTTP API's CORS configuration (`CorsConfiguration` of the `AWS::ApiGatewayV2::Api`),
+/// with its origins resolved.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CorsSpec {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<u64>,
+    pub allow_credentials: bool,
 }
 
 /// A Cognito user pool: who the customers are, and the issuer of their tokens.
@@ -176,6 +200,8 @@ pub struct Topology {
     pub user_pools: Vec<UserPoolSpec>,
     pub user_pool_clients: Vec<UserPoolClientSpec>,
     pub functions: Vec<FunctionSpec>,
+    /// The HTTP API's CORS configuration, when it has one.
+    pub cors: Option<CorsSpec>,
 }
 
 fn read(path: &Path) -> Result<String, TemplateError> {
@@ -267,6 +293,10 @@ impl Topology {
                     document: properties["PolicyDocument"].clone(),
                 }),
                 "AWS::DynamoDB::Table" => topology.tables.push(table(id, properties)),
+                "AWS::ApiGatewayV2::Api" if properties.get("CorsConfiguration").is_some() => {
+                    topology.cors =
+                        Some(cors(&properties["CorsConfiguration"], &topology.parameters));
+                }
                 "AWS::Cognito::UserPool" => topology.user_pools.push(UserPoolSpec {
                     logical_id: id.clone(),
                     username_attributes: strings(&properties["UsernameAttributes"]),
@@ -437,6 +467,31 @@ fn gateway_routes(resources: &Value) -> Vec<(RouteSpec, String)> {
     routes
 }
 
+fn cors(configuration: &Value, parameters: &BTreeMap<String, String>) -> CorsSpec {
+    // A list, or a list parameter (`!Ref CorsAllowedOrigins`: its value is comma-separated).
+    let list = |value: &Value| match value["Ref"].as_str() {
+        Some(parameter) => parameters
+            .get(parameter)
+            .map(|text| {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => strings(value),
+    };
+    CorsSpec {
+        allow_origins: list(&configuration["AllowOrigins"]),
+        allow_methods: list(&configuration["AllowMethods"]),
+        allow_headers: list(&configuration["AllowHeaders"]),
+        expose_headers: list(&configuration["ExposeHeaders"]),
+        max_age: configuration["MaxAge"].as_u64(),
+        allow_credentials: configuration["AllowCredentials"].as_bool() == Some(true),
+    }
+}
+
 fn table(id: &str, properties: &Value) -> TableSpec {
     let pairs = |list: &Value, a: &str, b: &str| {
         array(list)
@@ -461,6 +516,17 @@ fn table(id: &str, properties: &Value) -> TableSpec {
         ttl_attribute: (ttl["Enabled"].as_bool() == Some(true))
             .then(|| ttl["AttributeName"].as_str().map(str::to_owned))
             .flatten(),
+        indexes: array(&properties["GlobalSecondaryIndexes"])
+            .iter()
+            .map(|index| IndexSpec {
+                name: index["IndexName"].as_str().unwrap_or_default().to_owned(),
+                key_schema: pairs(&index["KeySchema"], "AttributeName", "KeyType"),
+                projection: index["Projection"]["ProjectionType"]
+                    .as_str()
+                    .unwrap_or("ALL")
+                    .to_owned(),
+            })
+            .collect(),
     }
 }
 
@@ -637,6 +703,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "GET /orders",
                 "GET /orders/{orderId}",
                 "POST /orders",
                 "POST /orders/{orderId}/cancel"
