@@ -54,7 +54,9 @@ enum Command {
     /// Check the end state of every order against the system's promises.
     Audit(Target),
     /// Print an ID token of a customer of the system's user pool, for `Authorization: Bearer`.
-    /// A new customer is signed up with a random password, which is printed on stderr once.
+    /// A new customer is signed up with a random password (on AWS it is printed on stderr, once).
+    /// On a local emulator an existing customer gets a new random password each time, so this
+    /// works every time; on AWS an existing customer's password is never reset: give --password.
     Token {
         /// The customer's e-mail address (their user name).
         email: String,
@@ -107,6 +109,17 @@ struct Target {
     prefix: String,
     #[arg(long, value_enum, default_value_t = Ordering::Standard)]
     ordering: Ordering,
+}
+
+impl Target {
+    /// Where the AWS APIs are: `--endpoint`, else the environment's `AWS_ENDPOINT_URL*`; `None`
+    /// for AWS itself.
+    fn endpoints(&self) -> Option<Endpoints> {
+        match &self.endpoint {
+            Some(url) => Some(Endpoints::single(url)),
+            None => Endpoints::from_environment(),
+        }
+    }
 }
 
 /// The template's `Ordering` parameter: how events travel (standard or FIFO topic and queues).
@@ -259,14 +272,28 @@ async fn token(email: &str, password: Option<String>, target: &Target) -> Result
     let customers = CustomerPool::of(&sdk, &deployment).ok_or(
         "no customer user pool found: the stack takes tokens from another issuer, or none (ApiAuthorization), or the --prefix is not its NamePrefix",
     )?;
+    // A customer of an emulator on this machine is a test customer: their password is nobody's
+    // secret, so an existing one is reset rather than asked for. Never on AWS.
+    let local = target
+        .endpoints()
+        .is_some_and(|endpoints| endpoints.is_local("Cognito Identity Provider"));
     let password = match password {
         Some(password) => password,
         None => {
             let password = local_runtime::customers::new_password();
-            if !customers.sign_up(email, &password).await? {
-                return Err(format!("{email} is a customer already: give their --password").into());
+            if customers.sign_up(email, &password).await? {
+                if !local {
+                    eprintln!("signed up {email} with password {password}");
+                }
+            } else if local {
+                customers.set_password(email, &password).await?;
+            } else {
+                return Err(format!(
+                    "{email} is a customer already: give their --password (on AWS this command \
+                     never resets a customer's password)"
+                )
+                .into());
             }
-            eprintln!("signed up {email} with password {password}");
             password
         }
     };

@@ -2,6 +2,7 @@
 //! the local runtime against the emulator, with the real SDK clients. One moto server serves
 //! them all (`common`). Every HTTP answer is checked against `events/openapi.yaml` (`openapi`).
 
+mod cli;
 mod client_api;
 mod common;
 mod event_sources;

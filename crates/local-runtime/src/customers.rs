@@ -75,6 +75,12 @@ impl CustomerPool {
             }
             Err(e) => return Err(Box::new(e.into_service_error())),
         }
+        self.set_password(email, password).await?;
+        Ok(true)
+    }
+
+    /// Gives the customer `email` a new permanent password (an administrator's reset).
+    pub async fn set_password(&self, email: &str, password: &str) -> Result<(), Error> {
         self.cognito
             .admin_set_user_password()
             .user_pool_id(&self.pool_id)
@@ -84,7 +90,7 @@ impl CustomerPool {
             .send()
             .await
             .map_err(|e| Box::new(e.into_service_error()))?;
-        Ok(true)
+        Ok(())
     }
 
     /// Signs the customer in with their password (the admin flow); their ID token, which carries

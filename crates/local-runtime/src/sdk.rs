@@ -45,6 +45,25 @@ impl Endpoints {
             .unwrap_or(&self.default)
     }
 
+    /// Whether `service` is served on this machine (a loopback address): an emulator, never AWS.
+    pub fn is_local(&self, service: &str) -> bool {
+        let url = self.of(service);
+        let authority = url
+            .split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// The environment variables that point an AWS SDK (any language's) at these endpoints.
     pub fn environment(&self) -> Vec<(String, String)> {
         std::iter::once(("AWS_ENDPOINT_URL".to_owned(), self.default.clone()))
@@ -114,6 +133,36 @@ pub async fn sdk_config(endpoints: Option<&Endpoints>) -> SdkConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_loopback_endpoints_are_local() {
+        use super::Endpoints;
+        for url in [
+            "http://127.0.0.1:4580",
+            "http://localhost:4566/",
+            "http://[::1]:5000",
+        ] {
+            assert!(
+                Endpoints::single(url).is_local("Cognito Identity Provider"),
+                "{url}"
+            );
+        }
+        for url in [
+            "https://cognito-idp.eu-west-1.amazonaws.com",
+            "http://10.0.0.7:4566",
+        ] {
+            assert!(
+                !Endpoints::single(url).is_local("Cognito Identity Provider"),
+                "{url}"
+            );
+        }
+        let mut split = Endpoints::single("http://127.0.0.1:4580");
+        split.services.insert(
+            "COGNITO_IDENTITY_PROVIDER".into(),
+            "https://cognito-idp.eu-west-1.amazonaws.com".into(),
+        );
+        assert!(!split.is_local("Cognito Identity Provider"));
+    }
+
     use super::*;
 
     fn split() -> Endpoints {
