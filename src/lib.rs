@@ -4,6 +4,7 @@
 //! each service did for one order. The local runtime itself is the `local-runtime` crate.
 
 pub mod audit;
+pub mod cli;
 pub mod demo;
 pub mod dlq;
 pub mod live;

@@ -3,142 +3,13 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 use local_runtime::customers::CustomerPool;
 use local_runtime::provision::{locate, Deployment};
 use local_runtime::runtime::{LocalRuntime, RuntimeOptions};
 use local_runtime::sdk::{sdk_config, Endpoints};
 use local_runtime::template::Topology;
-
-/// Runs the order system locally on an AWS emulator, and operates it (locally or on AWS).
-#[derive(Parser)]
-#[command(version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Bring everything up, push sample orders through, print what each service did, shut down.
-    Demo {
-        #[arg(long, value_enum, default_value_t = Ordering::Standard)]
-        ordering: Ordering,
-    },
-    /// Bring everything up and serve the HTTP API until Ctrl-C.
-    Up {
-        /// Port of the local HTTP API.
-        #[arg(long, default_value_t = 3000)]
-        port: u16,
-        /// Port of the AWS emulator (DynamoDB on the next one): where the functions that
-        /// `cargo lambda watch` runs find it (`[workspace.metadata.lambda.env]` in Cargo.toml).
-        #[arg(long, default_value_t = LAMBDA_WATCH_EMULATOR_PORT)]
-        emulator_port: u16,
-        #[arg(long, value_enum, default_value_t = Ordering::Standard)]
-        ordering: Ordering,
-    },
-    /// Write a PNG of the live view during a burst with payment stopped (headless Chromium).
-    Picture {
-        /// Where to write it.
-        #[arg(long, default_value = "docs/live-view.png")]
-        out: std::path::PathBuf,
-        /// Orders in the burst.
-        #[arg(long, default_value_t = 24)]
-        orders: usize,
-    },
-    /// Install the pinned emulator into .local/venv.
-    Setup,
-    /// Print template.yaml as CloudFormation reads it once AWS::LanguageExtensions ran (the
-    /// consumers' loop expanded), as JSON: what the SAM translator and the scanners read.
-    Template,
-    /// Check the end state of every order against the system's promises.
-    Audit(Target),
-    /// Print an ID token of a customer of the system's user pool, for `Authorization: Bearer`.
-    /// A new customer is signed up with a random password (on AWS it is printed on stderr, once).
-    /// On a local emulator an existing customer gets a new random password each time, so this
-    /// works every time; on AWS an existing customer's password is never reset: give --password.
-    Token {
-        /// The customer's e-mail address (their user name).
-        email: String,
-        /// The password of an existing customer.
-        #[arg(long)]
-        password: Option<String>,
-        #[command(flatten)]
-        target: Target,
-    },
-    /// Inspect and operate a consumer's dead-letter queue.
-    Dlq {
-        #[command(subcommand)]
-        action: DlqAction,
-    },
-}
-
-#[derive(Subcommand)]
-enum DlqAction {
-    /// What is in the consumer's dead-letter queue.
-    List(DlqTarget),
-    /// Move the consumer's dead letters back to its queue.
-    Redrive(DlqTarget),
-    /// Delete the consumer's dead letters.
-    Purge {
-        #[command(flatten)]
-        target: DlqTarget,
-        /// Confirms the deletion.
-        #[arg(long)]
-        yes: bool,
-    },
-}
-
-#[derive(Args)]
-struct DlqTarget {
-    /// The consumer: a function name (payment) or logical id (PaymentFunction).
-    consumer: String,
-    #[command(flatten)]
-    target: Target,
-}
-
-/// Where the system runs.
-#[derive(Args)]
-struct Target {
-    /// AWS endpoint of every service (default: AWS_ENDPOINT_URL and the per-service
-    /// AWS_ENDPOINT_URL_<SERVICE>, or AWS itself).
-    #[arg(long)]
-    endpoint: Option<String>,
-    /// Prefix of the resource names (`up` uses orderflow-; a stack its NamePrefix).
-    #[arg(long, default_value = "orderflow-")]
-    prefix: String,
-    #[arg(long, value_enum, default_value_t = Ordering::Standard)]
-    ordering: Ordering,
-}
-
-impl Target {
-    /// Where the AWS APIs are: `--endpoint`, else the environment's `AWS_ENDPOINT_URL*`; `None`
-    /// for AWS itself.
-    fn endpoints(&self) -> Option<Endpoints> {
-        match &self.endpoint {
-            Some(url) => Some(Endpoints::single(url)),
-            None => Endpoints::from_environment(),
-        }
-    }
-}
-
-/// The template's `Ordering` parameter: how events travel (standard or FIFO topic and queues).
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum Ordering {
-    Standard,
-    Fifo,
-}
-
-impl Ordering {
-    /// The template parameters that select it.
-    fn parameters(self) -> std::collections::BTreeMap<String, String> {
-        let value = match self {
-            Ordering::Standard => "standard",
-            Ordering::Fifo => "fifo",
-        };
-        std::collections::BTreeMap::from([("Ordering".to_owned(), value.to_owned())])
-    }
-}
+use orderflow::cli::{Cli, Command, DlqAction, Ordering, Target, LAMBDA_WATCH_EMULATOR_PORT};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -191,10 +62,6 @@ async fn main() -> ExitCode {
         }
     }
 }
-
-/// The emulator port `cargo lambda watch`'s functions expect (Cargo.toml's
-/// `[workspace.metadata.lambda.env]`).
-const LAMBDA_WATCH_EMULATOR_PORT: u16 = 4580;
 
 async fn up(port: u16, emulator_port: u16, ordering: Ordering) -> Result<(), BoxError> {
     let mut options = RuntimeOptions {
