@@ -70,46 +70,43 @@ async fn up(port: u16, emulator_port: u16, ordering: Ordering) -> Result<(), Box
     };
     options.provision.parameter_overrides = ordering.parameters();
     options.http_address.set_port(port);
-    // How the operator commands find these resources: by their prefix and, on FIFO, their
+    // The operator commands find these resources by the default prefix, and on FIFO by their
     // `.fifo` names.
-    let target = match ordering {
-        Ordering::Standard => format!("--prefix {}", options.provision.prefix),
-        Ordering::Fifo => format!("--prefix {} --ordering fifo", options.provision.prefix),
+    let flags = match ordering {
+        Ordering::Standard => "",
+        Ordering::Fifo => " --ordering fifo",
     };
     let runtime = LocalRuntime::start(options, orderflow::services::registry()).await?;
     orderflow::shop::seed_catalogue(&runtime).await?;
     let live = orderflow::live::serve(&runtime, orderflow::shop::customers());
     let endpoints = runtime.endpoints();
-    println!(
-        "HTTP API: {}/orders   (AWS emulator: {endpoints})",
-        runtime.api_url()
-    );
+    let api = runtime.api_url();
+    println!("HTTP API: {api}/orders   (AWS emulator: {endpoints})");
     println!("Live view: {live}   (beside the API, same port: open it in a browser)");
+    // The operator commands find the emulator as any AWS SDK would: by these variables.
     let variables: Vec<String> = endpoints
         .environment()
         .into_iter()
-        .map(|(name, value)| format!("{name}={value} "))
+        .map(|(name, value)| format!("{name}={value}"))
         .collect();
-    let variables = variables.concat();
-    let (bearer, body) =
-        orderflow::shop::order_request(&runtime, "ada", &[("SKU-MOUSE", 1, 2499)]).await?;
-    let auth = match bearer {
-        Some(_) => {
-            println!("a customer's token: TOKEN=$({variables}cargo run -q -- token ada@example.com {target})");
-            " -H \"authorization: Bearer $TOKEN\"".to_owned()
-        }
-        None => String::new(),
+    let takes_tokens = runtime.customers().is_some();
+    let auth = if takes_tokens {
+        " -H \"authorization: Bearer $TOKEN\""
+    } else {
+        ""
     };
+    println!("In another terminal (the README's tour):");
+    println!("  export {}", variables.join(" "));
+    if takes_tokens {
+        println!("  TOKEN=$(cargo run -q -- token ada@example.com{flags})");
+    }
     println!(
-        "try: curl -s -XPOST {}/orders{auth} -H 'content-type: application/json' -d '{body}'",
-        runtime.api_url(),
+        "  curl -si -XPOST {api}/orders{auth} -H 'content-type: application/json' -d @events/order-request.json"
     );
-    println!(
-        "then:   curl -s{auth} {0}/orders/<orderId>   and   curl -s -XPOST{auth} {0}/orders/<orderId>/cancel",
-        runtime.api_url()
-    );
-    // The operator commands find the emulator as any AWS SDK would: by these variables.
-    println!("operate: {variables}cargo run -- audit {target}");
+    println!("  curl -s {api}/orders{auth}                  # your orders, newest first");
+    println!("  curl -s {api}/orders/<orderId>{auth}        # the Location of the 202");
+    println!("  curl -s -XPOST {api}/orders/<orderId>/cancel{auth}");
+    println!("  cargo run -q -- audit{flags}");
     if emulator_port == LAMBDA_WATCH_EMULATOR_PORT && Endpoints::from_environment().is_none() {
         println!(
             "cargo lambda watch: its functions reach this emulator (Cargo.toml's metadata.lambda.env); \

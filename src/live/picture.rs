@@ -1,5 +1,5 @@
 //! `orderflow picture`: a PNG of the live view during a burst while payment is stopped, taken
-//! by headless Chromium (the picture in the README).
+//! by headless Chromium (the picture in the README and docs/operations.md).
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! The evolution rules (README, "Events that outlive their schema"), checked both ways on
+//! The evolution rules (docs/architecture.md, "Events that outlive their schema"), checked both ways on
 //! `OrderPlaced`: the additive change (`shippingAddress`, optional, in v1) and the breaking one
 //! (v2, the customer regrouped).
 

@@ -202,7 +202,7 @@ impl OrderApi<SnsPublisher, DynamoIdempotency, DynamoEffectStore> {
 }
 
 /// The major version of `OrderPlaced` the API writes: v1 until every consumer reads v2, then
-/// v2 (the template's `OrderPlacedVersion`; README, "Events that outlive their schema").
+/// v2 (the template's `OrderPlacedVersion`; docs/architecture.md, "Events that outlive their schema").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OrderPlacedVersion {
     #[default]
