@@ -22,27 +22,21 @@ port=${LAMBDA_WATCH_PORT:-9000}
 logs=.local/lambda-loop
 mkdir -p "$logs"
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done; }
+cleanup() { for pid in "${pids[@]}" ${UP_PID:-}; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 # The CLI and every function, built before anything waits on them (the default members: one
 # feature set for `cargo run -- up` and watch's `cargo run --bin <function>`).
 cargo build --quiet --bins
 
-# Each in a process group of its own, so that stopping it stops what it started.
+# Each in a process group of its own, so that stopping it stops what it started; watch first,
+# so that it listens by the time the system is up.
 set -m
-cargo run --quiet -- up --port 0 >"$logs/up.log" 2>&1 &
-pids+=($!)
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes --timeout 300 >"$logs/watch.log" 2>&1 &
 pids+=($!)
 set +m
-
-for _ in $(seq 1 600); do
-    grep -q 'Ctrl-C stops everything' "$logs/up.log" && break
-    kill -0 "${pids[0]}" 2>/dev/null || { cat "$logs/up.log" >&2; exit 1; }
-    sleep 0.5
-done
-grep -q 'Ctrl-C stops everything' "$logs/up.log" || { echo "the local system did not come up; see $logs/up.log" >&2; exit 1; }
+source infra/local-system.sh
+up_start "$logs/up.log" --port 0
 echo "local system up: $(grep -m1 'AWS emulator' "$logs/up.log")"
 
 # What the sample promises: 202, or no failure (a poison record is dead-lettered, not failed).

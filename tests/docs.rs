@@ -157,17 +157,6 @@ fn every_cargo_run_command_in_the_docs_parses_with_the_cli() {
     assert!(checked >= 20, "only {checked} commands found");
 }
 
-/// `/orders/0190...` matches `/orders/{orderId}`.
-fn path_matches(template: &str, path: &str) -> bool {
-    let template: Vec<&str> = template.split('/').collect();
-    let path: Vec<&str> = path.split('/').collect();
-    template.len() == path.len()
-        && template
-            .iter()
-            .zip(&path)
-            .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
-}
-
 /// (method, path) of a `curl` command line: `-X`/`-XPOST` or, with a body, POST; the path of its
 /// URL, with the tour's `$ORDER` and `<orderId>` standing for an order.
 fn curl_request(command: &str) -> Option<(String, String)> {
@@ -225,7 +214,8 @@ fn every_curl_in_the_docs_names_a_route_of_the_openapi_document() {
                 continue;
             };
             let documented = paths.iter().any(|(template, item)| {
-                path_matches(template, &route) && item.get(&method).is_some()
+                local_runtime::gateway::route_matches(template, &route)
+                    && item.get(&method).is_some()
             });
             if !documented {
                 problems.push(format!(

@@ -12,17 +12,9 @@ tour=$(awk '/^<!-- tour -->$/ {on = 1; next} /^<!-- \/tour -->$/ {on = 0} on && 
 [ -n "$tour" ] || { echo "README.md has no <!-- tour --> block" >&2; exit 1; }
 
 cargo build --quiet --bin orderflow
-set -m
-cargo run --quiet -- up >"$logs/tour-up.log" 2>&1 &
-up=$!
-set +m
-trap 'kill -- "-$up" 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-    grep -q 'Ctrl-C stops everything' "$logs/tour-up.log" && break
-    kill -0 "$up" 2>/dev/null || { cat "$logs/tour-up.log" >&2; exit 1; }
-    sleep 0.5
-done
-grep -q 'Ctrl-C stops everything' "$logs/tour-up.log" || { cat "$logs/tour-up.log" >&2; exit 1; }
+source infra/local-system.sh
+trap 'if [ -n "${UP_PID:-}" ]; then kill -- "-$UP_PID" 2>/dev/null || true; fi' EXIT
+up_start "$logs/tour-up.log"
 
 started=$SECONDS
 bash -veuo pipefail -c "$tour"

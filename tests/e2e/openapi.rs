@@ -83,17 +83,6 @@ fn to_defs(value: &Value) -> Value {
     }
 }
 
-/// `/orders/{orderId}` matches `/orders/0190...`: a `{name}` segment matches any one segment.
-fn path_matches(template: &str, path: &str) -> bool {
-    let template: Vec<&str> = template.split('/').collect();
-    let path: Vec<&str> = path.split('/').collect();
-    template.len() == path.len()
-        && template
-            .iter()
-            .zip(&path)
-            .all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p)
-}
-
 /// The JSON Pointer escape of one reference token.
 fn escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
@@ -120,7 +109,7 @@ impl Contract {
             .as_object()
             .into_iter()
             .flatten()
-            .find(|(template, _)| path_matches(template, path))
+            .find(|(template, _)| local_runtime::gateway::route_matches(template, path))
             .ok_or_else(|| format!("no path of the document matches {path}"))?;
         let status = answer.status.to_string();
         let response = &self.document["paths"][template][&method]["responses"][&status];
@@ -238,11 +227,19 @@ mod tests {
 
     #[test]
     fn documented_answers_pass() {
-        let accepted = answer(202, &[], json!({"orderId": ID, "status": "ACCEPTED"}));
+        let location = format!("/orders/{ID}");
+        let accepted = answer(
+            202,
+            &[("location", &location)],
+            json!({"orderId": ID, "status": "ACCEPTED"}),
+        );
         assert_eq!(contract().check("POST", ORDERS, &accepted), Ok(()));
+        // A 202 must say where the order is.
+        let nowhere = answer(202, &[], json!({"orderId": ID, "status": "ACCEPTED"}));
+        assert!(contract().check("POST", ORDERS, &nowhere).is_err());
         let cancelled = answer(
             202,
-            &[("idempotent-replayed", "true")],
+            &[("idempotent-replayed", "true"), ("location", &location)],
             json!({"orderId": ID, "status": "CANCELLATION_REQUESTED"}),
         );
         let cancel_url = format!("{ORDERS}/{ID}/cancel");

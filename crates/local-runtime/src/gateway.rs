@@ -68,6 +68,12 @@ fn path_parameters(segments: &[Segment], path: &str) -> Option<HashMap<String, S
     (parts.len() == segments.len()).then_some(parameters)
 }
 
+/// Whether `path` matches the route path template `template` (`/orders/{orderId}`), as the
+/// gateway matches requests: for documents and tests that hold paths to routes.
+pub fn route_matches(template: &str, path: &str) -> bool {
+    path_parameters(&segments(template), path).is_some()
+}
+
 /// What API Gateway's authorizer decides for a request on a protected route.
 pub trait Authorizer: Send + Sync {
     /// The authorizer context handed to the function (for a JWT authorizer, the token's
