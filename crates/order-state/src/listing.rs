@@ -1,6 +1,8 @@
 //! A customer's orders, newest first, a page at a time (`GET /orders`): the orders table's
 //! `ByCustomer` index, keyed by the customer and the time the order was placed, which every
 //! order's item feeds with its `customerId` and `placedAt` attributes once the order is known.
+//! The index holds keys only: its entry is written once per order, when those attributes
+//! appear, not at each of the order service's writes, and a page reads the orders themselves.
 //! A page ends at an opaque [`Cursor`]; the next page starts after it. The customer is always
 //! the caller's, never the cursor's: a cursor carries only a position in a list.
 
@@ -95,7 +97,8 @@ pub struct OrderPage {
 }
 
 /// `customer`'s orders, newest first: at most `limit` (at most [`MAX_PAGE_SIZE`]), after
-/// `after`. One query of the index.
+/// `after`. One query of the index (keys only) and one consistent batch read of the orders, so
+/// each order is shown as it is now.
 pub async fn customer_orders<S: EffectStore>(
     store: &S,
     customer: &str,
@@ -105,10 +108,11 @@ pub async fn customer_orders<S: EffectStore>(
     let limit = limit.clamp(1, MAX_PAGE_SIZE);
     let start = after.map(Cursor::position);
     let page = store
-        .page::<OrderItem>(&BY_CUSTOMER, customer, limit, start.as_ref())
+        .page(&BY_CUSTOMER, customer, limit, start.as_ref())
         .await?;
+    let items: Vec<OrderItem> = store.load_many(&page.items).await?;
     Ok(OrderPage {
-        orders: page.items.iter().filter_map(OrderView::of).collect(),
+        orders: items.iter().filter_map(OrderView::of).collect(),
         next: page.next.as_ref().map(Cursor::at).transpose()?,
     })
 }

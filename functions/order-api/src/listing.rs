@@ -1,5 +1,6 @@
 //! `GET /orders`: the signed-in customer's orders, newest first, a page at a time
-//! ([`order_state::listing`]: one query of the orders table's `ByCustomer` index per page).
+//! ([`order_state::listing`]: per page, one query of the orders table's `ByCustomer` index and
+//! one batch read of the orders).
 //!
 //! | answer | when |
 //! |---|---|
@@ -7,7 +8,7 @@
 //! | 400 `invalid_limit` | `limit` is not a whole number from 1 to 100 (default 20) |
 //! | 400 `invalid_cursor` | `cursor` is not a `nextCursor` this API handed out |
 //! | 400 `customer_id_missing` | customers come from the body (service callers) and no `customerId` parameter names one |
-//! | 503 `orders_unavailable` | the index could not be read |
+//! | 503 `orders_unavailable` | the index or the orders could not be read |
 //!
 //! The list is read from an index, which follows the table within a moment: an order accepted
 //! a moment ago may not be listed yet, though `GET /orders/{orderId}` shows it already.

@@ -5,17 +5,22 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
     serialization, Applied, Commit, EffectStore, Index, Page, Position, Read, Versioned,
-    APPLIED_ATTRIBUTE, VERSION_ATTRIBUTE,
+    APPLIED_ATTRIBUTE, MAX_LOAD_MANY, VERSION_ATTRIBUTE,
 };
 use crate::idempotency::{n, store_error, DynamoIdempotency, IdempotencyError, IdempotencyKey};
 
 type Item = HashMap<String, AttributeValue>;
+
+/// How often a batch read asks again for the keys DynamoDB left unprocessed.
+const UNPROCESSED_ROUNDS: u32 = 5;
 
 /// Items in a DynamoDB table keyed by `key_attribute` (a string).
 #[derive(Debug, Clone)]
@@ -139,13 +144,13 @@ impl EffectStore for DynamoEffectStore {
         Ok(self.put(attributes, None).await?.is_ok())
     }
 
-    async fn page<T: DeserializeOwned + Send>(
+    async fn page(
         &self,
         index: &Index,
         owner: &str,
         limit: usize,
         after: Option<&Position>,
-    ) -> Result<Page<T>, IdempotencyError> {
+    ) -> Result<Page<String>, IdempotencyError> {
         let text = |value: &str| AttributeValue::S(value.to_owned());
         let start = after.map(|after| {
             Item::from([
@@ -170,27 +175,103 @@ impl EffectStore for DynamoEffectStore {
             .await
             .map_err(store_error)?;
         let more = output.last_evaluated_key.is_some();
-        let mut items = Vec::new();
-        for mut item in output.items.unwrap_or_default() {
-            let position = match (item.get(index.sort), item.get(&self.key_attribute)) {
-                (Some(AttributeValue::S(sort)), Some(AttributeValue::S(entity))) => Position {
-                    sort: sort.clone(),
-                    entity: entity.clone(),
-                },
+        let mut entities = Vec::new();
+        for item in output.items.unwrap_or_default() {
+            match (item.get(index.sort), item.get(&self.key_attribute)) {
+                (Some(AttributeValue::S(sort)), Some(AttributeValue::S(entity))) => {
+                    let position = Position {
+                        sort: sort.clone(),
+                        entity: entity.clone(),
+                    };
+                    entities.push((position, entity.clone()));
+                }
                 _ => {
                     return Err(IdempotencyError::Store(format!(
                         "{} lists an item without its keys",
                         index.name
                     )))
                 }
-            };
-            item.remove(APPLIED_ATTRIBUTE);
-            let item = serde_dynamo::from_item(item).map_err(|e| {
-                IdempotencyError::Store(format!("{} item does not read: {e}", self.table))
-            })?;
-            items.push((position, item));
+            }
         }
-        Ok(Page::of(items, limit, more))
+        Ok(Page::of(entities, limit, more))
+    }
+
+    async fn load_many<T: DeserializeOwned + Send>(
+        &self,
+        entities: &[String],
+    ) -> Result<Vec<T>, IdempotencyError> {
+        if entities.is_empty() {
+            return Ok(Vec::new());
+        }
+        if entities.len() > MAX_LOAD_MANY {
+            return Err(IdempotencyError::Store(format!(
+                "{} entities asked at once; at most {MAX_LOAD_MANY}",
+                entities.len()
+            )));
+        }
+        let keys = entities
+            .iter()
+            .map(|entity| {
+                Item::from([(
+                    self.key_attribute.clone(),
+                    AttributeValue::S(entity.clone()),
+                )])
+            })
+            .collect();
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(store_error)?,
+        );
+        let mut found: HashMap<String, T> = HashMap::new();
+        // DynamoDB may leave keys unprocessed under load; ask again for those, backing off.
+        let mut round = 0u32;
+        while let Some(keys) = request.take() {
+            if round > 0 {
+                if round > UNPROCESSED_ROUNDS {
+                    return Err(IdempotencyError::Store(format!(
+                        "{}: keys still unprocessed after {UNPROCESSED_ROUNDS} retries",
+                        self.table
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25 << round.min(5))).await;
+            }
+            round += 1;
+            let answer = self
+                .client()
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(store_error)?;
+            let items = answer
+                .responses
+                .as_ref()
+                .and_then(|r| r.get(&self.table))
+                .cloned()
+                .unwrap_or_default();
+            for mut item in items {
+                let entity = self.entity_of(&item);
+                item.remove(APPLIED_ATTRIBUTE);
+                let item = serde_dynamo::from_item(item).map_err(|e| {
+                    IdempotencyError::Store(format!(
+                        "{} item {entity} does not read: {e}",
+                        self.table
+                    ))
+                })?;
+                found.insert(entity, item);
+            }
+            request = answer
+                .unprocessed_keys
+                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                .filter(|keys| !keys.keys().is_empty());
+        }
+        Ok(entities
+            .iter()
+            .filter_map(|entity| found.remove(entity))
+            .collect())
     }
 
     async fn commit<T: Serialize + Sync>(

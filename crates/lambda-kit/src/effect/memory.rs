@@ -84,15 +84,15 @@ impl EffectStore for MemoryEffectStore {
         Ok(true)
     }
 
-    async fn page<T: DeserializeOwned + Send>(
+    async fn page(
         &self,
         index: &Index,
         owner: &str,
         limit: usize,
         after: Option<&Position>,
-    ) -> Result<Page<T>, IdempotencyError> {
+    ) -> Result<Page<String>, IdempotencyError> {
         let text = |item: &Value, attribute: &str| item.get(attribute)?.as_str().map(str::to_owned);
-        let mut listed: Vec<(Position, Value)> = lock(&self.items)
+        let mut listed: Vec<(Position, String)> = lock(&self.items)
             .iter()
             .filter(|(_, stored)| text(&stored.item, index.partition).as_deref() == Some(owner))
             .filter_map(|(entity, stored)| {
@@ -101,19 +101,26 @@ impl EffectStore for MemoryEffectStore {
                     sort,
                     entity: entity.clone(),
                 };
-                Some((position, stored.item.clone()))
+                Some((position, entity.clone()))
             })
             .filter(|(position, _)| after.is_none_or(|after| position < after))
             .collect();
         listed.sort_by(|a, b| b.0.cmp(&a.0));
         listed.truncate(limit + 1);
-        let mut items = Vec::with_capacity(listed.len());
-        for (position, item) in listed {
-            let item = serde_json::from_value(item)
-                .map_err(|e| IdempotencyError::Store(format!("an item does not read: {e}")))?;
-            items.push((position, item));
+        Ok(Page::of(listed, limit, false))
+    }
+
+    async fn load_many<T: DeserializeOwned + Send>(
+        &self,
+        entities: &[String],
+    ) -> Result<Vec<T>, IdempotencyError> {
+        let mut items = Vec::new();
+        for entity in entities {
+            if let Some(stored) = self.load::<T>(entity).await? {
+                items.push(stored.item);
+            }
         }
-        Ok(Page::of(items, limit, false))
+        Ok(items)
     }
 
     async fn commit<T: Serialize + Sync>(

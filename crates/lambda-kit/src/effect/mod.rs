@@ -37,6 +37,9 @@ pub const VERSION_ATTRIBUTE: &str = "version";
 /// The attribute holding the idempotency keys an item's writes applied.
 pub const APPLIED_ATTRIBUTE: &str = "applied";
 
+/// The most entities one [`EffectStore::load_many`] reads (DynamoDB's `BatchGetItem` limit).
+pub const MAX_LOAD_MANY: usize = 100;
+
 /// Hex digits of a payload's sha256 kept in an item: 64 bits tell two payloads apart.
 const PAYLOAD_HASH_DIGITS: usize = 16;
 
@@ -163,16 +166,24 @@ pub trait EffectStore: Send + Sync {
         item: &T,
     ) -> impl Future<Output = Result<bool, IdempotencyError>> + Send;
 
-    /// The items whose `index.partition` is `owner`, highest `index.sort` first: at most
-    /// `limit`, after `after` (the previous page's end). An index is read eventually
-    /// consistently: an item written a moment ago may not be listed yet.
-    fn page<T: DeserializeOwned + Send>(
+    /// The entities whose item's `index.partition` is `owner`, highest `index.sort` first: at
+    /// most `limit`, after `after` (the previous page's end). The index holds only keys (its
+    /// entry is written once, when the keys appear, not at every write of the item) and is read
+    /// eventually consistently: an item written a moment ago may not be listed yet.
+    fn page(
         &self,
         index: &Index,
         owner: &str,
         limit: usize,
         after: Option<&Position>,
-    ) -> impl Future<Output = Result<Page<T>, IdempotencyError>> + Send;
+    ) -> impl Future<Output = Result<Page<String>, IdempotencyError>> + Send;
+
+    /// The items of `entities` (at most [`MAX_LOAD_MANY`]) that exist, in that order, read
+    /// consistently: one batch read.
+    fn load_many<T: DeserializeOwned + Send>(
+        &self,
+        entities: &[String],
+    ) -> impl Future<Output = Result<Vec<T>, IdempotencyError>> + Send;
 
     /// Writes a new item for its entity, once: an item that already exists for the entity
     /// (another event about the same order did it) is [`Effect::AlreadyDone`] too.
