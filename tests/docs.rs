@@ -6,7 +6,9 @@
 //! - every `curl` names a route and method of `events/openapi.yaml`;
 //! - every relative link reaches a file, and every `#anchor` a heading of it;
 //! - every `cargo lambda deploy` gives its function exactly the environment the template gives it;
-//! - every `cargo lambda invoke --data-file` names a function of the template and a sample there is.
+//! - every `cargo lambda invoke --data-file` names a function of the template and a sample there is;
+//! - every script or file of the repository a command runs or reads (`infra/...`, `.ci/run`,
+//!   `events/...`, `benchmarks/run.sh`) is there.
 //!
 //! CI runs the README's tour for real (`infra/ci/tour.sh`); `tests/e2e/cli.rs` runs the operator
 //! commands.
@@ -441,4 +443,44 @@ fn the_readme_has_the_tour_ci_runs() {
         .and_then(|rest| rest.split("<!-- /tour -->").next())
         .expect("README.md has a <!-- tour --> block (infra/ci/tour.sh runs it)");
     assert!(tour.contains("curl") && tour.contains("token"), "{tour}");
+}
+
+/// The repository paths in a command: words that start with one of the project's directories.
+fn repository_paths(command: &str) -> Vec<String> {
+    const ROOTS: &[&str] = &[
+        "infra/",
+        ".ci/",
+        "events/",
+        "benchmarks/",
+        "docs/",
+        "tests/",
+    ];
+    words(command)
+        .into_iter()
+        .map(|word| word.trim_start_matches('@').to_owned())
+        .filter(|word| ROOTS.iter().any(|root| word.starts_with(root)))
+        .filter(|word| !word.contains('<') && !word.contains('*') && !word.contains('$'))
+        .map(|word| word.trim_end_matches([',', ')', ';', ':']).to_owned())
+        .collect()
+}
+
+#[test]
+fn every_script_and_file_a_documented_command_uses_is_there() {
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for (path, text) in documents() {
+        for command in code_lines(&text).into_iter().chain(inline_code(&text)) {
+            for file in repository_paths(&command) {
+                checked += 1;
+                if !root().join(&file).exists() {
+                    problems.push(format!(
+                        "{}: `{command}` names {file}, which is not there",
+                        path.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked >= 20, "only {checked} paths found");
 }
