@@ -18,4 +18,5 @@ up_start "$logs/tour-up.log"
 
 started=$SECONDS
 bash -veuo pipefail -c "$tour"
+echo
 echo "the README's tour ran in $((SECONDS - started)) s"
