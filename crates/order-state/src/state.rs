@@ -195,7 +195,17 @@ impl OrderItem {
     pub fn apply(&mut self, fact: Fact, at: DateTime<Utc>) -> bool {
         let recorded = self.add_fact(fact, at);
         let decided = self.decide();
+        self.index_keys();
         recorded || decided
+    }
+
+    /// The orders-by-customer index's attributes, from the order once it is known (an item
+    /// written before the index existed gets them with its next change).
+    fn index_keys(&mut self) {
+        if let (None, Some(placed)) = (&self.customer_id, &self.placed) {
+            self.customer_id = Some(placed.customer_id.clone());
+            self.placed_at = Some(placed_key(placed.at));
+        }
     }
 
     fn add_fact(&mut self, fact: Fact, at: DateTime<Utc>) -> bool {
@@ -204,8 +214,6 @@ impl OrderItem {
                 if self.placed.is_some() {
                     return false;
                 }
-                self.customer_id = Some(order.customer_id.clone());
-                self.placed_at = Some(placed_key(at));
                 self.placed = Some(Placed {
                     customer_id: order.customer_id,
                     customer_email: order.customer_email,

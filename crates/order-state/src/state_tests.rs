@@ -6,6 +6,7 @@ use order_events::testing::sample_order;
 use order_events::*;
 
 use super::*;
+use crate::state::placed_key;
 
 fn at(ms: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_millis(1_790_000_000_000 + ms).unwrap_or_default()
@@ -307,4 +308,19 @@ fn outcomes_before_the_order_wait_for_it() {
     assert_eq!(item.decision(), None);
     assert!(item.apply(Fact::Placed(order.clone()), at(0)));
     assert_eq!(item.status, Status::Confirmed);
+}
+
+#[test]
+fn an_item_from_before_the_index_gets_its_keys_with_its_next_change() {
+    let order = placed();
+    let mut item = OrderItem::new(order.order_id);
+    item.apply(Fact::Placed(order.clone()), at(0));
+    assert_eq!(item.customer_id.as_deref(), Some(order.customer_id.as_str()));
+    assert_eq!(item.placed_at, Some(placed_key(at(0))));
+    // As read from a table written before the index: no index attributes.
+    item.customer_id = None;
+    item.placed_at = None;
+    assert!(item.apply(Fact::StockReserved, at(30)));
+    assert_eq!(item.customer_id.as_deref(), Some(order.customer_id.as_str()));
+    assert_eq!(item.placed_at, Some(placed_key(at(0))));
 }
