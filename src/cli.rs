@@ -34,6 +34,10 @@ pub enum Command {
         emulator_port: u16,
         #[arg(long, value_enum, default_value_t = Ordering::Standard)]
         ordering: Ordering,
+        /// An origin whose browser pages may call the API (the template's `CorsAllowedOrigins`),
+        /// e.g. http://localhost:5173; repeat for more. None by default.
+        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        allow_origins: Vec<String>,
     },
     /// Write a PNG of the live view during a burst with payment stopped (headless Chromium).
     Picture {

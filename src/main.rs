@@ -40,7 +40,8 @@ async fn main() -> ExitCode {
             port,
             emulator_port,
             ordering,
-        } => up(port, emulator_port, ordering).await,
+            allow_origins,
+        } => up(port, emulator_port, ordering, &allow_origins).await,
         Command::Picture { out, orders } => orderflow::live::picture::take(&out, orders).await,
         Command::Template => print_template(),
         Command::Setup => local_runtime::emulator::install()
@@ -63,12 +64,23 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn up(port: u16, emulator_port: u16, ordering: Ordering) -> Result<(), BoxError> {
+async fn up(
+    port: u16,
+    emulator_port: u16,
+    ordering: Ordering,
+    allow_origins: &[String],
+) -> Result<(), BoxError> {
     let mut options = RuntimeOptions {
         emulator_port: Some(emulator_port),
         ..RuntimeOptions::default()
     };
     options.provision.parameter_overrides = ordering.parameters();
+    if !allow_origins.is_empty() {
+        options
+            .provision
+            .parameter_overrides
+            .insert("CorsAllowedOrigins".to_owned(), allow_origins.join(","));
+    }
     options.http_address.set_port(port);
     // The operator commands find these resources by the default prefix, and on FIFO by their
     // `.fifo` names.
