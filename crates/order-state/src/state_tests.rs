@@ -315,12 +315,18 @@ fn an_item_from_before_the_index_gets_its_keys_with_its_next_change() {
     let order = placed();
     let mut item = OrderItem::new(order.order_id);
     item.apply(Fact::Placed(order.clone()), at(0));
-    assert_eq!(item.customer_id.as_deref(), Some(order.customer_id.as_str()));
+    assert_eq!(
+        item.customer_id.as_deref(),
+        Some(order.customer_id.as_str())
+    );
     assert_eq!(item.placed_at, Some(placed_key(at(0))));
     // As read from a table written before the index: no index attributes.
     item.customer_id = None;
     item.placed_at = None;
     assert!(item.apply(Fact::StockReserved, at(30)));
-    assert_eq!(item.customer_id.as_deref(), Some(order.customer_id.as_str()));
+    assert_eq!(
+        item.customer_id.as_deref(),
+        Some(order.customer_id.as_str())
+    );
     assert_eq!(item.placed_at, Some(placed_key(at(0))));
 }
