@@ -192,11 +192,22 @@ async fn a_stopped_consumer_falls_behind_on_the_page_and_catches_up_once_started
         .await
         .expect("payment's backlog shows");
     let (_, first_lag) = lane(&browser, "payment").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The page redraws on each picture, so the lag it shows moves in steps: wait for a second's
+    // growth rather than sampling after a fixed sleep.
+    let grown = browser
+        .wait_for(
+            &format!(
+                "const lane = document.querySelector('.lane[data-service=\"payment\"]');
+                 return Number(lane.querySelector('.lag').dataset.ms) >= {}",
+                first_lag + 1000
+            ),
+            Duration::from_secs(10),
+        )
+        .await;
     let (waiting, later_lag) = lane(&browser, "payment").await;
     assert!(waiting >= 3, "payment's queue holds the orders: {waiting}");
     assert!(
-        later_lag >= first_lag + 1000,
+        grown.is_ok() && later_lag >= first_lag + 1000,
         "payment's lag grows while it is stopped: {first_lag} ms then {later_lag} ms"
     );
     let (_, inventory_lag) = lane(&browser, "inventory").await;
