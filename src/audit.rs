@@ -90,18 +90,7 @@ struct Tables {
     stock: BTreeMap<String, i128>,
     payments: BTreeMap<String, PaymentItem>,
     shipments: BTreeMap<String, ShipmentItem>,
-    emails: BTreeMap<(String, EmailKindKey), NotificationItem>,
-}
-
-/// `EmailKind` as a map key.
-type EmailKindKey = &'static str;
-
-fn kind_key(kind: EmailKind) -> EmailKindKey {
-    match kind {
-        EmailKind::Confirmation => "confirmation",
-        EmailKind::Cancellation => "cancellation",
-        EmailKind::CancellationRefused => "cancellation-refused",
-    }
+    emails: BTreeMap<(String, EmailKind), NotificationItem>,
 }
 
 impl Tables {
@@ -139,7 +128,7 @@ impl Tables {
         }
         let emails = table(deployment, &notification::SPEC)?;
         for item in scan::<NotificationItem>(&client, &emails).await? {
-            let key = (item.order_id.to_string(), kind_key(item.kind));
+            let key = (item.order_id.to_string(), item.kind);
             tables.emails.insert(key, item);
         }
         Ok(tables)
@@ -227,7 +216,7 @@ fn check_order(tables: &Tables, order: &str, expectations: &Expectations) -> Vec
     let decision = tables.decisions.get(order).map(|d| d.decision);
     let payment = tables.payments.get(order);
     let shipment = tables.shipments.get(order);
-    let email = |kind| tables.emails.get(&(order.to_owned(), kind_key(kind)));
+    let email = |kind| tables.emails.get(&(order.to_owned(), kind));
     let total = state.placed.as_ref().map(|p| p.total_minor);
     // (holds, what is wrong when it does not)
     let mut checks: Vec<(bool, String)> = Vec::new();

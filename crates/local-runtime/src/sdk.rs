@@ -47,17 +47,12 @@ impl Endpoints {
 
     /// Whether `service` is served on this machine (a loopback address): an emulator, never AWS.
     pub fn is_local(&self, service: &str) -> bool {
-        let url = self.of(service);
-        let authority = url
-            .split_once("://")
-            .map_or(url, |(_, rest)| rest)
-            .split('/')
-            .next()
-            .unwrap_or_default();
-        let host = match authority.strip_prefix('[') {
-            Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-            None => authority.split(':').next().unwrap_or_default(),
+        let Ok(uri) = self.of(service).parse::<http::Uri>() else {
+            return false;
         };
+        // An IPv6 host comes in brackets (`[::1]`).
+        let host = uri.host().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
         host.eq_ignore_ascii_case("localhost")
             || host
                 .parse::<std::net::IpAddr>()
@@ -133,9 +128,10 @@ pub async fn sdk_config(endpoints: Option<&Endpoints>) -> SdkConfig {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn only_loopback_endpoints_are_local() {
-        use super::Endpoints;
         for url in [
             "http://127.0.0.1:4580",
             "http://localhost:4566/",
@@ -162,8 +158,6 @@ mod tests {
         );
         assert!(!split.is_local("Cognito Identity Provider"));
     }
-
-    use super::*;
 
     fn split() -> Endpoints {
         Endpoints {

@@ -210,11 +210,9 @@ impl OrderItem {
 
     fn add_fact(&mut self, fact: Fact, at: DateTime<Utc>) -> bool {
         match fact {
-            Fact::Placed(order) => {
-                if self.placed.is_some() {
-                    return false;
-                }
-                self.placed = Some(Placed {
+            Fact::Placed(order) => first(
+                &mut self.placed,
+                Placed {
                     customer_id: order.customer_id,
                     customer_email: order.customer_email,
                     lines: order.lines,
@@ -222,9 +220,8 @@ impl OrderItem {
                     total_minor: order.total_minor,
                     shipping_address: order.shipping_address,
                     at,
-                });
-                true
-            }
+                },
+            ),
             Fact::StockReserved => first(&mut self.stock, step(true, "stock reserved", at)),
             Fact::StockRejected(e) => first(&mut self.stock, step(false, e.reason, at)),
             Fact::PaymentAuthorized(e) => first(

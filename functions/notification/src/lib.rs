@@ -35,7 +35,7 @@ pub const SPEC: ServiceSpec = ServiceSpec {
 };
 
 /// Which e-mail about an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EmailKind {
     Confirmation,

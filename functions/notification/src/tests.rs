@@ -188,7 +188,7 @@ async fn a_refused_cancellation_is_mailed_once_beside_the_confirmation() {
         .iter()
         .map(|item| item.kind)
         .collect();
-    kinds.sort_by_key(|kind| *kind as u8);
+    kinds.sort();
     assert_eq!(
         kinds,
         [EmailKind::Confirmation, EmailKind::CancellationRefused]

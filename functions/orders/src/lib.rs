@@ -178,11 +178,11 @@ impl<S: EffectStore, P: EventPublisher> EventHandler for Orders<S, P> {
         if let (OrderServiceEvent::CancellationRequested(_), Some(refusal)) =
             (&event, item.refusal())
         {
-            let detail = refusal.detail.clone();
+            let (reason, detail) = (refusal.reason.describe(), refusal.detail.clone());
             self.publisher
                 .publish(&CloudEvent::new(refusal, event.correlation_id()))
                 .await?;
-            tracing::info!(%detail, "cancellation refused: the order had shipped");
+            tracing::info!(%reason, %detail, "cancellation refused");
             return Ok(());
         }
         if item.decided_by.as_deref() != Some(event_type) {

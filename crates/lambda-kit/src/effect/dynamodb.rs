@@ -57,6 +57,18 @@ impl DynamoEffectStore {
         }
     }
 
+    /// The stored `item` of `entity` as a `T` (without its bookkeeping of applied keys).
+    fn read_item<T: DeserializeOwned>(
+        &self,
+        entity: &str,
+        mut item: Item,
+    ) -> Result<T, IdempotencyError> {
+        item.remove(APPLIED_ATTRIBUTE);
+        serde_dynamo::from_item(item).map_err(|e| {
+            IdempotencyError::Store(format!("{} item {entity} does not read: {e}", self.table))
+        })
+    }
+
     /// The conditional put every write makes: `attributes` as version `read + 1` (1 without a
     /// read), if the item is still at the version read (absent without one). A refused write
     /// answers the item as it was.
@@ -120,7 +132,7 @@ impl EffectStore for DynamoEffectStore {
             .send()
             .await
             .map_err(store_error)?;
-        let Some(mut item) = output.item else {
+        let Some(item) = output.item else {
             return Ok(None);
         };
         let version = match item.get(VERSION_ATTRIBUTE) {
@@ -128,14 +140,10 @@ impl EffectStore for DynamoEffectStore {
             _ => 0,
         };
         let applied = applied_of(&item)?;
-        item.remove(APPLIED_ATTRIBUTE);
-        let item = serde_dynamo::from_item(item).map_err(|e| {
-            IdempotencyError::Store(format!("{} item {entity} does not read: {e}", self.table))
-        })?;
         Ok(Some(Versioned {
             version,
             applied,
-            item,
+            item: self.read_item(entity, item)?,
         }))
     }
 
@@ -248,19 +256,11 @@ impl EffectStore for DynamoEffectStore {
                 .map_err(store_error)?;
             let items = answer
                 .responses
-                .as_ref()
-                .and_then(|r| r.get(&self.table))
-                .cloned()
+                .and_then(|mut responses| responses.remove(&self.table))
                 .unwrap_or_default();
-            for mut item in items {
+            for item in items {
                 let entity = self.entity_of(&item);
-                item.remove(APPLIED_ATTRIBUTE);
-                let item = serde_dynamo::from_item(item).map_err(|e| {
-                    IdempotencyError::Store(format!(
-                        "{} item {entity} does not read: {e}",
-                        self.table
-                    ))
-                })?;
+                let item = self.read_item(&entity, item)?;
                 found.insert(entity, item);
             }
             request = answer

@@ -279,26 +279,35 @@ async fn queue_physical(
     })
 }
 
+/// A key schema, (attribute name, `HASH` or `RANGE`) pairs, as `CreateTable` takes it: the
+/// table's and each index's.
+fn key_schema(
+    pairs: &[(String, String)],
+) -> Result<Vec<KeySchemaElement>, aws_sdk_dynamodb::error::BuildError> {
+    pairs
+        .iter()
+        .map(|(attribute, kind)| {
+            KeySchemaElement::builder()
+                .attribute_name(attribute)
+                .key_type(KeyType::from(kind.as_str()))
+                .build()
+        })
+        .collect()
+}
+
 /// A table's global secondary index as `CreateTable` takes it.
 fn global_index(
     index: &crate::template::IndexSpec,
 ) -> Result<GlobalSecondaryIndex, aws_sdk_dynamodb::error::BuildError> {
-    let mut builder = GlobalSecondaryIndex::builder()
+    GlobalSecondaryIndex::builder()
         .index_name(&index.name)
+        .set_key_schema(Some(key_schema(&index.key_schema)?))
         .projection(
             Projection::builder()
                 .projection_type(ProjectionType::from(index.projection.as_str()))
                 .build(),
-        );
-    for (attribute, kind) in &index.key_schema {
-        builder = builder.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(attribute)
-                .key_type(KeyType::from(kind.as_str()))
-                .build()?,
-        );
-    }
-    builder.build()
+        )
+        .build()
 }
 
 async fn create_table(
@@ -310,14 +319,9 @@ async fn create_table(
         .create_table()
         .table_name(table_name)
         .billing_mode(BillingMode::PayPerRequest);
-    for (attribute, kind) in &table.key_schema {
-        let element = KeySchemaElement::builder()
-            .attribute_name(attribute)
-            .key_type(KeyType::from(kind.as_str()))
-            .build()
-            .map_err(|e| aws_error(&table.logical_id, e))?;
-        request = request.key_schema(element);
-    }
+    request = request.set_key_schema(Some(
+        key_schema(&table.key_schema).map_err(|e| aws_error(&table.logical_id, e))?,
+    ));
     for (attribute, kind) in &table.attributes {
         let definition = AttributeDefinition::builder()
             .attribute_name(attribute)
